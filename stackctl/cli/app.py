@@ -1,0 +1,60 @@
+"""The typer application: one module per command group, registered here.
+
+Command modules import only typer and stackctl's light modules at import time; anything heavy
+(kubernetes, python-on-whales, cryptography, yaml) is imported inside the command that needs it,
+so `stackctl --help` costs little more than typer itself (bench/run.py startup measures it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from stackctl import __version__
+from stackctl.cli import config as config_cmd
+from stackctl.cli import doctor as doctor_cmd
+from stackctl.cli import env as env_cmd
+from stackctl.cli import init as init_cmd
+from stackctl.cli import secrets as secrets_cmd
+
+app = typer.Typer(
+    name="stackctl",
+    help="One stack definition from a laptop to a Kubernetes cluster: env files and secrets, "
+    "a health-gated local stack, promotion to Kubernetes.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"stackctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    project_dir: Annotated[
+        Optional[Path],
+        typer.Option("--project-dir", "-C", envvar="STACKCTL_PROJECT_DIR",
+                     help="Project root (the directory holding profiles/). Default: found upwards from cwd."),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    import os
+
+    if project_dir is not None:
+        os.environ["STACKCTL_PROJECT_DIR"] = str(project_dir.resolve())
+
+
+app.command("config")(config_cmd.config)
+app.command("init")(init_cmd.init)
+app.command("doctor")(doctor_cmd.doctor)
+app.add_typer(env_cmd.app, name="env")
+app.add_typer(secrets_cmd.app, name="secrets")

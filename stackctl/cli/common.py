@@ -1,0 +1,88 @@
+"""Shared CLI glue: option types, consoles, output of data. Commands stay a few lines each."""
+
+from __future__ import annotations
+
+import enum
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from stackctl.profile import Profile
+
+
+class Output(str, enum.Enum):
+    text = "text"
+    json = "json"
+    yaml = "yaml"
+
+
+ProfileOpt = Annotated[
+    str,
+    typer.Option("--profile", "-p", envvar="STACKCTL_PROFILE", help="Profile name (profiles/<name>.yaml).",
+                 show_default=True),
+]
+OutputOpt = Annotated[
+    Output, typer.Option("--output", "-o", help="Output format for data.", case_sensitive=False)
+]
+
+
+@functools.cache
+def console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, no_color=_no_color())
+
+
+@functools.cache
+def err_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, no_color=_no_color())
+
+
+def _no_color() -> bool:
+    return bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+
+
+def project_root() -> Path:
+    """The project root for this invocation (`--project-dir`, else found upwards from cwd)."""
+    from stackctl.profile import find_project_root
+
+    explicit = os.environ.get("STACKCTL_PROJECT_DIR")
+    if explicit:
+        return Path(explicit).resolve()
+    return find_project_root()
+
+
+def load_profile(name: str) -> Profile:
+    from stackctl.profile import load_profile as _load
+
+    return _load(project_root(), name)
+
+
+def emit(data: Any, output: Output, *, text: Any = None) -> None:
+    """Print data as JSON or YAML (deterministic), or `text` (a rich renderable / str) for humans."""
+    if output is Output.json:
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
+    elif output is Output.yaml:
+        from stackctl.output import dump_yaml
+
+        sys.stdout.write(dump_yaml(data))
+    else:
+        console().print(text if text is not None else data)
+
+
+def warn(message: str) -> None:
+    err_console().print(f"[yellow]Warning:[/] {message}", highlight=False, soft_wrap=True, markup=True)
+
+
+def info(message: str) -> None:
+    err_console().print(message, highlight=False, soft_wrap=True)

@@ -1,0 +1,34 @@
+"""`stackctl doctor`: check the tools and targets a profile needs, and say how to fix each problem."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from stackctl.cli.common import Output, OutputOpt, ProfileOpt, emit, project_root
+
+
+def doctor(profile: ProfileOpt = "local", output: OutputOpt = Output.text,
+           offline: Annotated[bool, typer.Option("--offline", help="Do not contact the cluster.")] = False) -> None:
+    """Check the Docker engine, Compose v2, the profile, and its kubeconfig context; exit 1 on a failure."""
+    from dataclasses import asdict
+
+    from stackctl.doctor import run_checks
+
+    checks = run_checks(project_root(), profile, reach_cluster=not offline)
+    emit([asdict(c) for c in checks], output, text=_table(checks) if output is Output.text else None)
+    if any(c.status == "fail" for c in checks):
+        raise typer.Exit(1)
+
+
+def _table(checks: list) -> object:
+    from rich.table import Table
+
+    marks = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]", "skip": "[dim]skip[/]"}
+    table = Table(show_header=True)
+    for col in ("check", "status", "detail", "fix"):
+        table.add_column(col, overflow="fold")
+    for c in checks:
+        table.add_row(c.name, marks[c.status], c.detail, c.fix)
+    return table

@@ -1,0 +1,67 @@
+"""The pipeline, in one place: profile + Compose files → resolved Compose project → stack model
+→ profile overrides applied. Every backend starts from `load_stack()`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from stackctl import model as m
+from stackctl.errors import ProfileError
+from stackctl.profile.schema import Profile, ResourceSpec, ServiceOverride
+
+
+@dataclass(frozen=True)
+class LoadedStack:
+    profile: Profile
+    stack: m.Stack
+    compose_json: Mapping[str, object]  # what Compose resolved, `$$`-escaped exactly as it printed it
+
+
+def load_stack(profile: Profile, *, environ: Mapping[str, str] | None = None) -> LoadedStack:
+    from stackctl.profile import compose
+
+    invocation, warnings = compose.invocation_for(profile)
+    data, compose_warnings = compose.resolve(invocation, root=profile.root, environ=environ)
+    stack = compose.to_model(data)
+    stack = apply_overrides(stack, profile)
+    stack = dataclasses.replace(stack, warnings=(*warnings, *compose_warnings, *stack.warnings))
+    return LoadedStack(profile=profile, stack=stack, compose_json=data)
+
+
+def apply_overrides(stack: m.Stack, profile: Profile) -> m.Stack:
+    """Apply the profile's per-service overrides and defaults (replicas, resources)."""
+    names = set(stack.service_names)
+    for svc_name in profile.services:
+        if svc_name not in names:
+            raise ProfileError(
+                f"no such service in the Compose project (services: {', '.join(sorted(names)) or 'none'})",
+                file=profile.display_path, field=f"services.{svc_name}")
+    services = []
+    for svc in stack.services:
+        override = profile.services.get(svc.name, ServiceOverride())
+        services.append(_apply(svc, override, profile.defaults))
+    return dataclasses.replace(stack, name=profile.stack or stack.name, services=tuple(services))
+
+
+def _apply(svc: m.Service, o: ServiceOverride, defaults: ServiceOverride) -> m.Service:
+    deploy = svc.deploy
+    replicas = o.replicas if o.replicas is not None else deploy.replicas
+    limits, reservations = deploy.limits, deploy.reservations
+    has_own = limits != m.Resources() or reservations != m.Resources()
+    res = o.resources if not o.resources.empty else (None if has_own else defaults.resources)
+    if res is not None and not res.empty:
+        limits = _merge(limits, res.limits)
+        reservations = _merge(reservations, res.requests)
+    if replicas == deploy.replicas and limits == deploy.limits and reservations == deploy.reservations:
+        return svc
+    return dataclasses.replace(svc, deploy=dataclasses.replace(deploy, replicas=replicas, limits=limits,
+                                                               reservations=reservations))
+
+
+def _merge(base: m.Resources, spec: ResourceSpec) -> m.Resources:
+    return dataclasses.replace(base,
+                               cpus=spec.cpus if spec.cpus is not None else base.cpus,
+                               memory=spec.memory if spec.memory is not None else base.memory)
