@@ -1,6 +1,11 @@
 """The command line. `main()` is the one error boundary: the core raises typed errors, this prints
 `Error: ...` on stderr and exits 1 (operation failed) or 2 (bad input/usage) — no traceback for a
 user mistake. Set STACKCTL_DEBUG=1 to see the traceback of an unexpected error.
+
+`stackctl --help` (and bare `stackctl`) is answered from a pre-rendered copy of the typer help
+(stackctl/data/help.txt) without importing typer: that import alone costs ~3× a Go CLI's whole
+start-up. A test regenerates the text from the real typer app and fails when the copy is stale
+(refresh it with `python -m stackctl.cli.helpgen`).
 """
 
 from __future__ import annotations
@@ -8,13 +13,19 @@ from __future__ import annotations
 import os
 import sys
 
+_HELP_ARGS = (["--help"], ["-h"], [])
+
 
 def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if args in _HELP_ARGS and _fast_help(bare=not args):
+        return
+
     from stackctl.cli.app import app
     from stackctl.errors import StackctlError
 
     try:
-        app(args=argv, prog_name="stackctl")
+        app(args=args, prog_name="stackctl")
     except StackctlError as exc:
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
@@ -30,6 +41,30 @@ def main(argv: list[str] | None = None) -> None:
         if os.environ.get("STACKCTL_DEBUG"):
             raise
         _fail(f"internal error: {type(exc).__name__}: {exc} (set STACKCTL_DEBUG=1 for the traceback)", 1)
+
+
+def _fast_help(*, bare: bool) -> bool:
+    """Print the pre-rendered top-level help when it is exactly what typer would print.
+
+    Click wraps help at min(terminal width, 80) - 2 columns, so the copy (rendered at 80) is exact
+    for any terminal at least 80 wide; narrower terminals fall through to typer.
+    """
+    from shutil import get_terminal_size
+
+    if get_terminal_size().columns < 80 or os.environ.get("STACKCTL_NO_FAST_HELP"):
+        return False
+    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "help.txt")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError:
+        return False
+    if bare:  # like typer's no_args_is_help: the help goes to stderr and the exit code is 2
+        sys.stderr.write(text)
+        sys.exit(2)
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    return True
 
 
 def _fail(message: str, code: int) -> None:

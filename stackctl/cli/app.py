@@ -47,10 +47,9 @@ def _root(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
 ) -> None:
-    import os
+    from stackctl.cli import common
 
-    if project_dir is not None:
-        os.environ["STACKCTL_PROJECT_DIR"] = str(project_dir.resolve())
+    common.set_project_dir(project_dir)
 
 
 app.command("config")(config_cmd.config)

@@ -52,14 +52,20 @@ def _no_color() -> bool:
     return bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
 
 
+_project_dir: Path | None = None
+
+
+def set_project_dir(path: Path | None) -> None:
+    """Set by the root callback from `--project-dir`/`-C` (or STACKCTL_PROJECT_DIR)."""
+    global _project_dir
+    _project_dir = path.resolve() if path is not None else None
+
+
 def project_root() -> Path:
     """The project root for this invocation (`--project-dir`, else found upwards from cwd)."""
     from stackctl.profile import find_project_root
 
-    explicit = os.environ.get("STACKCTL_PROJECT_DIR")
-    if explicit:
-        return Path(explicit).resolve()
-    return find_project_root()
+    return _project_dir if _project_dir is not None else find_project_root()
 
 
 def load_profile(name: str) -> Profile:
