@@ -59,6 +59,7 @@ def _fail_missing_tool() -> None:
 @pytest.fixture
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A temp HOME/XDG config so no test touches the user's real keys or config."""
+    real_docker_config = Path(os.path.expanduser("~")) / ".docker"
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
@@ -68,9 +69,8 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("STACKCTL_PROFILE", raising=False)
     monkeypatch.delenv("STACKCTL_PROJECT_DIR", raising=False)
     # Compose must see docker's CLI plugins from the real home, not the temp one.
-    real_plugins = Path(os.path.expanduser("~")) / ".docker"
-    if "DOCKER_CONFIG" not in os.environ and real_plugins.is_dir():
-        monkeypatch.setenv("DOCKER_CONFIG", str(real_plugins))
+    if "DOCKER_CONFIG" not in os.environ and real_docker_config.is_dir():
+        monkeypatch.setenv("DOCKER_CONFIG", str(real_docker_config))
     return home
 
 

@@ -18,7 +18,7 @@ def config(profile: ProfileOpt = "local", output: OutputOpt = Output.text) -> No
     data = to_data(loaded.stack)
     data.pop("warnings", None)
     data = {"profile": profile, **data}
-    emit(data, output, text=_table(data) if output is Output.text else None)
+    emit(data, output, text=_table(data, str(loaded.profile.root)) if output is Output.text else None)
 
 
 def _fmt_bytes(n: int | None) -> str:
@@ -30,23 +30,39 @@ def _fmt_bytes(n: int | None) -> str:
     return str(n)
 
 
-def _table(data: dict[str, Any]) -> Any:
-    from rich.table import Table
+def _table(data: dict[str, Any], root: str) -> Any:
+    """A compact, readable summary: one block per service (use -o yaml/json for everything)."""
+    from rich.text import Text
 
-    table = Table(title=f"stack {data['name']} (profile {data['profile']})", title_justify="left")
-    for col in ("service", "image / build", "ports", "depends on", "health", "replicas", "cpu/mem limit"):
-        table.add_column(col)
-    for svc in data.get("services", []):
+    services = data.get("services", [])
+    out = Text(no_wrap=True, overflow="ellipsis")
+    out.append(f"stack {data['name']}", style="bold")
+    out.append(f" (profile {data['profile']}, {len(services)} services)\n")
+    width = max((len(s["name"]) for s in services), default=0) + 2
+    for svc in services:
         deploy = svc.get("deploy", {})
-        limits = deploy.get("limits", {})
         image = svc.get("image") or ""
         if svc.get("build"):
-            image = f"{image} (build)" if image else "(build)"
-        ports = ", ".join(
-            f"{p.get('published') + ':' if p.get('published') else ''}{p['target']}" for p in svc.get("ports", []))
-        deps = ", ".join(f"{d['service']} ({d.get('condition', 'service_started').removeprefix('service_')})"
-                         for d in svc.get("depends_on", []))
-        health = " ".join(svc["healthcheck"]["test"][1:])[:40] if svc.get("healthcheck") else ""
-        table.add_row(svc["name"], image, ports, deps, health, str(deploy.get("replicas", "")),
-                      "/".join(x for x in (str(limits.get("cpus", "")), _fmt_bytes(limits.get("memory"))) if x))
-    return table
+            context = str(svc["build"].get("context", "."))
+            image += f" (build {context.removeprefix(root + '/')})"
+        facts = [image]
+        if deploy.get("replicas") is not None:
+            facts.append(f"replicas {deploy['replicas']}")
+        if ports := svc.get("ports"):
+            facts.append("ports " + ", ".join(
+                f"{p['published'] + ':' if p.get('published') else ''}{p['target']}" for p in ports))
+        if deps := svc.get("depends_on"):
+            facts.append("after " + ", ".join(
+                f"{d['service']} ({d.get('condition', 'service_started').removeprefix('service_')})" for d in deps))
+        if hc := svc.get("healthcheck"):
+            facts.append(f"health every {hc.get('interval', 30):g}s: " + " ".join(hc.get("test", [])[1:])[:70])
+        limits = deploy.get("limits", {})
+        if limits:
+            facts.append("limits " + " / ".join(
+                x for x in (f"{limits['cpus']:g} CPU" if "cpus" in limits else "",
+                            _fmt_bytes(limits.get("memory"))) if x))
+        out.append(f"  {svc['name']:<{width}}", style="bold")
+        out.append(facts[0] + "\n")
+        for fact in facts[1:]:
+            out.append(" " * (width + 2) + fact + "\n")
+    return out

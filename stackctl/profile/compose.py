@@ -62,7 +62,8 @@ class ComposeInvocation:
 def invocation_for(profile: Profile) -> tuple[ComposeInvocation, list[m.Warning_]]:
     """The Compose command line for a profile. Env files that do not exist yet are left out
     with a warning; when none exists, an empty one is passed so a stray `.env` next to the
-    Compose file cannot leak into the project unannounced."""
+    Compose file cannot leak into the project unannounced (the profile is the one source of the
+    environment; `docker compose` alone would read `<project dir>/.env`)."""
     warnings: list[m.Warning_] = []
     env_files: list[Path] = []
     for f in profile.compose.env_files:
@@ -73,7 +74,7 @@ def invocation_for(profile: Profile) -> tuple[ComposeInvocation, list[m.Warning_
                 f"{profile.display_path}: compose.env_files",
                 f"{display(f, profile.root)} does not exist yet (create it with `stackctl env render "
                 f"--profile {profile.name}`)"))
-    if not env_files and profile.compose.env_files:
+    if not env_files:
         env_files.append(Path(os.devnull))
     return ComposeInvocation(files=profile.compose.files, env_files=tuple(env_files),
                              profiles=profile.compose.profiles, project_name=profile.stack,
