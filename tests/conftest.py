@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -118,6 +119,8 @@ def cli(isolated_env: Path) -> Callable[..., "CliResult"]:
                 main(list(args))
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            sys.stdout.flush()
+            sys.stderr.flush()
             out = streams[0].getvalue().decode()
             err = streams[1].getvalue().decode()
         common.console.cache_clear()

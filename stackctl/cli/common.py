@@ -78,10 +78,12 @@ def emit(data: Any, output: Output, *, text: Any = None) -> None:
     """Print data as JSON or YAML (deterministic), or `text` (a rich renderable / str) for humans."""
     if output is Output.json:
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
     elif output is Output.yaml:
         from stackctl.output import dump_yaml
 
         sys.stdout.write(dump_yaml(data))
+        sys.stdout.flush()
     else:
         console().print(text if text is not None else data)
 

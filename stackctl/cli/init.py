@@ -1,5 +1,30 @@
-"""`stackctl init` — placeholder."""
+"""`stackctl init`: scaffold profiles and an annotated .env.example from an existing Compose project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from stackctl.cli.common import console, project_root
 
 
-def init() -> None:
-    """Scaffold profiles and an annotated .env.example from an existing Compose project."""
+def init(
+    compose: Annotated[Optional[list[Path]], typer.Option(
+        "--compose", "-f", help="Compose file(s) to start from (default: compose.yaml or docker-compose.yml).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing profiles and .env.example.")] = False,
+) -> None:
+    """Scaffold profiles/local.yaml, profiles/production.yaml and an annotated .env.example."""
+    from stackctl.scaffold import apply, plan, secret_kind
+
+    root = project_root()
+    the_plan = plan(root, compose or [])
+    written = apply(root, the_plan, force=force)
+    out = console()
+    for rel in written:
+        out.print(f"wrote {rel}")
+    secrets = [v.name for v in the_plan.variables if secret_kind(v.name)[0]]
+    out.print(f"{len(the_plan.variables)} variables found in the Compose files"
+              + (f"; likely secrets: {', '.join(secrets)}" if secrets else ""))
+    out.print("next: review .env.example, then `stackctl secrets generate` and `stackctl env render`")
