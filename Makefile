@@ -20,7 +20,8 @@ help: ## list the targets
 setup: ## install the venv, Docker engine, Compose v2, local base images (idempotent)
 	bash scripts/setup.sh
 
-test: setup ## setup, then run every test tier (docker tests included)
+test: ## setup (incl. the Kubernetes test binaries), then run every test tier
+	bash scripts/setup.sh --with-k8s
 	bash scripts/test.sh $(ARGS)
 
 demo: setup ## setup, then run scripts/demo.sh

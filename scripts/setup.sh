@@ -16,6 +16,7 @@
 #   --skip-python    STACKCTL_SETUP_SKIP_PYTHON=1    step 1
 #   --skip-images    STACKCTL_SETUP_SKIP_IMAGES=1    step 4
 #   --skip-registry  STACKCTL_SETUP_SKIP_REGISTRY=1  step 5
+#   --with-k8s       STACKCTL_SETUP_K8S=1            also build the Kubernetes test binaries
 # Other knobs:
 #   STACKCTL_PYTHON          interpreter for the venv (default python3, >= 3.11)
 #   STACKCTL_DEBIAN_MIRROR   mirror for debootstrap (default: from apt sources)
@@ -109,7 +110,8 @@ image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
 # ------------------------------------------------------------ arguments --
 
-SKIP_PYTHON=0 SKIP_DOCKER=0 SKIP_IMAGES=0 SKIP_REGISTRY=0
+SKIP_PYTHON=0 SKIP_DOCKER=0 SKIP_IMAGES=0 SKIP_REGISTRY=0 WITH_K8S=0
+is_true "${STACKCTL_SETUP_K8S:-}" && WITH_K8S=1
 is_true "${STACKCTL_SETUP_SKIP_PYTHON:-}" && SKIP_PYTHON=1
 is_true "${STACKCTL_SETUP_SKIP_DOCKER:-}" && SKIP_DOCKER=1
 is_true "${STACKCTL_SETUP_SKIP_IMAGES:-}" && SKIP_IMAGES=1
@@ -120,6 +122,7 @@ while [ $# -gt 0 ]; do
         --skip-python) SKIP_PYTHON=1 ;;
         --skip-images) SKIP_IMAGES=1 ;;
         --skip-registry) SKIP_REGISTRY=1 ;;
+        --with-k8s) WITH_K8S=1 ;;
         -h | --help) usage; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
@@ -416,6 +419,15 @@ else
     else
         setup_registry
     fi
+fi
+
+if [ "$WITH_K8S" -eq 1 ]; then
+    step "Kubernetes test binaries (etcd, kube-apiserver, controller-manager, scheduler, kwok)"
+    # Built from the Go module proxy into a cache outside the repo, keyed by version (~10 min cold).
+    K8S_BIN=$(bash "$REPO_ROOT/scripts/k8s-binaries.sh" | tail -n 1)
+    [ -x "$K8S_BIN/kube-apiserver" ] || die "Kubernetes binaries missing after scripts/k8s-binaries.sh"
+    info "$K8S_BIN"
+    SUMMARY+=("k8s=ok")
 fi
 
 step "setup complete in $((SECONDS - START_SECONDS))s: ${SUMMARY[*]}"

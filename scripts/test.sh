@@ -21,6 +21,7 @@ if [ ! -x "$PYTHON" ]; then
 fi
 
 export STACKCTL_REQUIRE_DOCKER="${STACKCTL_REQUIRE_DOCKER:-1}"
+export STACKCTL_REQUIRE_K8S="${STACKCTL_REQUIRE_K8S:-1}"
 
 # Test tests/ unless the caller named paths / node ids of their own.
 targets=(tests/)
@@ -32,7 +33,7 @@ for arg in "$@"; do
     esac
 done
 
-echo "==> pytest (STACKCTL_REQUIRE_DOCKER=$STACKCTL_REQUIRE_DOCKER)"
+echo "==> pytest (STACKCTL_REQUIRE_DOCKER=$STACKCTL_REQUIRE_DOCKER STACKCTL_REQUIRE_K8S=$STACKCTL_REQUIRE_K8S)"
 status=0
 # --timeout comes first so a caller's own --timeout=N (later) wins.
 "$PYTHON" -m pytest --timeout="${STACKCTL_TEST_TIMEOUT:-900}" "${targets[@]+"${targets[@]}"}" "$@" \
