@@ -1,0 +1,74 @@
+"""`stackctl env ...`: check the env of a profile against `.env.example`, and render the env file Compose reads."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from stackctl.cli.common import Output, OutputOpt, ProfileOpt, console, emit, info, load_profile, warn
+
+app = typer.Typer(help="Check and render env files against the .env.example template.", no_args_is_help=True)
+
+
+@app.command("check")
+def check(profile: ProfileOpt = "local", output: OutputOpt = Output.text) -> None:
+    """Report problems with a profile's env; exit 1 if any.
+
+    Missing, empty, placeholder and unknown keys, variables Compose references that nothing
+    defines, secrets older than the store, an env file git does not ignore.
+    """
+    from stackctl.errors import OperationError
+    from stackctl.secrets.envfile import check as run_check
+
+    report = run_check(load_profile(profile))
+    for note in report.notes:
+        info(f"note: {note}")
+    if output is not Output.text:
+        emit(report.to_data(), output)
+    elif report.ok:
+        console().print(f"{report.env_file}: ok (profile {profile})")
+    else:
+        emit(None, output, text=_table(report))
+    if not report.ok:
+        raise OperationError(f"env check failed for profile {profile!r}: {len(report.problems)} "
+                             f"problem{'s' if len(report.problems) != 1 else ''}")
+
+
+def _table(report: Any) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"env check ({report.profile})", title_justify="left")
+    for col in ("problem", "key", "where", "detail"):
+        table.add_column(col, overflow="fold")
+    for p in report.problems:
+        table.add_row(p.kind, p.key, p.where, p.detail)
+    return table
+
+
+@app.command("render")
+def render(profile: ProfileOpt = "local",
+           force: Annotated[bool, typer.Option(
+               "--force", help="Replace secret values in the env file that the store does not know.")] = False,
+           reset: Annotated[bool, typer.Option(
+               "--reset", help="Drop config values edited in the env file; use template/profile values.")] = False,
+           dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would change; write nothing.")] = False,
+           output: OutputOpt = Output.text) -> None:
+    """Write the env file Compose reads.
+
+    Built from .env.example, the profile's env.values and the encrypted store; written atomically
+    with mode 0600. Nothing is written when a secret is missing or the store cannot be opened.
+    """
+    from stackctl.secrets.envfile import render as run_render
+
+    result = run_render(load_profile(profile), force=force, reset=reset, dry_run=dry_run)
+    for message in result.warnings:
+        warn(message)
+    data = {"file": result.path, "written": result.written, "dry_run": dry_run, "changed": result.changed,
+            "sources": result.plan.sources}
+    if output is not Output.text:
+        emit(data, output)
+        return
+    verb = "would change" if dry_run else ("wrote" if result.written else "unchanged:")
+    changed = f" ({len(result.changed)} changed: {', '.join(result.changed)})" if result.changed else ""
+    console().print(f"{verb} {result.path}{changed}", soft_wrap=True)

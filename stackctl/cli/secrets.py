@@ -1,0 +1,327 @@
+"""`stackctl secrets ...`: keys, recipients, generation, rotation, history — never a value without --reveal.
+
+Glue only: each command parses options, calls `stackctl.secrets.ops`, and reports. Nothing heavy is
+imported at module level (cryptography and yaml load inside the commands).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from stackctl.cli.common import Output, OutputOpt, ProfileOpt, console, emit, info, load_profile, warn
+
+if TYPE_CHECKING:
+    from stackctl.secrets.ops import Outcome
+
+app = typer.Typer(help="Generate, rotate and inspect encrypted secrets.",
+                  no_args_is_help=True)
+recipients_app = typer.Typer(help="Manage who can open a profile's store.",
+                             no_args_is_help=True)
+app.add_typer(recipients_app, name="recipients")
+
+NamesArg = Annotated[Optional[list[str]], typer.Argument(metavar="[NAME]...", help="Secret names (default: all).")]
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Secret name (a key of .env.example).")]
+
+
+def _report(outcome: Outcome, output: Output, *, title: str) -> None:
+    for note in outcome.notes:
+        info(note)
+    rows = [{"name": c.name, "action": c.action, "version": c.version, "type": c.type, "note": c.note}
+            for c in outcome.changes]
+    if output is Output.text and not rows:
+        return
+    emit(rows, output, text=_table(title, ("name", "action", "version", "type", "note"), rows)
+         if output is Output.text else None)
+
+
+def _table(title: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    return table
+
+
+@app.command("keygen")
+def keygen(name: Annotated[str, typer.Option("--name", help="Key file name under the key directory.")] = "default",
+           ) -> None:
+    """Create your private key and print its public key.
+
+    The key goes to ~/.config/stackctl/keys/NAME.key (mode 0600); an existing one is kept.
+    """
+    from stackctl.secrets import keys
+
+    ident, created = keys.keygen(name)
+    info(f"{'created' if created else 'already exists:'} {ident.source}"
+         + (" (mode 0600; back it up, never commit it)" if created else ""))
+    console().print(ident.public, soft_wrap=True)
+    if created:
+        info("share the public key; a recipient adds you with "
+             f"`stackctl secrets recipients add {name} <public key> -p PROFILE`")
+
+
+@app.command("init")
+def init(profile: ProfileOpt = "local",
+         name: Annotated[Optional[str], typer.Option("--name", help="Your recipient name (default: user@host).")
+                         ] = None,
+         ) -> None:
+    """Create the profile's encrypted store.
+
+    You become its first recipient; a key is made if you have none.
+    """
+    from stackctl.secrets import ops
+
+    _report(ops.init(load_profile(profile), recipient=name), Output.text, title="")
+
+
+@app.command("generate")
+def generate(names: NamesArg = None, profile: ProfileOpt = "local",
+             force: Annotated[bool, typer.Option("--force", help="Also replace existing values (new versions).")
+                              ] = False,
+             output: OutputOpt = Output.text) -> None:
+    """Fill missing secrets from their generators.
+
+    Generators come from the `@secret SPEC` annotations of .env.example; existing values are kept
+    unless --force.
+    """
+    from stackctl.secrets import ops
+
+    outcome = ops.generate(load_profile(profile), names or [], force=force)
+    _report(outcome, output, title=f"secrets ({profile})")
+    missing = ops.names_of(outcome.changes, "missing")
+    if missing:
+        warn(f"no generator for {', '.join(missing)}: set them with `stackctl secrets set NAME -p {profile}`")
+
+
+@app.command("rotate")
+def rotate(names: NamesArg = None, profile: ProfileOpt = "local",
+           all_: Annotated[bool, typer.Option("--all", help="Rotate every secret that has a generator.")] = False,
+           output: OutputOpt = Output.text) -> None:
+    """Replace secrets with new generated values.
+
+    Earlier versions stay in the history (`secrets history`, `secrets rollback`).
+    """
+    from stackctl.secrets import ops
+
+    the_profile = load_profile(profile)
+    outcome = ops.rotate(the_profile, names or [], all_=all_)
+    _report(outcome, output, title=f"rotated ({profile})")
+    rotated = ops.names_of(outcome.changes, "rotated")
+    if rotated and output is Output.text:
+        info(f"next: `stackctl env render -p {profile}` (and restart what uses them: "
+             f"{_services_hint(the_profile, rotated)})")
+
+
+def _services_hint(profile: Any, names: list[str]) -> str:
+    from stackctl.errors import StackctlError
+    from stackctl.secrets import services_using
+
+    try:
+        used = services_using(profile, names)
+    except StackctlError:
+        return "unknown"
+    services = sorted({s for found in used.values() for s in found})
+    return ", ".join(services) or "no service references them"
+
+
+@app.command("set")
+def set_(name: NameArg, profile: ProfileOpt = "local",
+        from_file: Annotated[Optional[Path], typer.Option("--from-file", help="Read the value from this file.")] = None,
+        ) -> None:
+    """Store a value you provide (stdin or --from-file).
+
+    Never from the command line, where shell history would keep it. --from-file is byte-for-byte;
+    on stdin one trailing newline (from `echo`) is dropped.
+    """
+    from stackctl.errors import InputError
+    from stackctl.secrets import ops
+
+    # bytes, decoded: text mode would turn \r\n and \r into \n, and the value must arrive byte-for-byte
+    try:
+        if from_file is not None:
+            value = from_file.read_bytes().decode("utf-8")
+        elif sys.stdin.isatty():
+            import getpass
+
+            value = getpass.getpass(f"value for {name} (not echoed): ")
+        else:
+            stdin = getattr(sys.stdin, "buffer", None)
+            value = stdin.read().decode("utf-8") if stdin is not None else sys.stdin.read()
+            if value.endswith("\n") and value.count("\n") == 1:
+                value = value[:-1]  # `echo value | stackctl secrets set NAME` adds one newline
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the value: {type(exc).__name__}",
+                         file=str(from_file) if from_file is not None else "stdin") from None
+    _report(ops.set_value(load_profile(profile), name, value), Output.text, title=f"secrets ({profile})")
+
+
+@app.command("import")
+def import_(file: Annotated[Optional[Path], typer.Argument(help="Env file to read (default: the profile's env file).")
+                            ] = None,
+            profile: ProfileOpt = "local",
+            overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace values already in the store.")
+                                 ] = False,
+            output: OutputOpt = Output.text) -> None:
+    """Move secrets from a plaintext env file into the store.
+
+    Reads the keys .env.example marks @secret; empty and placeholder values are skipped.
+    """
+    from stackctl.secrets import ops
+
+    the_profile = load_profile(profile)
+    path = file.resolve() if file is not None else None
+    _report(ops.import_env(the_profile, path, overwrite=overwrite), output, title=f"imported ({profile})")
+
+
+@app.command("list")
+def list_(profile: ProfileOpt = "local", output: OutputOpt = Output.text) -> None:
+    """List secrets: names, types, versions, ages (never values)."""
+    from stackctl.secrets import ops
+
+    rows, verified = ops.listing(load_profile(profile))
+    data = [{k: r[k] for k in ("name", "type", "version", "versions", "age", "updated", "origin", "status")}
+            for r in rows]
+    emit(data, output, text=_table(f"secrets ({profile})", ("name", "type", "version", "versions", "age", "origin",
+                                                             "status"), data) if output is Output.text else None)
+    if not verified and rows and any(r["version"] for r in rows):
+        info("note: integrity not verified (no private key for this store)")
+
+
+@app.command("show")
+def show(name: NameArg, profile: ProfileOpt = "local",
+         reveal: Annotated[bool, typer.Option("--reveal", help="Print the plaintext value on stdout.")] = False,
+         version: Annotated[Optional[int], typer.Option("--version", "-V", help="A kept version (default: current).")
+                            ] = None,
+         output: OutputOpt = Output.text) -> None:
+    """Show one secret's metadata (with --reveal: its value).
+
+    --reveal is the only way any command prints a value.
+    """
+    from stackctl.secrets import ops
+
+    the_profile = load_profile(profile)
+    if reveal:
+        value = ops.reveal(the_profile, name, version)
+        if output is Output.text:
+            sys.stdout.write(value if value.endswith("\n") else value + "\n")
+        else:
+            emit({"name": name, "version": version, "value": value}, output)
+        return
+    row = ops.describe(the_profile, name)
+    emit(row, output, text=_table(name, ("name", "type", "version", "versions", "updated", "origin", "status"),
+                                  [row]) if output is Output.text else None)
+
+
+@app.command("history")
+def history(name: NameArg, profile: ProfileOpt = "local", output: OutputOpt = Output.text) -> None:
+    """Show the kept versions of one secret.
+
+    Newest first, with when and how each was made and its digest.
+    """
+    from stackctl.secrets import ops
+
+    rows = ops.history(load_profile(profile), name)
+    shown = [{**r, "current": "*" if r["current"] else ""} for r in rows]
+    emit(rows, output, text=_table(f"{name} ({profile})", ("version", "current", "created", "age", "origin", "digest"),
+                                   shown) if output is Output.text else None)
+
+
+@app.command("rollback")
+def rollback(name: NameArg, profile: ProfileOpt = "local",
+             to: Annotated[Optional[int], typer.Option("--to", help="Version to restore (default: the previous).")
+                           ] = None,
+             output: OutputOpt = Output.text) -> None:
+    """Make an earlier value current again.
+
+    Recorded as a new version, so a rollback can be rolled back too.
+    """
+    from stackctl.secrets import ops
+
+    _report(ops.rollback(load_profile(profile), name, to), output, title=f"secrets ({profile})")
+
+
+@app.command("delete")
+def delete(name: NameArg, profile: ProfileOpt = "local") -> None:
+    """Remove a secret and its history from the store."""
+    from stackctl.secrets import ops
+
+    _report(ops.delete(load_profile(profile), name), Output.text, title=f"secrets ({profile})")
+
+
+@app.command("rekey")
+def rekey(profile: ProfileOpt = "local") -> None:
+    """Give the store a new data key.
+
+    The new key is wrapped for every recipient and written first; then every value is re-sealed
+    and the old key dropped. Nobody is locked out, even by a crash in between.
+    """
+    from stackctl.secrets import ops
+
+    _report(ops.rekey(load_profile(profile)), Output.text, title="")
+
+
+@app.command("verify")
+def verify(profile: ProfileOpt = "local",
+           reseal: Annotated[bool, typer.Option(
+               "--reseal", help="After resolving a merge conflict by hand: check every value by its own "
+                                "tag, then write a fresh file MAC.")] = False,
+           output: OutputOpt = Output.text) -> None:
+    """Check the store's integrity with your key.
+
+    Verifies the file MAC and decrypts every kept version; exit 1 if anything is off.
+    """
+    from stackctl.secrets import ops
+
+    result = ops.verify(load_profile(profile), reseal=reseal)
+    secrets: dict[str, object] = result["secrets"]  # type: ignore[assignment]
+    text = (f"{result['store']}: ok — {len(secrets)} secrets, {result['versions_checked']} versions "
+            f"checked, opened as {result['recipient']!r}, data key {result['key']}"
+            + (", MAC rewritten" if reseal else ""))
+    emit(result, output, text=text)
+
+
+@recipients_app.command("list")
+def recipients_list(profile: ProfileOpt = "local", output: OutputOpt = Output.text) -> None:
+    """List the recipients of the store and their public keys."""
+    from stackctl.secrets import ops
+
+    rows, verified = ops.recipients(load_profile(profile))
+    emit(rows, output, text=_table(f"recipients ({profile})", ("name", "public_key", "added", "you"), rows)
+         if output is Output.text else None)
+    if not verified:
+        info("note: integrity not verified (no private key for this store)")
+
+
+@recipients_app.command("add")
+def recipients_add(name: Annotated[str, typer.Argument(help="A name for the recipient (person or CI system).")],
+                   public_key: Annotated[str, typer.Argument(metavar="PUBLIC_KEY",
+                                                             help="Their `stackctl secrets keygen` output.")],
+                   profile: ProfileOpt = "local") -> None:
+    """Let another key open the store.
+
+    Wraps the data key for it; no value is re-encrypted.
+    """
+    from stackctl.secrets import ops
+
+    _report(ops.add_recipient(load_profile(profile), name, public_key), Output.text, title="")
+
+
+@recipients_app.command("remove")
+def recipients_remove(name: Annotated[str, typer.Argument(help="Recipient to remove.")],
+                      profile: ProfileOpt = "local",
+                      force: Annotated[bool, typer.Option("--force", help="Allow removing your own key.")] = False,
+                      ) -> None:
+    """Remove a recipient.
+
+    Follow with `rekey` and `rotate --all` to cut them off for good.
+    """
+    from stackctl.secrets import ops
+
+    _report(ops.remove_recipient(load_profile(profile), name, force=force), Output.text, title="")

@@ -1,0 +1,397 @@
+"""What the `stackctl secrets` commands do, per profile. Commands are glue around these functions.
+
+Every function that changes a store runs inside one `store.transaction()` (lock, verify, change, one
+atomic write); none returns or raises a plaintext value except `reveal()`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+import socket
+from contextlib import AbstractContextManager
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stackctl.errors import EnvError, InputError, SecretsError
+from stackctl.profile.schema import Profile, display
+from stackctl.secrets import keys as keymod
+from stackctl.secrets import store as st
+from stackctl.secrets.generators import Generator, parse_spec
+from stackctl.secrets.template import Template, TemplateKey, load_template
+
+
+@dataclass(frozen=True)
+class Change:
+    """One row of a command's report (never a value)."""
+
+    name: str
+    action: str  # generated | rotated | kept | set | imported | rolled back | skipped | missing
+    version: int | None = None
+    type: str = ""
+    note: str = ""
+
+
+@dataclass
+class Outcome:
+    changes: list[Change] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # things to tell the user on stderr
+
+
+def store_display(profile: Profile) -> str:
+    return display(profile.secrets.store, profile.root)
+
+
+def template_of(profile: Profile) -> Template:
+    return load_template(profile.env.template, display=display(profile.env.template, profile.root))
+
+
+def template_if_any(profile: Profile) -> Template | None:
+    return template_of(profile) if profile.env.template.exists() else None
+
+
+def open_store(profile: Profile, *, need_key: bool = True) -> st.SecretStore:
+    return st.load(profile.secrets.store, profile.name, display=store_display(profile), need_key=need_key,
+                   history=profile.secrets.history)
+
+
+def _tx(profile: Profile) -> AbstractContextManager[st.SecretStore]:
+    return st.transaction(profile.secrets.store, profile.name, display=store_display(profile),
+                          history=profile.secrets.history)
+
+
+def default_recipient_name() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        user = "user"
+    name = re.sub(r"[^A-Za-z0-9_.@\-]", "-", f"{user}@{socket.gethostname().split('.')[0]}")
+    return name[:64].lstrip("-.@_") or "me"
+
+
+def init(profile: Profile, *, recipient: str | None = None) -> Outcome:
+    """Create the profile's store, enrolling this machine's key (made if there is none)."""
+    out = Outcome()
+    if profile.secrets.store.exists():
+        raise SecretsError("a secrets store already exists for this profile", file=store_display(profile),
+                           hint="add people with `stackctl secrets recipients add`")
+    ident = keymod.default_identity()
+    if ident is None:
+        ident, _ = keymod.keygen()
+        out.notes.append(f"created your private key {ident.source} (mode 0600; back it up, never commit it)")
+    name = recipient or default_recipient_name()
+    st.create(profile.secrets.store, profile.name, ident, name, display=store_display(profile),
+              history=profile.secrets.history)
+    out.notes.append(f"created {store_display(profile)} with recipient {name!r} ({ident.public})")
+    return out
+
+
+def _ensure_store(profile: Profile, out: Outcome) -> None:
+    if not profile.secrets.store.exists():
+        try:
+            out.notes.extend(init(profile).notes)
+        except SecretsError:
+            if not profile.secrets.store.exists():  # not a lost race with another first-time command
+                raise
+
+
+def _select(template: Template, names: Sequence[str], *, what: str) -> list[TemplateKey]:
+    if not names:
+        return template.secrets
+    chosen = []
+    for name in names:
+        key = template.get(name)
+        if key is None or not key.is_secret:
+            secrets = ", ".join(k.name for k in template.secrets) or "none"
+            raise InputError(f"{name} is not a secret in {template.display} (secrets: {secrets})", field=what)
+        chosen.append(key)
+    return chosen
+
+
+def generate(profile: Profile, names: Sequence[str] = (), *, force: bool = False) -> Outcome:
+    """Fill every missing secret (or the named ones) from its generator; `force` replaces existing ones."""
+    template = template_of(profile)
+    out = Outcome()
+    chosen = _select(template, names, what="NAME")
+    if not chosen:
+        out.notes.append(f"{template.display} declares no secrets (annotate keys with `# @secret GENERATOR`)")
+        return out
+    _ensure_store(profile, out)
+    with _tx(profile) as store:
+        for key in chosen:
+            exists = key.name in store
+            if exists and not force:
+                out.changes.append(Change(key.name, "kept", store.entry(key.name).current, key.type))
+                continue
+            if key.generator is None:
+                action = "kept" if exists else "missing"
+                out.changes.append(Change(key.name, action, store.entry(key.name).current if exists else None,
+                                          key.type, note=f"no generator: `stackctl secrets set {key.name}`"))
+                continue
+            ver = store.put(key.name, key.generator.generate(), type=key.type,
+                            origin="rotate" if exists else "generate")
+            out.changes.append(Change(key.name, "rotated" if exists else "generated", ver.v, key.type))
+    return out
+
+
+def rotate(profile: Profile, names: Sequence[str], *, all_: bool = False) -> Outcome:
+    """A new generated value for each named secret (or all that have a generator); history kept."""
+    if bool(names) == all_:
+        raise InputError("name the secrets to rotate, or pass --all (not both)", field="NAME")
+    template = template_if_any(profile)
+    out = Outcome()
+    with _tx(profile) as store:
+        targets = list(names) if names else store.names
+        for name in targets:
+            entry = store.entry(name)
+            before = entry.current
+            gen = _generator_for(name, entry.type, template)
+            if gen is None:
+                if all_:
+                    out.changes.append(Change(name, "skipped", entry.current, entry.type,
+                                              note="no generator: set it with `stackctl secrets set`"))
+                    continue
+                raise InputError(f"{name} has no generator to rotate with (type {entry.type})", field="NAME",
+                                 hint=f"set a new value with `stackctl secrets set {name}`")
+            ver = store.put(name, gen.generate(), type=str(gen), origin="rotate")
+            out.changes.append(Change(name, "rotated", ver.v, str(gen), note=f"was v{before}"))
+    return out
+
+
+def _generator_for(name: str, stored_type: str, template: Template | None) -> Generator | None:
+    key = template.get(name) if template is not None else None
+    if key is not None and key.is_secret:
+        return key.generator  # the template is authoritative: a changed spec applies on the next rotation
+    try:
+        return parse_spec(stored_type)
+    except ValueError:
+        return None
+
+
+def set_value(profile: Profile, name: str, value: str) -> Outcome:
+    """Store a value given by the user (stdin / file) as the new current version."""
+    template = template_if_any(profile)
+    out = Outcome()
+    key = template.get(name) if template is not None else None
+    if key is not None and not key.is_secret:
+        raise InputError(f"{name} is not a secret in {template.display} ({key.type}); "  # type: ignore[union-attr]
+                         "config values belong in the profile's env.values", field="NAME")
+    if key is None:
+        out.notes.append(f"{name} is not in the env template; `stackctl env check` will report it")
+    if value == "":
+        raise InputError(f"refusing to store an empty value for {name}", field="value")
+    if key is not None and key.generator is not None:
+        problem = key.generator.validate(value)
+        if problem:
+            raise InputError(f"{name}: the value {problem}", field="value")
+    _ensure_store(profile, out)
+    with _tx(profile) as store:
+        old = store.entry(name).current if name in store else None
+        ver = store.put(name, value, type=key.type if key else "manual", origin="set")
+    out.changes.append(Change(name, "set", ver.v, key.type if key else "manual",
+                              note=f"was v{old}" if old else ""))
+    return out
+
+
+def import_env(profile: Profile, path: Path | None = None, *, overwrite: bool = False) -> Outcome:
+    """Move the template's secrets from a plaintext env file into the store (migration)."""
+    from stackctl import dotenv
+
+    template = template_of(profile)
+    source = path or profile.env.file
+    shown = display(source, profile.root)
+    values = dotenv.parse(read_exact(source, shown), filename=shown)
+    out = Outcome()
+    _ensure_store(profile, out)
+    with _tx(profile) as store:
+        for key in template.secrets:
+            if key.name not in values:
+                continue
+            value = values[key.name]
+            if value == "" or is_placeholder(value):
+                out.changes.append(Change(key.name, "skipped", None, key.type, note="empty or placeholder"))
+                continue
+            if key.name in store and not overwrite:
+                same = store.value(key.name) == value
+                out.changes.append(Change(key.name, "kept", store.entry(key.name).current, key.type,
+                                          note="same value" if same else "store differs; --overwrite to import"))
+                continue
+            if key.generator is not None and key.generator.validate(value):
+                out.changes.append(Change(key.name, "skipped", None, key.type,
+                                          note=f"value {key.generator.validate(value)}"))
+                continue
+            ver = store.put(key.name, value, type=key.type, origin="import")
+            out.changes.append(Change(key.name, "imported", ver.v, key.type))
+    return out
+
+
+def read_exact(path: Path, shown: str) -> str:
+    """A text file as Compose reads it: UTF-8, line endings untouched (no universal-newline translation)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise EnvError("file not found", file=shown) from None
+    except OSError as exc:
+        raise EnvError(f"cannot read: {exc.strerror or type(exc).__name__}", file=shown) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise EnvError("not valid UTF-8", file=shown, field=f"line {line}") from None
+
+
+def rollback(profile: Profile, name: str, to: int | None = None) -> Outcome:
+    out = Outcome()
+    with _tx(profile) as store:
+        before = store.entry(name).current
+        ver = store.rollback(name, to)
+        kind = store.entry(name).type
+    out.changes.append(Change(name, "rolled back", ver.v, kind, note=f"value of {ver.origin.split(':')[1]}, "
+                                                                f"was v{before}"))
+    return out
+
+
+def delete(profile: Profile, name: str) -> Outcome:
+    out = Outcome()
+    with _tx(profile) as store:
+        ver = store.entry(name).current
+        store.delete(name)
+    out.changes.append(Change(name, "deleted", ver))
+    return out
+
+
+def rekey(profile: Profile) -> Outcome:
+    old, new = st.rekey(profile.secrets.store, profile.name, display=store_display(profile),
+                        history=profile.secrets.history)
+    out = Outcome()
+    out.notes.append(f"new data key {new} (was {old}) wrapped for every recipient; every kept version re-sealed")
+    return out
+
+
+def recipients(profile: Profile) -> tuple[list[dict[str, str]], bool]:
+    """Rows for `recipients list` and whether they were verified (a key was available)."""
+    store = open_store(profile, need_key=False)
+    rows = []
+    for name, r in sorted(store.doc.recipients.items()):
+        rows.append({"name": name, "public_key": r.public_key, "added": r.added,
+                     "you": "yes" if name == store.me else ""})
+    return rows, store.unlocked
+
+
+def add_recipient(profile: Profile, name: str, public_key: str) -> Outcome:
+    keymod.parse_public(public_key, field="PUBLIC_KEY")
+    with _tx(profile) as store:
+        store.add_recipient(name, public_key)
+    return Outcome(notes=[f"{name} can now open {store_display(profile)} (no value was re-encrypted)"])
+
+
+def remove_recipient(profile: Profile, name: str, *, force: bool = False) -> Outcome:
+    with _tx(profile) as store:
+        store.remove_recipient(name, allow_self=force)
+    return Outcome(notes=[
+        f"removed {name}. They may still hold the current data key and values: run "
+        f"`stackctl secrets rekey -p {profile.name}` and `stackctl secrets rotate --all -p {profile.name}`"])
+
+
+def listing(profile: Profile) -> tuple[list[dict[str, object]], bool]:
+    """Rows for `secrets list` (names, types, versions, ages, status — never values); verified?"""
+    template = template_if_any(profile)
+    store = open_store(profile, need_key=False) if profile.secrets.store.exists() else None
+    rows: list[dict[str, object]] = []
+    names: list[str] = []
+    for key in (template.secrets if template else []):
+        names.append(key.name)
+    for name in (store.names if store else []):
+        if name not in names:
+            names.append(name)
+    for name in names:
+        key = template.get(name) if template else None
+        if store is not None and name in store:
+            entry = store.entry(name)
+            cur = entry.current_version
+            rows.append({"name": name, "type": key.type if key else entry.type, "version": entry.current,
+                         "versions": len(entry.versions), "age": st.age(cur.created), "updated": cur.created,
+                         "origin": cur.origin, "status": "ok" if key else "not in template"})
+        else:
+            rows.append({"name": name, "type": key.type if key else "", "version": None, "versions": 0,
+                         "age": "", "updated": "", "origin": "",
+                         "status": "missing" if key and key.required else "not set"})
+    for key in (template.public_keys if template else []):
+        src = next((r for r in rows if r["name"] == key.public_of), None)
+        rows.append({"name": key.name, "type": key.type, "version": src["version"] if src else None,
+                     "versions": 0, "age": src["age"] if src else "", "updated": src["updated"] if src else "",
+                     "origin": "derived", "status": "derived"})
+    return rows, bool(store and store.unlocked)
+
+
+def history(profile: Profile, name: str) -> list[dict[str, object]]:
+    store = open_store(profile, need_key=False)
+    entry = store.entry(name)
+    return [{"version": v.v, "current": v.v == entry.current, "created": v.created, "age": st.age(v.created),
+             "origin": v.origin, "digest": st.version_digest(profile.name, name, v)} for v in entry.versions]
+
+
+def describe(profile: Profile, name: str) -> dict[str, object]:
+    """Metadata of one secret (`show` without --reveal)."""
+    rows, _ = listing(profile)
+    row = next((r for r in rows if r["name"] == name), None)
+    if row is None:
+        raise InputError(f"no secret named {name!r} for profile {profile.name!r}", field="NAME")
+    return row
+
+
+def reveal(profile: Profile, name: str, version: int | None = None) -> str:
+    """The plaintext value: only `secrets show --reveal` calls this."""
+    from stackctl.secrets.generators import public_pem
+
+    template = template_if_any(profile)
+    key = template.get(name) if template else None
+    store = open_store(profile)
+    if key is not None and key.kind == "public":
+        return public_pem(store.value(key.public_of or "", version))
+    return store.value(name, version)
+
+
+def verify(profile: Profile, *, reseal: bool = False) -> dict[str, object]:
+    """Open with a key, check the MAC and decrypt every kept version. `reseal` (after a hand-resolved merge)
+    skips the MAC check, proves each value by its own AEAD tag, then writes a fresh MAC."""
+    if reseal:
+        from stackctl.fsutil import file_lock
+
+        with file_lock(st.lock_path(profile.secrets.store)):
+            store = _load_for_reseal(profile)
+            count = store.verify_all()
+            store._writable = True
+            store.dirty = True
+            st._commit(store)
+    else:
+        store = open_store(profile)
+        count = store.verify_all()
+    secrets = {n: {"version": store.entry(n).current, "versions": len(store.entry(n).versions),
+                   "digest": store.digest(n)} for n in store.names}
+    return {"store": store.display, "profile": profile.name, "recipient": store.me, "key": store.doc.active_key,
+            "keys": store.doc.key_ids(), "recipients": sorted(store.doc.recipients),
+            "versions_checked": count, "resealed": reseal, "secrets": secrets}
+
+
+def _load_for_reseal(profile: Profile) -> st.SecretStore:
+    shown = store_display(profile)
+    doc = st._read(profile.secrets.store, shown, profile.name)
+    deks, me = st._unlock(doc, shown, keymod.identities())
+    return st.SecretStore(profile.secrets.store, shown, doc, deks, me, profile.secrets.history)
+
+
+# Values a human left in place of a real one. Matched on the whole value, case-insensitively.
+_PLACEHOLDER = re.compile(
+    r"^(change[_\-. ]?(me|this|it).*|.*changeme.*|your[_\-].*|<[^<>]*>|x{3,}|\*{3,}|todo|fixme|tbd"
+    r"|replace[_\-]?me.*|placeholder|dummy|secret|password|insert[_\-].*|fill[_\-]?me.*)$",
+    re.IGNORECASE | re.DOTALL)
+
+
+def is_placeholder(value: str) -> bool:
+    return bool(_PLACEHOLDER.match(value.strip()))
+
+
+def names_of(changes: Iterable[Change], *actions: str) -> list[str]:
+    return [c.name for c in changes if c.action in actions]

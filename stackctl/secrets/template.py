@@ -1,0 +1,193 @@
+"""The `.env.example` template and its annotations.
+
+Every key in `.env.example` is part of the stack's contract. A key can carry an annotation: a
+comment whose text starts with `@`, on the line(s) directly above the key or after its value:
+
+    # Password of the application database user.
+    # @secret password:24
+    DB_PASSWORD=
+
+    JWT_SECRET=""                # @secret hex:32
+    # @secret ed25519
+    JWT_SIGNING_KEY=
+    # @public JWT_SIGNING_KEY
+    JWT_PUBLIC_KEY=
+    # No generator: set it by hand with `stackctl secrets set STRIPE_API_KEY`.
+    # @secret
+    STRIPE_API_KEY=
+    SENTRY_DSN=""                # @optional
+    LOG_LEVEL=info               # @config
+
+An inline annotation needs a value or `""` before it: Compose reads `KEY=   # @secret` as the value
+`# @secret` (blanks after `=` are skipped, so there is no " #" left to start a comment). The parser
+refuses that spelling with a hint rather than silently making a config value of it.
+
+Words: `@secret [GENERATOR]`, `@config` (the default), `@required` (the default), `@optional`,
+`@public KEY` (the PEM public half of the key-pair secret KEY, derived, never stored). Comments that do
+not start with `@` are documentation. Every key is required unless `@optional`: its value must not be
+empty. A secret's value in the template is never used (the template is public).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from stackctl.errors import EnvError
+from stackctl.secrets.generators import Generator, parse_spec
+
+# `KEY=   # @secret hex:32`: Compose skips the blanks after `=`, so the "comment" IS the value.
+_SWALLOWED = re.compile(r"^#(\s|@)")
+Kind = Literal["secret", "config", "public"]
+WORDS = ("@secret", "@config", "@required", "@optional", "@public")
+
+
+@dataclass(frozen=True)
+class TemplateKey:
+    name: str
+    kind: Kind
+    required: bool
+    line: int
+    generator: Generator | None = None  # secrets: how to make a value (None: set by hand)
+    public_of: str | None = None  # kind == "public": the key-pair secret it is derived from
+    raw: str = ""  # config keys: the template value before interpolation (dotenv `EnvEntry.raw`)
+    quote: str = ""
+    inherit: bool = False
+    doc: tuple[str, ...] = ()  # the comment lines above the key, annotations included
+
+    @property
+    def is_secret(self) -> bool:
+        return self.kind == "secret"
+
+    @property
+    def type(self) -> str:
+        """What `secrets list` shows: the generator spec, `manual`, or `public:KEY`."""
+        if self.kind == "public":
+            return f"public:{self.public_of}"
+        if self.kind == "secret":
+            return str(self.generator) if self.generator else "manual"
+        return "config"
+
+
+@dataclass(frozen=True)
+class Template:
+    path: Path
+    display: str  # the path as messages show it
+    keys: tuple[TemplateKey, ...]
+
+    def __iter__(self) -> Iterator[TemplateKey]:
+        return iter(self.keys)
+
+    def __contains__(self, name: object) -> bool:
+        return any(k.name == name for k in self.keys)
+
+    def get(self, name: str) -> TemplateKey | None:
+        return next((k for k in self.keys if k.name == name), None)
+
+    @property
+    def names(self) -> list[str]:
+        return [k.name for k in self.keys]
+
+    @property
+    def secrets(self) -> list[TemplateKey]:
+        return [k for k in self.keys if k.kind == "secret"]
+
+    @property
+    def secret_names(self) -> frozenset[str]:
+        return frozenset(k.name for k in self.keys if k.kind == "secret")
+
+    @property
+    def public_keys(self) -> list[TemplateKey]:
+        return [k for k in self.keys if k.kind == "public"]
+
+
+def _annotation(text: str) -> list[str] | None:
+    """The words of an annotation comment, or None for a documentation comment."""
+    body = text.strip()
+    return body.split() if body.startswith("@") else None
+
+
+def parse_template(text: str, *, display: str, path: Path | None = None) -> Template:
+    """Parse `.env.example` text. EnvError naming the file and line for any bad annotation."""
+    from stackctl.dotenv import parse_entries
+
+    entries = parse_entries(text, filename=display)
+    seen: dict[str, int] = {}
+    keys: list[TemplateKey] = []
+    for e in entries:
+        def fail(message: str, _line: int = e.line) -> EnvError:
+            return EnvError(message, file=display, field=f"line {_line}")
+
+        if e.key in seen:
+            raise fail(f"duplicate key {e.key} (first defined on line {seen[e.key]})")
+        seen[e.key] = e.line
+        if not e.quote and not e.inherit and _SWALLOWED.match(e.raw):
+            raise fail(f"{e.key}: Compose reads `{e.key}= {e.raw[:20]}` as the value {e.raw[:20]!r}, not as a "
+                       "comment; put the annotation on the line above, or write "
+                       f'{e.key}="" {e.raw[:20]}')
+        words: list[str] = []
+        for comment in (*e.comments, e.inline_comment or ""):
+            found = _annotation(comment)
+            if found:
+                words.extend(found)
+        kind: Kind | None = None
+        required: bool | None = None
+        generator: Generator | None = None
+        public_of: str | None = None
+        i = 0
+        while i < len(words):
+            word = words[i]
+            arg = words[i + 1] if i + 1 < len(words) and not words[i + 1].startswith("@") else None
+            if word not in WORDS:
+                raise fail(f"unknown annotation '{word}' on {e.key} (known: {', '.join(WORDS)})")
+            if word in ("@secret", "@config", "@public"):
+                new_kind: Kind = word[1:]  # type: ignore[assignment]
+                if kind is not None and kind != new_kind:
+                    raise fail(f"{e.key} is annotated both @{kind} and {word}")
+                kind = new_kind
+            if word in ("@required", "@optional"):
+                if required is not None and required != (word == "@required"):
+                    raise fail(f"{e.key} is annotated both @required and @optional")
+                required = word == "@required"
+            if word == "@secret" and arg is not None:
+                try:
+                    generator = parse_spec(arg)
+                except ValueError as exc:
+                    raise fail(str(exc)) from None
+                i += 1
+            elif word == "@public":
+                if arg is None:
+                    raise fail(f"@public on {e.key} needs the name of a key-pair secret (@public SIGNING_KEY)")
+                public_of = arg
+                i += 1
+            elif arg is not None:
+                raise fail(f"unexpected '{arg}' after {word} on {e.key}")
+            i += 1
+        kind = kind or "config"
+        keys.append(TemplateKey(
+            name=e.key, kind=kind, required=True if required is None else required, line=e.line,
+            generator=generator, public_of=public_of,
+            raw=e.raw if kind == "config" else "", quote=e.quote if kind == "config" else "",
+            inherit=e.inherit and kind == "config", doc=e.comments))
+    by_name = {k.name: k for k in keys}
+    for k in keys:
+        if k.kind != "public":
+            continue
+        src = by_name.get(k.public_of or "")
+        if src is None or src.kind != "secret" or src.generator is None or not src.generator.is_key_pair:
+            raise EnvError(f"@public {k.public_of}: {k.public_of} must be a key-pair secret in this file "
+                           "(@secret ed25519 or @secret rsa:N)", file=display, field=f"line {k.line}")
+    return Template(path=path or Path(display), display=display, keys=tuple(keys))
+
+
+def load_template(path: Path, *, display: str | None = None) -> Template:
+    from stackctl.secrets.ops import read_exact
+
+    shown = display or str(path)
+    if not path.exists():
+        raise EnvError("env template not found", file=shown,
+                       hint="create it (every key the stack needs, annotated) or set env.template in the profile")
+    return parse_template(read_exact(path, shown), display=shown, path=path)
