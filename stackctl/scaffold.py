@@ -74,7 +74,7 @@ def env_example(variables: list[Variable], compose_label: str) -> str:
         f"# Environment template for {compose_label}: documents every variable the Compose files use.",
         "# Copy nothing by hand: `stackctl secrets generate` fills the secrets (encrypted store) and",
         "# `stackctl env render` writes the .env Compose reads. Annotations (see docs/secrets.md):",
-        "#   @secret GENERATOR   a secret stackctl generates (hex:32, alnum:32, jwt-hs256, ed25519, ...)",
+        "#   @secret GENERATOR   a secret stackctl generates (hex:32, password:32, jwt-hs256, ed25519, ...)",
         "#   @secret             a secret someone must provide (stackctl secrets set NAME)",
         "#   @required / @optional",
         "",

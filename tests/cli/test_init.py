@@ -28,7 +28,7 @@ def test_init_scaffolds_profiles_template_and_gitignore(project, cli) -> None:
     assert res.exit_code == 0, res
     text = (project.root / ".env.example").read_text()
     blocks = {b.strip().splitlines()[-1].split("=")[0]: b for b in text.split("\n\n") if "=" in b}
-    assert "# @secret alnum:32" in blocks["DB_PASSWORD"]
+    assert "# @secret password:32" in blocks["DB_PASSWORD"]
     assert "# @secret\n" in blocks["STRIPE_API_KEY"] + "\n"  # provided by a third party: no generator
     assert "# @secret hex:32" in blocks["SESSION_SECRET"] and "Used by worker." in blocks["SESSION_SECRET"]
     assert "# @optional" in blocks["LOG_LEVEL"] and blocks["LOG_LEVEL"].endswith("LOG_LEVEL=info")
