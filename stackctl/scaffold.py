@@ -36,7 +36,7 @@ _SECRET_RULES: tuple[tuple[str, str | None], ...] = (
     (r"FERNET", "fernet"),
     (r"JWT", "jwt-hs256"),
     (r"(API|ACCESS)_?KEY|TOKEN|DSN|WEBHOOK", None),
-    (r"PASSWORD|PASSWD|_PASS$|^PASS", "alnum:32"),
+    (r"PASSWORD|PASSWD|_PASS$|^PASS", "password:32"),  # URL-safe: fits connection strings
     (r"SALT", "hex:16"),
     (r"ENCRYPTION_KEY|SIGNING_KEY|MASTER_KEY", "base64:32"),
     (r"SECRET|_KEY$|CREDENTIAL", "hex:32"),
