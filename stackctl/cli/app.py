@@ -18,6 +18,7 @@ from stackctl.cli import doctor as doctor_cmd
 from stackctl.cli import env as env_cmd
 from stackctl.cli import init as init_cmd
 from stackctl.cli import secrets as secrets_cmd
+from stackctl.cli import up as up_cmd
 
 app = typer.Typer(
     name="stackctl",
@@ -57,3 +58,8 @@ app.command("init")(init_cmd.init)
 app.command("doctor")(doctor_cmd.doctor)
 app.add_typer(env_cmd.app, name="env")
 app.add_typer(secrets_cmd.app, name="secrets")
+app.command("up")(up_cmd.up)
+app.command("down")(up_cmd.down)
+app.command("status")(up_cmd.status)
+app.command("logs")(up_cmd.logs)
+app.command("restart")(up_cmd.restart)

@@ -1,19 +1,25 @@
 """The one place that runs the docker CLI (the Compose v2 plugin included).
 
-Everything else calls `run()` / `compose()`; tests can patch one name. Failures carry the command,
-exit code and stderr (`DockerCommandError`), and a missing tool becomes a one-line fix-it
-`ToolMissingError` (exit 2).
+Everything else calls `run()` / `compose()` (or `spawn()` for a stream that must outlive one
+call: `logs -f`, build output); tests can patch one name. Failures carry the command, exit code and
+stderr (`DockerCommandError`), and a missing tool becomes a one-line fix-it `ToolMissingError` (exit 2).
+
+Every child is registered while it runs, so `kill_children()` can end the ones still in flight
+(Ctrl-C during `stackctl up`, when probes run in worker threads): no docker process outlives us.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 from stackctl.errors import OperationError, ToolMissingError
 
@@ -27,6 +33,14 @@ class DockerCommandError(OperationError):
         self.stderr = stderr
         last = stderr.strip().splitlines()[-1] if stderr.strip() else "no output"
         super().__init__(f"`{' '.join(argv[:3])} ...` failed (exit {returncode}): {last}")
+
+
+class CommandTimeout(OperationError):
+    """A docker command did not finish within its timeout (it was killed)."""
+
+    def __init__(self, args: Sequence[str], timeout: float) -> None:
+        self.timeout = timeout
+        super().__init__(f"`docker {' '.join(args[:2])}` did not finish within {timeout:.0f} s")
 
 
 @dataclass(frozen=True)
@@ -45,21 +59,79 @@ def docker_binary() -> str:
     return found
 
 
-def run(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
-        check: bool = True, timeout: float | None = None, input: str | None = None) -> Result:
-    """Run `docker ARGS...` and capture its output."""
-    argv = [docker_binary(), *args]
+_children: set[subprocess.Popen[Any]] = set()
+_children_lock = threading.Lock()
+
+
+def _start(argv: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
     try:
-        proc = subprocess.run(argv, cwd=cwd, env=dict(env) if env is not None else None, input=input,
-                              capture_output=True, text=True, timeout=timeout, check=False)
+        proc = subprocess.Popen(argv, **kwargs)
     except FileNotFoundError:
         raise ToolMissingError(f"cannot run {argv[0]}", hint=SETUP_HINT) from None
+    with _children_lock:
+        _children.add(proc)
+    return proc
+
+
+def _forget(proc: subprocess.Popen[Any]) -> None:
+    with _children_lock:
+        _children.discard(proc)
+
+
+def kill_children() -> int:
+    """Kill every docker process started here that is still running; return how many there were."""
+    with _children_lock:
+        procs = list(_children)
+    for proc in procs:
+        with contextlib.suppress(OSError):
+            proc.kill()
+    for proc in procs:
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+    return len(procs)
+
+
+def run(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
+        check: bool = True, timeout: float | None = None, input: str | None = None) -> Result:
+    """Run `docker ARGS...` and capture its output (the child is killed on timeout or interrupt)."""
+    argv = [docker_binary(), *args]
+    proc = _start(argv, cwd=cwd, env=dict(env) if env is not None else None, text=True,
+                  stdin=subprocess.PIPE if input is not None else None,
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        stdout, stderr = proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise OperationError(f"`docker {' '.join(args[:2])}` did not finish within {timeout:.0f} s") from None
-    result = Result(argv=argv, returncode=proc.returncode, stdout=proc.stdout, stderr=proc.stderr)
+        proc.kill()
+        proc.communicate()
+        raise CommandTimeout(args, timeout or 0) from None
+    except BaseException:  # KeyboardInterrupt in the main thread: never leave the child behind
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        _forget(proc)
+    result = Result(argv=argv, returncode=proc.returncode, stdout=stdout, stderr=stderr)
     if check and proc.returncode != 0:
-        raise DockerCommandError(["docker", *args], proc.returncode, proc.stderr)
+        raise DockerCommandError(["docker", *args], proc.returncode, stderr)
     return result
+
+
+@contextlib.contextmanager
+def spawn(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
+          stdout: int | IO[Any] | None = None, stderr: int | IO[Any] | None = None
+          ) -> Iterator[subprocess.Popen[bytes]]:
+    """Start `docker ARGS...` for a stream that outlives one call (`logs -f`, build output); its output
+    goes where `stdout`/`stderr` say (default: ours). The caller reads and waits inside the block;
+    leaving the block early kills it."""
+    proc = _start([docker_binary(), *args], cwd=cwd, env=dict(env) if env is not None else None,
+                  stdout=stdout, stderr=stderr)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        _forget(proc)
 
 
 @functools.cache

@@ -1,0 +1,317 @@
+"""The Docker side of the local backend: the containers of one Compose project.
+
+Project-level changes go through Docker Compose itself: `up --no-start` creates the networks,
+volumes and containers exactly as `docker compose up` would, and recreates only the services whose
+configuration changed (a rotated secret changes that service's environment, hence its config hash);
+`down` removes them (python-on-whales). `up --no-start` is on the start-up's critical path, where
+importing python-on-whales (pydantic) alone costs 0.3-0.7 s on a 2-core machine, so it runs through
+`stackctl.compose.cli` like every other call; so do starting, probing and inspecting single
+containers, which need deadlines and must be killable from another thread (Ctrl-C). Containers keep
+Compose's labels: `docker compose ps/logs/down` work on them as usual.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stackctl.compose import cli as docker_cli
+from stackctl.errors import OperationError, ToolMissingError
+
+if TYPE_CHECKING:
+    from python_on_whales import DockerClient
+
+    from stackctl.profile.compose import ComposeInvocation
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+NUMBER_LABEL = "com.docker.compose.container-number"
+ONEOFF_LABEL = "com.docker.compose.oneoff"
+
+# Docker's defaults for a healthcheck field left at 0 (moby daemon/health.go).
+_DEFAULT_INTERVAL = 30.0
+_DEFAULT_TIMEOUT = 30.0
+_DEFAULT_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class HealthcheckSpec:
+    """A container's healthcheck exactly as Docker will run it (image defaults merged in)."""
+
+    test: tuple[str, ...]
+    argv: tuple[str, ...]
+    interval: float
+    timeout: float
+    retries: int
+    start_period: float
+
+    @property
+    def bound(self) -> float:
+        """Seconds after start by which Docker would call a never-passing check unhealthy."""
+        return self.start_period + self.retries * self.interval
+
+    @property
+    def shown(self) -> str:
+        """The test as a user wrote it: `pg_isready -U shop` rather than `/bin/sh -c ...`."""
+        return " ".join(self.test[1:]) if self.test[:1] in (("CMD",), ("CMD-SHELL",)) else " ".join(self.test)
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    id: str
+    name: str
+    service: str
+    number: int
+    status: str  # created | running | restarting | paused | exited | dead | removing
+    exit_code: int
+    health: str | None  # starting | healthy | unhealthy; None without a healthcheck
+    health_output: str  # output of Docker's own last check
+    restart_count: int
+    healthcheck: HealthcheckSpec | None
+    ports: tuple[str, ...]
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    ok: bool
+    exit_code: int | None  # None: the probe timed out
+    output: str
+    seconds: float
+    engine_error: bool = False  # Docker refused the exec (container not running, ...)
+    cannot_run: bool = False  # the command does not exist in the container: it can never pass
+
+    def describe(self) -> str:
+        if self.exit_code is None:
+            return f"timed out after {self.seconds:.1f} s"
+        return f"exit {self.exit_code}"
+
+
+def _seconds(ns: Any, default: float) -> float:
+    return float(ns) / 1e9 if ns else default
+
+
+def healthcheck_from(config: Mapping[str, Any]) -> HealthcheckSpec | None:
+    """The healthcheck in a container's `Config` (as `docker inspect` prints it), or None."""
+    hc = config.get("Healthcheck") or {}
+    test = tuple(hc.get("Test") or ())
+    if not test or test[0] == "NONE":
+        return None
+    if test[0] == "CMD":
+        argv = test[1:]
+    elif test[0] == "CMD-SHELL":
+        # As moby's daemon/health.go: the container's SHELL (Dockerfile SHELL), else /bin/sh -c.
+        argv = (*(config.get("Shell") or ("/bin/sh", "-c")), *test[1:])
+    else:  # Docker runs no probe for an unknown test type
+        return None
+    if not test[1:]:
+        return None
+    return HealthcheckSpec(test=test, argv=tuple(argv), interval=_seconds(hc.get("Interval"), _DEFAULT_INTERVAL),
+                           timeout=_seconds(hc.get("Timeout"), _DEFAULT_TIMEOUT),
+                           retries=int(hc.get("Retries") or _DEFAULT_RETRIES),
+                           start_period=_seconds(hc.get("StartPeriod"), 0.0))
+
+
+def container_from(data: Mapping[str, Any]) -> ContainerState:
+    """One `docker inspect` entry → `ContainerState`."""
+    config = data.get("Config") or {}
+    labels = config.get("Labels") or {}
+    state = data.get("State") or {}
+    health = state.get("Health") or None
+    log = (health or {}).get("Log") or []
+    ports: list[str] = []
+    for port, bindings in sorted(((data.get("NetworkSettings") or {}).get("Ports") or {}).items()):
+        for b in bindings or ():
+            ip = b.get("HostIp") or ""
+            shown = f"{b.get('HostPort')}->{port}" if ip in ("", "0.0.0.0", "::") else \
+                f"{ip}:{b.get('HostPort')}->{port}"
+            if shown not in ports:  # IPv4 and IPv6 bindings of the same port
+                ports.append(shown)
+    return ContainerState(
+        id=str(data.get("Id", "")), name=str(data.get("Name", "")).lstrip("/"),
+        service=str(labels.get(SERVICE_LABEL, "")), number=int(labels.get(NUMBER_LABEL) or 1),
+        status=str(state.get("Status", "unknown")), exit_code=int(state.get("ExitCode") or 0),
+        health=health.get("Status") if health else None,
+        health_output=str(log[-1].get("Output", "")).strip() if log else "",
+        restart_count=int(data.get("RestartCount") or 0),
+        healthcheck=healthcheck_from(config), ports=tuple(ports))
+
+
+def _pow_error(exc: Exception, what: str) -> OperationError:
+    stderr = (getattr(exc, "stderr", None) or "").strip()
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    last = lines[-1].strip() if lines else f"exit {getattr(exc, 'return_code', '?')}"
+    if "Cannot connect to the Docker daemon" in stderr:
+        return ToolMissingError(f"no Docker engine answers ({last})", hint="start one: `make setup`")
+    return OperationError(f"{what} failed: {last}")
+
+
+class LocalProject:
+    """One Compose project on the local engine, addressed by the profile's Compose invocation."""
+
+    def __init__(self, invocation: ComposeInvocation, name: str, root: Path) -> None:
+        self.invocation = invocation
+        self.name = name
+        self.root = root
+
+    # ---------------------------------------------------------------- Compose (project level)
+    def _global_args(self) -> list[str]:
+        args = self.invocation.global_args()
+        return args if self.invocation.project_name else [*args, "-p", self.name]
+
+    def _client(self) -> DockerClient:
+        from python_on_whales import DockerClient
+
+        inv = self.invocation
+        return DockerClient(client_call=[docker_cli.docker_binary()], compose_files=list(inv.files),
+                            compose_env_files=list(inv.env_files), compose_profiles=list(inv.profiles),
+                            compose_project_name=self.name, compose_project_directory=inv.project_directory)
+
+    def create(self, services: Sequence[str], *, scales: Mapping[str, int] | None = None) -> None:
+        """`docker compose up --no-start SERVICE...`: networks, volumes, containers; changed ones recreated."""
+        scale_args = [a for name, n in sorted((scales or {}).items()) for a in ("--scale", f"{name}={n}")]
+        res = docker_cli.compose([*self._global_args(), "up", "--no-start", *scale_args, *services],
+                                 cwd=self.root, check=False)
+        if res.returncode != 0:
+            _engine_or(res.stderr)
+            raise OperationError(f"docker compose up --no-start failed: {_last_line(res.stderr)}")
+
+    def build(self, services: Sequence[str]) -> None:
+        """`docker compose build SERVICE...`, its progress shown on stderr (stdout stays clean for -o json)."""
+        docker_cli.compose_version()
+        code = _stream(["compose", *self._global_args(), "build", *services], cwd=self.root, to=sys.stderr)
+        if code != 0:
+            raise OperationError(f"docker compose build failed (exit {code}); its output is above")
+
+    def down(self, *, volumes: bool, by_name_only: bool = False) -> None:
+        """`docker compose down --remove-orphans [--volumes]`."""
+        from python_on_whales.exceptions import DockerException
+
+        if by_name_only:  # the Compose files no longer resolve: Compose finds the project by its labels
+            docker_cli.compose_version()
+            code = _stream(["compose", "-p", self.name, "down", "--remove-orphans",
+                            *(["--volumes"] if volumes else [])], cwd=self.root, to=sys.stderr)
+            if code != 0:
+                raise OperationError(f"docker compose down failed (exit {code})")
+            return
+        try:
+            self._client().compose.down(remove_orphans=True, volumes=volumes, quiet=True)
+        except DockerException as exc:
+            raise _pow_error(exc, "docker compose down") from None
+
+    def logs(self, services: Sequence[str], *, follow: bool, tail: str | None) -> int:
+        """`docker compose logs`, line by line to our stdout (Compose's own formatting)."""
+        docker_cli.compose_version()
+        args = ["compose", *self._global_args(), "logs", "--no-color", *(["--follow"] if follow else []),
+                *(["--tail", tail] if tail else []), *services]
+        return _stream(args, cwd=self.root, to=sys.stdout)
+
+    # ---------------------------------------------------------------- containers
+    def container_ids(self) -> list[str]:
+        res = docker_cli.run(["ps", "-a", "-q", "--no-trunc", "--filter", f"label={PROJECT_LABEL}={self.name}",
+                              "--filter", f"label={ONEOFF_LABEL}=False"], timeout=30, check=False)
+        if res.returncode != 0:
+            _engine_or(res.stderr)
+            raise docker_cli.DockerCommandError(["docker", "ps"], res.returncode, res.stderr)
+        return res.stdout.split()
+
+    def inspect(self, ids: Sequence[str]) -> list[ContainerState]:
+        """Current state of these containers (one `docker inspect`); vanished ones are left out."""
+        if not ids:
+            return []
+        res = docker_cli.run(["inspect", "--type", "container", *ids], check=False, timeout=30)
+        # With some ids gone, docker prints the others and exits 1 ("No such container" on stderr).
+        if res.returncode != 0 and "No such" not in res.stderr:
+            raise docker_cli.DockerCommandError(["docker", "inspect"], res.returncode, res.stderr)
+        return [container_from(d) for d in json.loads(res.stdout.strip() or "[]")]
+
+    def containers(self) -> list[ContainerState]:
+        """Every container of the project (one-off `run` containers excluded), by service and number."""
+        return sorted(self.inspect(self.container_ids()), key=lambda c: (c.service, c.number))
+
+    def start(self, container: ContainerState, *, timeout: float = 120) -> None:
+        """`docker start`: no waiting on dependencies' Docker health (stackctl gates that itself)."""
+        res = docker_cli.run(["start", container.id], check=False, timeout=timeout)
+        if res.returncode != 0:
+            raise OperationError(f"cannot start {container.name}: {_last_line(res.stderr)}")
+
+    def restart(self, container: ContainerState, *, stop_timeout: float | None, timeout: float = 180) -> None:
+        args = ["restart", *(["-t", str(int(stop_timeout))] if stop_timeout is not None else []), container.id]
+        res = docker_cli.run(args, check=False, timeout=timeout)
+        if res.returncode != 0:
+            raise OperationError(f"cannot restart {container.name}: {_last_line(res.stderr)}")
+
+    def probe(self, container: ContainerState, hc: HealthcheckSpec, *, timeout: float | None = None) -> ProbeResult:
+        """Run the container's own healthcheck command once, in the container (`docker exec`)."""
+        limit = hc.timeout if timeout is None else min(timeout, hc.timeout)
+        began = time.monotonic()
+        try:
+            res = docker_cli.run(["exec", container.id, *hc.argv], check=False, timeout=max(limit, 0.5))
+        except docker_cli.CommandTimeout:
+            return ProbeResult(False, None, "", time.monotonic() - began)
+        took = time.monotonic() - began
+        output = (res.stdout + res.stderr).strip()
+        engine_error = res.returncode != 0 and res.stderr.startswith("Error response from daemon")
+        # 126/127 with the runtime's own message: the executable is not in the image at all
+        cannot_run = res.returncode in (126, 127) and "OCI runtime exec failed" in output
+        return ProbeResult(res.returncode == 0, res.returncode, output, took, engine_error, cannot_run)
+
+    def log_tail(self, container: ContainerState, lines: int = 20) -> list[str]:
+        res = docker_cli.run(["logs", "--tail", str(lines), container.id], check=False, timeout=30)
+        text = (res.stdout + res.stderr) if res.returncode == 0 else ""
+        return [ln.rstrip() for ln in text.splitlines()][-lines:]
+
+    def missing_images(self, images: Mapping[str, str]) -> list[str]:
+        """Services (of `{service: image}`) whose image is not in the local image store."""
+        res = docker_cli.run(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"], timeout=30)
+        have = set(res.stdout.split())
+
+        def ref(image: str) -> str:
+            return image if ":" in image.rsplit("/", 1)[-1] else f"{image}:latest"
+
+        return [service for service, image in images.items() if ref(image) not in have]
+
+
+def _stream(args: list[str], *, cwd: Path, to: Any) -> int:
+    """Run a docker command, copying its output (stdout and stderr) line by line to the text stream
+    `to` as it comes (works for any stream, a terminal or a test's capture). Returns the exit code."""
+    import subprocess
+
+    with docker_cli.spawn(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+        assert proc.stdout is not None
+        for raw in iter(proc.stdout.readline, b""):
+            to.write(raw.decode("utf-8", "replace"))
+            to.flush()
+        return proc.wait()
+
+
+def _engine_or(stderr: str) -> None:
+    """After a failed docker command: when the reason is that no engine answers, raise the same
+    one-line fix-it error as `stackctl doctor` (exit 2). Checked only on failure, so a working
+    engine costs no extra `docker info` on the way to the first container start."""
+    if "Cannot connect to the Docker daemon" in stderr or "Is the docker daemon running" in stderr:
+        docker_cli.engine_info()
+
+
+def _last_line(text: str) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def engine_ready() -> None:
+    """Docker engine and Compose v2 answer, or a one-line fix-it `ToolMissingError` (exit 2)."""
+    docker_cli.engine_info()
+    docker_cli.compose_version()
+
+
+def compose_ready() -> None:
+    """Compose v2 answers (cached), or `ToolMissingError`; the engine is checked on the first failure."""
+    docker_cli.compose_version()

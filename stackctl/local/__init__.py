@@ -1,0 +1,280 @@
+"""The local backend: run a profile's stack on the local Docker engine with Docker Compose.
+
+    up(loaded, services, ...)    create with Compose, then health-gated start-up (see `startup`)
+    restart(loaded, services)    restart containers, gated on their healthchecks again
+    status(loaded)               each service's containers, state, and health as a probe sees it now
+    down(profile, volumes=...)   `docker compose down --remove-orphans [--volumes]`
+    logs(loaded, ...)            `docker compose logs`
+
+The project stays a plain Compose project (same labels, names, networks and volumes), so
+`docker compose ps/logs/exec/down` keep working on it. Nothing here prints: progress goes through the
+view the caller passes, and errors are raised (`stackctl.errors`).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from stackctl.errors import InputError
+
+if TYPE_CHECKING:
+    from stackctl.compose.local import ContainerState, LocalProject, ProbeResult
+    from stackctl.local.plan import Plan
+    from stackctl.local.startup import Startup, View
+    from stackctl.pipeline import LoadedStack
+    from stackctl.profile.schema import Profile
+
+DEFAULT_TIMEOUT = 300.0
+
+
+@dataclass
+class UpResult:
+    """What `up`/`restart` did: the start-up run plus what Compose created or recreated."""
+
+    stack: str
+    plan: Plan
+    startup: Startup
+    created: list[str] = field(default_factory=list)
+    recreated: list[str] = field(default_factory=list)
+    built: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.startup.ok
+
+    def to_data(self) -> dict[str, Any]:
+        return {"stack": self.stack, "built": self.built, "created": self.created, "recreated": self.recreated,
+                **self.startup.to_data()}
+
+
+def project_for(loaded: LoadedStack) -> LocalProject:
+    from stackctl.compose.local import LocalProject
+    from stackctl.profile.compose import invocation_for
+
+    invocation, _ = invocation_for(loaded.profile)
+    return LocalProject(invocation, loaded.stack.name, loaded.profile.root)
+
+
+def render_env(profile: Profile) -> list[tuple[str, str]]:
+    """Render the profile's env file from its template and the secrets store before Compose reads it
+    (what `stackctl env render` does), for projects that use stackctl's env management (a
+    `.env.example` template exists). Returns `(level, message)` notes ("info" / "warning").
+
+    A rotated secret changes the rendered file, hence the environment of the services that use it,
+    hence their Compose config hash: `up` then recreates exactly those services. When rendering is
+    refused (values typed into the env file by hand that the store does not know, say) and the env
+    file exists, it is used as it is, with a warning."""
+    if not profile.env.template.exists() or profile.env.file not in profile.compose.env_files:
+        return []
+    from stackctl.errors import StackctlError
+    from stackctl.secrets.envfile import render
+
+    try:
+        result = render(profile)
+    except StackctlError as exc:
+        if not profile.env.file.exists():
+            raise
+        return [("warning", f"env file not rendered, using it as it is: {exc}")]
+    notes = [("warning", w) for w in result.warnings]
+    if result.written:
+        changed = f" ({', '.join(result.changed)} changed)" if result.changed else ""
+        notes.append(("info", f"rendered {result.path}{changed}"))
+    return notes
+
+
+def up(loaded: LoadedStack, services: Sequence[str] = (), *, timeout: float = DEFAULT_TIMEOUT, build: bool = False,
+       view: Callable[[list[str]], View], note: Callable[[str], None] = lambda _m: None,
+       t0: float | None = None) -> UpResult:
+    """Create the services with Compose (recreating changed ones), then start them health-gated.
+    `t0` (time.monotonic) is when the command started: times and `timeout` count from it."""
+    import time
+
+    from stackctl.compose.local import compose_ready
+    from stackctl.local.plan import plan_up
+    from stackctl.local.startup import Startup
+
+    t0 = time.monotonic() if t0 is None else t0
+    plan = plan_up(loaded.stack, services)
+    compose_ready()  # the engine is checked when the first docker call fails (no `docker info` first)
+    project = project_for(loaded)
+    before = project.containers()
+    before_ids, before_services = {c.id for c in before}, {c.service for c in before}
+    built = _build(loaded, project, plan, force=build, note=note)
+    if built:
+        t0 = time.monotonic()  # --timeout and the times shown cover the start-up, not the image build
+    scales = {name: o.replicas for name, o in loaded.profile.services.items()
+              if o.replicas is not None and name in plan.services}
+    note(f"creating {', '.join(plan.services)} (docker compose up --no-start)")
+    project.create(plan.services, scales=scales)
+    containers = [c for c in project.containers() if c.service in plan.services]
+    created = sorted({c.service for c in containers if c.service not in before_services})
+    recreated = sorted({c.service for c in containers if c.service in before_services and c.id not in before_ids})
+    _check_health_gates(plan, containers)
+    run = Startup(project, plan, containers, timeout=timeout, view=view(list(plan.services)), t0=t0)
+    for unit in run.units.values():
+        unit.recreated, unit.created = unit.name in recreated, unit.name in created
+    result = UpResult(loaded.stack.name, plan, run, created=created, recreated=recreated, built=built)
+    _run(run)
+    return result
+
+
+def restart(loaded: LoadedStack, services: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT,
+            view: Callable[[list[str]], View]) -> UpResult:
+    """Restart the services' containers (`docker restart`, their stop_grace_period honoured), then
+    wait for each to be healthy again (or running / done), exactly as `up` gates a start."""
+    from stackctl.compose.local import engine_ready
+    from stackctl.local.plan import plan_restart
+    from stackctl.local.startup import Startup
+
+    plan = plan_restart(loaded.stack, services)
+    engine_ready()
+    project = project_for(loaded)
+    containers = [c for c in project.containers() if c.service in plan.services]
+    missing = [s for s in plan.services if not any(c.service == s for c in containers)]
+    if missing:
+        raise InputError(f"no container for {', '.join(missing)} (not created yet: run `stackctl up "
+                         f"{' '.join(missing)}`)", field="SERVICE")
+    grace = {s.name: s.stop_grace_period for s in loaded.stack.services}
+    run = Startup(project, plan, containers, timeout=timeout, view=view(list(plan.services)), action="restart",
+                  stop_timeouts=grace)
+    result = UpResult(loaded.stack.name, plan, run)
+    _run(run)
+    return result
+
+
+def _run(run: Startup) -> None:
+    try:
+        run.run()
+    finally:
+        run.view.close(run)
+    if not run.ok:
+        run.collect_report()
+
+
+def _build(loaded: LoadedStack, project: LocalProject, plan: Plan, *, force: bool,
+           note: Callable[[str], None]) -> list[str]:
+    """Build images first, output visible: all buildable services with `--build`, otherwise only
+    those whose image is missing (Compose would build them silently inside `up --no-start`)."""
+    buildable = {s.name: s.image or f"{loaded.stack.name}-{s.name}" for s in loaded.stack.services
+                 if s.build is not None and s.name in plan.services}
+    if not buildable:
+        return []
+    todo = sorted(buildable) if force else project.missing_images(buildable)
+    if todo:
+        note(f"building {', '.join(todo)} (docker compose build)")
+        project.build(todo)
+    return list(todo)
+
+
+def _check_health_gates(plan: Plan, containers: Sequence[ContainerState]) -> None:
+    """`service_healthy` on a service without any healthcheck can never be met (Compose fails too)."""
+    with_hc = {c.service for c in containers if c.healthcheck is not None}
+    have = {c.service for c in containers}
+    for name in plan.services:
+        for dep in plan.gates.get(name, ()):
+            if dep.condition == "service_healthy" and dep.service in have and dep.service not in with_hc:
+                raise InputError(f"waits for {dep.service!r} to be healthy (service_healthy), but "
+                                 f"{dep.service} has no healthcheck",
+                                 field=f"services.{name}.depends_on.{dep.service}",
+                                 hint=f"add a healthcheck to {dep.service}, or use condition: service_started")
+
+
+# --------------------------------------------------------------------------------------------- status
+@dataclass(frozen=True)
+class ServiceStatus:
+    service: str
+    container: str | None
+    state: str  # running | exited | created | restarting | paused | not created | orphan ...
+    exit_code: int | None
+    health: str  # healthy | unhealthy | - (no healthcheck) | not running
+    docker_health: str | None
+    probe: ProbeResult | None
+    ports: tuple[str, ...]
+
+    def to_data(self) -> dict[str, Any]:
+        return {"service": self.service, "container": self.container, "state": self.state,
+                "exit_code": self.exit_code, "health": self.health, "docker_health": self.docker_health,
+                "probe": None if self.probe is None else {
+                    "ok": self.probe.ok, "exit_code": self.probe.exit_code, "output": self.probe.output,
+                    "seconds": round(self.probe.seconds, 3)},
+                "ports": list(self.ports)}
+
+
+def status(loaded: LoadedStack, *, probe: bool = True) -> list[ServiceStatus]:
+    """Each service's containers and their state; health as stackctl sees it: one probe now (the
+    service's own healthcheck command, run in the container) rather than Docker's last verdict, which
+    lags by up to one interval."""
+    from stackctl.compose.local import engine_ready
+
+    engine_ready()
+    project = project_for(loaded)
+    containers = project.containers()
+    names = set(loaded.stack.service_names)
+    to_probe = [c for c in containers if probe and c.running and c.healthcheck is not None]
+    probes: dict[str, ProbeResult] = {}
+    if to_probe:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, len(to_probe))) as pool:
+            futures = {c.id: pool.submit(project.probe, c, c.healthcheck, timeout=10.0) for c in to_probe
+                       if c.healthcheck is not None}
+            probes = {cid: f.result() for cid, f in futures.items()}
+    rows: list[ServiceStatus] = []
+    for name in loaded.stack.service_names:
+        mine = [c for c in containers if c.service == name]
+        if not mine:
+            rows.append(ServiceStatus(name, None, "not created", None, "-", None, None, ()))
+        rows.extend(_row(c, probes.get(c.id), name) for c in mine)
+    rows.extend(_row(c, probes.get(c.id), f"{c.service} (orphan)") for c in containers if c.service not in names)
+    return rows
+
+
+def _row(c: ContainerState, probe: ProbeResult | None, label: str) -> ServiceStatus:
+    if c.healthcheck is None:
+        health = "-"
+    elif not c.running:
+        health = "not running"
+    elif probe is not None:
+        health = "healthy" if probe.ok else "unhealthy"
+    else:
+        health = c.health or "-"
+    exited = c.status in ("exited", "dead")
+    return ServiceStatus(label, c.name, c.status, c.exit_code if exited else None, health, c.health, probe, c.ports)
+
+
+# --------------------------------------------------------------------------------------------- down / logs
+def down(profile: Profile, *, volumes: bool) -> str:
+    """Remove the stack's containers and networks (and named volumes with `volumes`); returns the
+    project name. When the Compose files no longer resolve (a variable gone, a file moved), the
+    project is still found by name from the profile's `stack:`, as `docker compose -p NAME down` does."""
+    from stackctl.compose.local import LocalProject, engine_ready
+    from stackctl.pipeline import load_stack
+    from stackctl.profile.compose import invocation_for
+
+    engine_ready()
+    try:
+        loaded = load_stack(profile)
+    except InputError:
+        if not profile.stack:
+            raise
+        invocation, _ = invocation_for(profile)
+        LocalProject(invocation, profile.stack, profile.root).down(volumes=volumes, by_name_only=True)
+        return profile.stack
+    project_for(loaded).down(volumes=volumes)
+    return loaded.stack.name
+
+
+def logs(loaded: LoadedStack, services: Sequence[str], *, follow: bool, tail: str | None) -> int:
+    from stackctl.compose.local import engine_ready
+
+    unknown = [s for s in services if s not in loaded.stack.service_names]
+    if unknown:
+        raise InputError(f"no such service: {', '.join(unknown)} (services: "
+                         f"{', '.join(loaded.stack.service_names)})", field="SERVICE")
+    engine_ready()
+    return project_for(loaded).logs(services, follow=follow, tail=tail)
+
+
+__all__ = ["DEFAULT_TIMEOUT", "ServiceStatus", "UpResult", "down", "logs", "render_env", "restart",
+           "status", "up"]

@@ -1,0 +1,130 @@
+"""`stackctl up` as a real process: Ctrl-C mid-probe, and a missing engine / Compose v2.
+
+These run `.venv/bin/stackctl` in a child process (signals, a fresh Compose-version cache).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+STACKCTL = str(Path(sys.executable).parent / "stackctl")
+IMAGE = "stackctl-test/busybox:latest"
+
+
+def _docker_children_of(container_id: str) -> list[str]:
+    """Host processes whose command line names the container (e.g. a `docker exec` probe)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if container_id in cmd and "docker" in cmd.split(" ", 1)[0]:
+            found.append(f"{proc.name}: {cmd}")
+    return found
+
+
+@pytest.fixture
+def named(project: Any) -> Iterator[str]:
+    name = f"upt-{uuid.uuid4().hex[:10]}"
+    try:
+        yield name
+    finally:
+        subprocess.run(["docker", "compose", "-p", name, "down", "-v", "--remove-orphans", "-t", "0"],
+                       capture_output=True)
+
+
+@pytest.mark.docker
+@pytest.mark.engine
+def test_ctrl_c_stops_probing_and_leaves_no_docker_process(project: Any, named: str) -> None:
+    project.write("compose.yaml", f"""
+        services:
+          slow:
+            image: {IMAGE}
+            stop_signal: SIGKILL
+            command: ["sleep", "600"]
+            healthcheck:
+              test: ["CMD-SHELL", "sleep 5; exit 1"]
+              interval: 30s
+              timeout: 20s
+          after:
+            image: {IMAGE}
+            command: ["sleep", "600"]
+            depends_on: {{slow: {{condition: service_healthy}}}}
+    """)
+    project.profile("local", f"stack: {named}\ncompose:\n  files: [compose.yaml]\n  env_files: []\n")
+    proc = subprocess.Popen([STACKCTL, "up"], cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    lines = []
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        lines.append(line)
+        if not line or ("slow" in line and "probing" in line):
+            break
+    assert any("probing" in ln for ln in lines), lines
+    cid = subprocess.run(["docker", "ps", "-q", "--no-trunc", "--filter", f"label=com.docker.compose.project={named}",
+                          "--filter", "label=com.docker.compose.service=slow"], capture_output=True,
+                         text=True).stdout.strip()
+    time.sleep(0.5)  # a probe (sleep 5) is in flight now
+    assert _docker_children_of(cid), "expected a probe in flight"
+    proc.send_signal(signal.SIGINT)  # to stackctl only, not its process group: it must kill its children
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "interrupted: containers started so far keep running" in err
+    assert "Traceback" not in err
+    assert _docker_children_of(cid) == []
+    # Left as Compose would leave them: slow still running, the dependent never started.
+    ps = subprocess.run(["docker", "compose", "-p", named, "ps", "-a", "--format", "{{.Service}} {{.State}}"],
+                        capture_output=True, text=True).stdout.split("\n")
+    assert sorted(p for p in ps if p) == ["after created", "slow running"]
+
+
+def _fake_docker(tmp_path: Path, script: str) -> str:
+    path = tmp_path / "fake-docker"
+    path.write_text("#!/bin/sh\n" + textwrap.dedent(script))
+    path.chmod(0o755)
+    return str(path)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("command", [["up"], ["status"], ["down"]])
+def test_no_engine_is_a_one_line_fix_it_exit_2(project: Any, command: list[str], tmp_path: Path) -> None:
+    project.write("compose.yaml", f"services:\n  web:\n    image: {IMAGE}\n")
+    project.profile("local", "stack: upt-noengine\ncompose:\n  files: [compose.yaml]\n  env_files: []\n")
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-such-docker.sock"}
+    res = subprocess.run([STACKCTL, *command], cwd=project.root, env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 2, res
+    assert res.stderr.startswith("Error: no Docker engine answers (")
+    assert "start one:" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.docker
+def test_no_compose_v2_is_a_one_line_fix_it_exit_2(project: Any, tmp_path: Path) -> None:
+    project.write("compose.yaml", f"services:\n  web:\n    image: {IMAGE}\n")
+    project.profile("local", "stack: upt-nocompose\ncompose:\n  files: [compose.yaml]\n  env_files: []\n")
+    fake = _fake_docker(tmp_path, """
+        if [ "$1" = compose ]; then echo "docker: 'compose' is not a docker command." >&2; exit 1; fi
+        exec docker "$@"
+    """)
+    res = subprocess.run([STACKCTL, "up"], cwd=project.root, env={**os.environ, "STACKCTL_DOCKER": fake},
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2, res
+    assert res.stderr.strip() == ("Error: Docker Compose v2 is not installed (`docker compose version` failed) "
+                                  "(install the Compose v2 CLI plugin: `make setup`)")
