@@ -30,21 +30,8 @@ from stackctl.profile.schema import Profile, display
 from stackctl.secrets import ops
 from stackctl.secrets.template import Template
 
-_SAFE_UNQUOTED = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-${}")
-_TEMPLATE_QUOTE_ENCODE = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\a": "\\a",
-                          "\b": "\\b", "\f": "\\f", "\v": "\\v"}
-
-
-def format_template(raw: str) -> str:
-    """Spell a Compose template (an `EnvEntry.raw` of an unquoted / double-quoted value) so Compose
-    reads back the same template: `$` is left alone (it still interpolates; `$$` stays a literal `$`)."""
-    if raw == "" or all(c in _SAFE_UNQUOTED for c in raw):
-        return raw
-    return '"' + "".join(_TEMPLATE_QUOTE_ENCODE.get(c, c) for c in raw) + '"'
-
-
 def _source_form(entry: object) -> str:
-    from stackctl.dotenv import EnvEntry, format_value
+    from stackctl.dotenv import EnvEntry, format_template, format_value
 
     assert isinstance(entry, EnvEntry)
     if entry.inherit:
@@ -139,7 +126,7 @@ def _edited(src: Sources, name: str) -> bool:
 
 
 def plan(profile: Profile, src: Sources, *, reset: bool = False, force: bool = False) -> Plan:
-    from stackctl.dotenv import format_value
+    from stackctl.dotenv import format_template, format_value
     from stackctl.secrets.generators import public_pem
 
     p = Plan(locked=src.store_exists and src.store_values is None)
