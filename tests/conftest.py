@@ -139,3 +139,8 @@ class CliResult:
 
     def __repr__(self) -> str:
         return f"CliResult(exit={self.exit_code}, stdout={self.stdout!r}, stderr={self.stderr!r})"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite the expected output of tests/golden/ from the current code (review the diff)")

@@ -22,6 +22,18 @@ ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 STRATEGIES = ("rolling", "recreate", "blue-green", "canary")
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+ACCESS_MODES = ("ReadWriteOnce", "ReadWriteOncePod", "ReadWriteMany", "ReadOnlyMany")
+CONCURRENCY_POLICIES = ("Forbid", "Allow", "Replace")
+SELECT_POLICIES = ("Max", "Min", "Disabled")
+SCALING_POLICY_TYPES = ("Pods", "Percent")
+# Five cron fields, or one of the macros the CronJob controller accepts.
+CRON_SCHEDULE = re.compile(r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|\S+(\s+\S+){4})$")
+KUBE_VERSION = re.compile(r"^v?(\d+)\.(\d+)(\.\d+)?$")
+PERCENT = re.compile(r"^\d{1,3}%$")
+DEFAULT_KUBE_VERSION = "1.35"
+DEFAULT_WAIT_IMAGE = "busybox:1.37"
 
 _BYTES_SUFFIX = {
     "": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
@@ -58,12 +70,72 @@ class Ingress:
 
 
 @dataclass(frozen=True)
+class Liveness:
+    """Opt-in livenessProbe: the health check's own probe, or an HTTP GET on `path` (and `port`)."""
+
+    path: str | None = None
+    port: int | None = None
+
+
+@dataclass(frozen=True)
+class ScalingPolicy:
+    type: str  # Pods | Percent
+    value: int
+    period_seconds: int
+
+
+@dataclass(frozen=True)
+class ScalingRules:
+    """One direction of an HPA's `behavior` (scaleUp or scaleDown)."""
+
+    stabilization_seconds: int | None = None
+    select_policy: str | None = None
+    policies: tuple[ScalingPolicy, ...] = ()
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    min_replicas: int
+    max_replicas: int
+    cpu: int | None = None  # target average utilization, percent of requests
+    memory: int | None = None
+    scale_up: ScalingRules | None = None
+    scale_down: ScalingRules | None = None
+
+
+@dataclass(frozen=True)
+class DisruptionBudget:
+    """Exactly one of the two: an int or a percentage string like "50%"."""
+
+    min_available: int | str | None = None
+    max_unavailable: int | str | None = None
+
+
+@dataclass(frozen=True)
+class UpdateSettings:
+    """Rolling update pace: an int or a percentage string like "25%"."""
+
+    max_surge: int | str | None = None
+    max_unavailable: int | str | None = None
+
+
+@dataclass(frozen=True)
 class ServiceOverride:
     replicas: int | None = None
     resources: Resources = field(default_factory=Resources)
     strategy: str | None = None
     ingress: Ingress | None = None
     service_type: str | None = None
+    # Kubernetes only
+    kind: str | None = None  # one of WORKLOAD_KINDS; None = derived from the Compose service
+    schedule: str | None = None  # cron schedule: the service runs as a CronJob
+    time_zone: str | None = None
+    concurrency_policy: str | None = None
+    liveness: Liveness | None = None
+    autoscaling: Autoscaling | None = None
+    pdb: DisruptionBudget | None = None
+    pull_policy: str | None = None
+    update: UpdateSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +160,15 @@ class SecretsSettings:
 
 
 @dataclass(frozen=True)
+class VolumeSettings:
+    """Per named volume: the PersistentVolumeClaim it becomes."""
+
+    size: int | None = None  # bytes
+    storage_class: str | None = None
+    access_mode: str | None = None
+
+
+@dataclass(frozen=True)
 class KubernetesSettings:
     namespace: str
     context: str | None = None
@@ -95,6 +176,14 @@ class KubernetesSettings:
     registry: str | None = None
     image_tag: str | None = None
     ingress_class: str | None = None
+    version: str = DEFAULT_KUBE_VERSION  # the API version manifests are rendered and validated for
+    storage_class: str | None = None  # default for every PVC; None = the cluster's default class
+    storage_size: int | None = None  # bytes; default for every PVC (1Gi when unset)
+    volumes: Mapping[str, VolumeSettings] = field(default_factory=dict)
+    image_pull_policy: str | None = None
+    image_pull_secrets: tuple[str, ...] = ()
+    wait_image: str = DEFAULT_WAIT_IMAGE  # image of the init containers that wait for dependencies
+    network_policies: bool = True
 
 
 @dataclass(frozen=True)
@@ -319,20 +408,166 @@ def _ingress(node: _Node | None) -> Ingress | None:
                    class_name=node.string("class"))
 
 
-_OVERRIDE_FIELDS = ("replicas", "resources", "strategy", "ingress", "service_type")
+_OVERRIDE_FIELDS = ("replicas", "resources", "strategy", "ingress", "service_type", "kind", "schedule",
+                    "time_zone", "concurrency_policy", "liveness", "autoscaling", "pdb", "pull_policy", "update")
+# Fields that describe one service and make no sense under `defaults:`.
+_SERVICE_ONLY_FIELDS = ("kind", "schedule", "time_zone", "concurrency_policy", "autoscaling", "pdb")
 
 
-def _override(node: _Node | None) -> ServiceOverride:
+def _override(node: _Node | None, *, defaults: bool = False) -> ServiceOverride:
     if node is None:
         return ServiceOverride()
     node.only(_OVERRIDE_FIELDS)
+    if defaults:
+        for key in _SERVICE_ONLY_FIELDS:
+            if key in node.data:
+                raise node.fail("can only be set per service (services.<name>.%s)" % key, key)
+    kind = node.choice("kind", WORKLOAD_KINDS)
+    schedule = node.string("schedule", pattern=CRON_SCHEDULE,
+                           what="must be a cron schedule like '*/15 * * * *' or @hourly")
+    if schedule is not None and kind not in (None, "CronJob"):
+        raise node.fail(f"a schedule runs the service as a CronJob; it cannot be combined with kind: {kind}",
+                        "schedule")
+    if kind == "CronJob" and schedule is None:
+        raise node.fail("kind: CronJob needs a schedule", "schedule")
+    for key in ("time_zone", "concurrency_policy"):
+        if key in node.data and schedule is None:
+            raise node.fail("only applies with a schedule (CronJob)", key)
     return ServiceOverride(
         replicas=node.integer("replicas", minimum=0),
         resources=_resources(node.mapping("resources")),
         strategy=node.choice("strategy", STRATEGIES),
         ingress=_ingress(node.mapping("ingress")),
         service_type=node.choice("service_type", SERVICE_TYPES),
+        kind=kind,
+        schedule=schedule,
+        time_zone=node.string("time_zone"),
+        concurrency_policy=node.choice("concurrency_policy", CONCURRENCY_POLICIES),
+        liveness=_liveness(node, "liveness"),
+        autoscaling=_autoscaling(node.mapping("autoscaling")),
+        pdb=_pdb(node.mapping("pdb")),
+        pull_policy=node.choice("pull_policy", PULL_POLICIES),
+        update=_update(node.mapping("update")),
     )
+
+
+def _int_or_percent(node: _Node, key: str) -> int | str | None:
+    value = node.data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise node.fail(f"must be a number or a percentage like 25%, got {_kind(value)}", key)
+    if isinstance(value, int):
+        if value < 0:
+            raise node.fail(f"must be ≥ 0, got {value}", key)
+        return value
+    if not PERCENT.match(value) or int(value[:-1]) > 100:
+        raise node.fail(f"must be a number or a percentage like 25%, got {_kind(value)}", key)
+    return value
+
+
+def _liveness(node: _Node, key: str) -> Liveness | None:
+    value = node.data.get(key)
+    if value is None or value is False:
+        return None
+    if value is True:
+        return Liveness()
+    if not isinstance(value, dict):
+        raise node.fail(f"must be true, false or a mapping with path (and port), got {_kind(value)}", key)
+    sub = node.mapping(key, allowed=("path", "port"))
+    assert sub is not None
+    path = sub.string("path", required=True)
+    if path is not None and not path.startswith("/"):
+        raise sub.fail("must start with /", "path")
+    return Liveness(path=path, port=sub.integer("port", minimum=1, maximum=65535))
+
+
+def _scaling_rules(node: _Node | None) -> ScalingRules | None:
+    if node is None:
+        return None
+    node.only(("stabilization_seconds", "select_policy", "policies"))
+    policies = []
+    raw = node.data.get("policies")
+    if raw is not None:
+        if not isinstance(raw, list):
+            raise node.fail(f"must be a list, got {_kind(raw)}", "policies")
+        for i, item in enumerate(raw):
+            if not isinstance(item, dict):
+                raise node.fail(f"must be a mapping, got {_kind(item)}", f"policies[{i}]")
+            p = _Node(item, node.file, f"{node.path}.policies[{i}]")
+            p.only(("type", "value", "period_seconds"))
+            ptype = p.choice("type", SCALING_POLICY_TYPES)
+            value = p.integer("value", minimum=1)
+            period = p.integer("period_seconds", minimum=1, maximum=1800)
+            for k, v in (("type", ptype), ("value", value), ("period_seconds", period)):
+                if v is None:
+                    raise p.fail("is required", k)
+            assert ptype is not None and value is not None and period is not None
+            policies.append(ScalingPolicy(type=ptype, value=value, period_seconds=period))
+    return ScalingRules(stabilization_seconds=node.integer("stabilization_seconds", minimum=0, maximum=3600),
+                        select_policy=node.choice("select_policy", SELECT_POLICIES), policies=tuple(policies))
+
+
+def _autoscaling(node: _Node | None) -> Autoscaling | None:
+    if node is None:
+        return None
+    node.only(("min", "max", "cpu", "memory", "scale_up", "scale_down"))
+    high = node.integer("max", minimum=1)
+    if high is None:
+        raise node.fail("is required", "max")
+    low = node.integer("min", minimum=1)
+    low = 1 if low is None else low
+    if low > high:
+        raise node.fail(f"must not exceed max ({high}), got {low}", "min")
+    return Autoscaling(min_replicas=low, max_replicas=high,
+                       cpu=node.integer("cpu", minimum=1, maximum=1000),
+                       memory=node.integer("memory", minimum=1, maximum=1000),
+                       scale_up=_scaling_rules(node.mapping("scale_up")),
+                       scale_down=_scaling_rules(node.mapping("scale_down")))
+
+
+def _pdb(node: _Node | None) -> DisruptionBudget | None:
+    if node is None:
+        return None
+    node.only(("min_available", "max_unavailable"))
+    pdb = DisruptionBudget(min_available=_int_or_percent(node, "min_available"),
+                           max_unavailable=_int_or_percent(node, "max_unavailable"))
+    if (pdb.min_available is None) == (pdb.max_unavailable is None):
+        raise node.fail("set exactly one of min_available and max_unavailable")
+    return pdb
+
+
+def _update(node: _Node | None) -> UpdateSettings | None:
+    if node is None:
+        return None
+    node.only(("max_surge", "max_unavailable"))
+    upd = UpdateSettings(max_surge=_int_or_percent(node, "max_surge"),
+                         max_unavailable=_int_or_percent(node, "max_unavailable"))
+    if upd.max_surge in (0, "0%") and upd.max_unavailable in (0, "0%"):
+        raise node.fail("max_surge and max_unavailable cannot both be 0 (the rollout could never progress)")
+    return upd
+
+
+def _size(node: _Node, key: str) -> int | None:
+    if node.data.get(key) is None:
+        return None
+    try:
+        return parse_bytes(node.data[key])
+    except ValueError as exc:
+        raise node.fail(str(exc), key) from None
+
+
+def _volume_settings(node: _Node) -> dict[str, VolumeSettings]:
+    out: dict[str, VolumeSettings] = {}
+    for name in node.data:
+        sub = node.mapping(str(name), allowed=("size", "storage_class", "access_mode"))
+        if sub is None:
+            raise node.fail("must be a mapping with size, storage_class or access_mode", str(name))
+        out[str(name)] = VolumeSettings(size=_size(sub, "size"),
+                                        storage_class=sub.string("storage_class", pattern=DNS1123_SUBDOMAIN,
+                                                                 what="must be a StorageClass name (DNS-1123)"),
+                                        access_mode=sub.choice("access_mode", ACCESS_MODES))
+    return out
 
 
 _TOP_FIELDS = ("stack", "description", "compose", "env", "secrets", "defaults", "services", "kubernetes")
@@ -395,7 +630,19 @@ def parse_profile(data: Any, *, name: str, path: Path, root: Path) -> Profile:
 
     kube = None
     if (k := top.mapping("kubernetes", allowed=("namespace", "context", "protected", "registry", "image_tag",
-                                                "ingress_class"))) is not None:
+                                                "ingress_class", "version", "storage_class", "storage_size",
+                                                "volumes", "image_pull_policy", "image_pull_secrets",
+                                                "wait_image", "network_policies"))) is not None:
+        version = k.data.get("version")
+        if version is not None:
+            if isinstance(version, float):  # `version: 1.35` in YAML is a number; accept it as written
+                version = repr(version)
+            if not isinstance(version, str) or not KUBE_VERSION.match(version):
+                raise k.fail(f"must be a Kubernetes version like 1.35, got {_kind(version)}", "version")
+            match = KUBE_VERSION.match(version)
+            assert match is not None
+            version = f"{match.group(1)}.{match.group(2)}"
+        vols = k.mapping("volumes")
         kube = KubernetesSettings(
             namespace=k.string("namespace", required=True, pattern=DNS1123_LABEL,
                                what="must be a DNS-1123 label (lowercase letters, digits and '-', "
@@ -405,6 +652,16 @@ def parse_profile(data: Any, *, name: str, path: Path, root: Path) -> Profile:
             registry=k.string("registry"),
             image_tag=k.string("image_tag"),
             ingress_class=k.string("ingress_class"),
+            version=version or DEFAULT_KUBE_VERSION,
+            storage_class=k.string("storage_class", pattern=DNS1123_SUBDOMAIN,
+                                   what="must be a StorageClass name (DNS-1123)"),
+            storage_size=_size(k, "storage_size"),
+            volumes=_volume_settings(vols) if vols is not None else {},
+            image_pull_policy=k.choice("image_pull_policy", PULL_POLICIES),
+            image_pull_secrets=k.string_list("image_pull_secrets", pattern=DNS1123_SUBDOMAIN,
+                                             what="must be a Kubernetes Secret name (DNS-1123)"),
+            wait_image=k.string("wait_image") or DEFAULT_WAIT_IMAGE,
+            network_policies=k.boolean("network_policies", True),
         )
         if len(kube.namespace) > 63:
             raise k.fail("must be at most 63 characters", "namespace")
@@ -412,4 +669,4 @@ def parse_profile(data: Any, *, name: str, path: Path, root: Path) -> Profile:
             raise k.fail("a protected profile must name its kubeconfig context", "context")
 
     return Profile(name=name, root=root, path=path, stack=stack, compose=compose, env=env, secrets=secrets,
-                   defaults=_override(top.mapping("defaults")), services=services, kubernetes=kube)
+                   defaults=_override(top.mapping("defaults"), defaults=True), services=services, kubernetes=kube)

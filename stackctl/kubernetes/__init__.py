@@ -1,0 +1,7 @@
+"""Kubernetes backend: render the stack model into objects (pure), validate them, write them.
+
+`render.render()` is the pure step (model + `Target` + `SecretInputs` + host files → objects);
+`gather` collects those inputs from a profile (files, the secrets store); `validate` checks objects
+against the official schema of a Kubernetes version; `write` serializes them (stdout or a directory).
+Nothing here talks to a cluster.
+"""

@@ -1,0 +1,184 @@
+"""Collect the renderer's inputs from a profile: the only module of the Kubernetes backend that reads
+files or the secrets store (the renderer itself is pure).
+
+- secret keys: `.env.example` annotations (`@secret`), via `stackctl.secrets.template`;
+- digests: the secrets store, opened without a key (digests need none);
+- values: the store, decrypted, only when asked (`--with-secrets`, promote);
+- templates: the environment values as written in the Compose files (`${DB_PASSWORD}`);
+- host paths: the bind-mount sources and the `file:` of Compose secrets/configs, read within limits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stackctl import model as m
+from stackctl.kubernetes.inputs import HostPath, SecretInputs, Target
+from stackctl.kubernetes.render import Rendered, render
+from stackctl.pipeline import LoadedStack, load_stack
+from stackctl.profile.schema import Profile, display
+
+MAX_FILE = 1024 * 1024  # a ConfigMap holds at most 1 MiB
+MAX_DIR_FILES = 256
+SKIP_DIRS = {".git", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache"}
+
+
+@dataclass(frozen=True)
+class ProfileRender:
+    loaded: LoadedStack
+    target: Target
+    rendered: Rendered
+    secrets: SecretInputs
+
+    @property
+    def warnings(self) -> tuple[m.Warning_, ...]:
+        """The model's warnings (fields Compose has and the model does not) and the renderer's."""
+        return (*self.loaded.stack.warnings, *self.rendered.warnings)
+
+
+def render_profile(profile: Profile, *, with_values: bool = False, kube_version: str | None = None,
+                   environ: Mapping[str, str] | None = None) -> ProfileRender:
+    """Load the stack for `profile` (Compose resolves it) and render it for Kubernetes."""
+    loaded = load_stack(profile, environ=environ)
+    target = Target.from_profile(profile, stack=loaded.stack.name)
+    if kube_version:
+        target = dataclasses.replace(target, kubernetes=dataclasses.replace(target.kubernetes, version=kube_version))
+    secrets = secret_inputs(profile, loaded.stack, with_values=with_values)
+    host = host_paths(loaded.stack, profile.root)
+    return ProfileRender(loaded=loaded, target=target, rendered=render(loaded.stack, target, secrets=secrets,
+                                                                       host=host), secrets=secrets)
+
+
+# ---------------------------------------------------------------------------------------------
+# Secrets
+# ---------------------------------------------------------------------------------------------
+def secret_inputs(profile: Profile, stack: m.Stack, *, with_values: bool = False) -> SecretInputs:
+    keys: frozenset[str] = frozenset()
+    if profile.env.template.is_file():
+        from stackctl.secrets.template import load_template
+
+        template = load_template(profile.env.template, display=display(profile.env.template, profile.root))
+        keys = frozenset(key.name for key in template.keys if key.is_secret)
+    digests: dict[str, str] = {}
+    values: dict[str, str] | None = None
+    if profile.secrets.store.is_file():
+        from stackctl.secrets.ops import open_store
+
+        store = open_store(profile, need_key=with_values)
+        digests = {name: store.digest(name) for name in store.names}
+        if with_values:
+            values = store.values()
+    elif with_values:
+        values = {}
+    return SecretInputs(keys=keys, digests=digests, values=values,
+                        templates=environment_templates(profile.compose.files, stack))
+
+
+def environment_templates(files: tuple[Path, ...], stack: m.Stack) -> dict[tuple[str, str], str]:
+    """(service, VARIABLE) → its value as written in the Compose files (later files win, as when
+    Compose merges them). Values that `extends`/`include` bring in are not seen: those variables
+    are classified by name and value only."""
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    def _any_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            return loader.construct_mapping(node, deep=True)
+        if isinstance(node, yaml.SequenceNode):
+            return loader.construct_sequence(node, deep=True)
+        return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+    _Loader.add_multi_constructor("!", _any_tag)
+    names = set(stack.service_names)
+    out: dict[tuple[str, str], str] = {}
+    for path in files:
+        try:
+            doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+        except (OSError, yaml.YAMLError):
+            continue  # Compose already accepted the files; a second reading problem only loses precision
+        services = doc.get("services") if isinstance(doc, dict) else None
+        if not isinstance(services, dict):
+            continue
+        for svc_name, svc in services.items():
+            if svc_name not in names or not isinstance(svc, dict):
+                continue
+            env = svc.get("environment")
+            items: list[tuple[str, Any]] = []
+            if isinstance(env, dict):
+                items = [(str(key), value) for key, value in env.items()]
+            elif isinstance(env, list):
+                for entry in env:
+                    key, sep, value = str(entry).partition("=")
+                    items.append((key, value if sep else None))
+            for key, value in items:
+                if value is None or isinstance(value, (dict, list)):
+                    out.pop((svc_name, key), None)  # passed through from the shell: no template
+                elif isinstance(value, bool):
+                    out[(svc_name, key)] = "true" if value else "false"
+                else:
+                    out[(svc_name, key)] = str(value)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Host paths
+# ---------------------------------------------------------------------------------------------
+def host_paths(stack: m.Stack, root: Path) -> dict[str, HostPath]:
+    """What every bind source and every secret/config `file:` is on this machine."""
+    sources = {mount.source for svc in stack.services for mount in svc.volumes
+               if mount.type == "bind" and mount.source}
+    sources |= {item.file for item in (*stack.secrets, *stack.configs) if item.file}
+    return {source: read_host_path(Path(source), root) for source in sorted(sources)}
+
+
+def read_host_path(path: Path, root: Path) -> HostPath:
+    resolved_root = root.resolve()
+    try:
+        resolved = path.resolve()
+    except OSError as exc:
+        return HostPath(kind="missing", display=str(path), reason=f"cannot be read ({exc.strerror})")
+    inside = resolved == resolved_root or resolved_root in resolved.parents
+    shown = display(resolved, resolved_root) if inside else str(path)
+    if not inside:
+        return HostPath(kind="host", display=shown)
+    try:
+        st = resolved.stat()
+    except FileNotFoundError:
+        return HostPath(kind="missing", display=shown, reason="it does not exist")
+    except OSError as exc:
+        return HostPath(kind="missing", display=shown, reason=f"it cannot be read ({exc.strerror})")
+    if stat.S_ISREG(st.st_mode):
+        if st.st_size > MAX_FILE:
+            return HostPath(kind="too_large", display=shown,
+                            reason=f"{st.st_size} bytes is more than a ConfigMap holds (1 MiB); build it into the image")
+        return HostPath(kind="file", display=shown, files={"": resolved.read_bytes()})
+    if not stat.S_ISDIR(st.st_mode):
+        return HostPath(kind="host", display=shown)
+    files: dict[str, bytes] = {}
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(resolved):
+        skipped = sorted(d for d in dirnames if d in SKIP_DIRS)
+        if skipped:
+            return HostPath(kind="too_large", display=shown,
+                            reason=f"it holds {skipped[0]}/: a source tree, not configuration; build it into the image")
+        dirnames.sort()
+        for filename in sorted(filenames):
+            file = Path(dirpath) / filename
+            if not file.is_file():
+                continue
+            size = file.stat().st_size
+            total += size
+            if len(files) >= MAX_DIR_FILES or total > MAX_FILE:
+                return HostPath(kind="too_large", display=shown,
+                                reason=f"more than {MAX_DIR_FILES} files or 1 MiB: too large for a ConfigMap; "
+                                       "build it into the image")
+            files[file.relative_to(resolved).as_posix()] = file.read_bytes()
+    return HostPath(kind="dir", display=shown, files=files)

@@ -1,0 +1,289 @@
+"""Validate rendered objects: the official OpenAPI schema of a Kubernetes version, plus the rules
+the API server applies that a schema cannot express (name grammars, label syntax, references
+between the objects of one render).
+
+Schemas come from the `kubernetes-validate` package (the Kubernetes OpenAPI documents converted to
+JSON Schema, one directory per minor version); the strict variant is used, so an unknown field is
+an error, as it is for `kubectl apply --validate=strict`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from stackctl.errors import InputError, ToolMissingError
+from stackctl.kubernetes import mapping as k
+
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)")
+
+
+@dataclass(frozen=True)
+class Problem:
+    obj: str  # Kind/name
+    path: str  # dotted path inside the object
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.obj}: {self.path}: {self.message}" if self.path else f"{self.obj}: {self.message}"
+
+
+def _schema_root() -> Any:
+    try:
+        import importlib.resources as resources
+
+        import kubernetes_validate  # noqa: F401  (the schemas ship as its package data)
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise ToolMissingError("the kubernetes-validate package is not installed (pip install kubernetes-validate)")
+    return resources.files("kubernetes_validate").joinpath("kubernetes-json-schema")
+
+
+@functools.cache
+def supported_versions() -> tuple[str, ...]:
+    """Minor versions with a strict schema, oldest first (`1.35`)."""
+    found = set()
+    for entry in _schema_root().iterdir():
+        match = re.fullmatch(r"v(\d+)\.(\d+)\.0-local-strict", entry.name)
+        if match:
+            found.add((int(match.group(1)), int(match.group(2))))
+    return tuple(f"{a}.{b}" for a, b in sorted(found))
+
+
+def schema_version(version: str) -> str:
+    match = _VERSION.match(version)
+    if not match:
+        raise InputError(f"not a Kubernetes version: {version!r} (expected like 1.35)", field="kubernetes.version")
+    wanted = f"{match.group(1)}.{match.group(2)}"
+    known = supported_versions()
+    if wanted not in known:
+        raise InputError(f"no schema for Kubernetes {wanted} (kubernetes-validate ships {known[0]} to {known[-1]})",
+                         field="kubernetes.version")
+    return wanted
+
+
+@functools.cache
+def _registry(version: str) -> Any:
+    from referencing import Registry, Resource
+
+    directory = _schema_root().joinpath(f"v{version}.0-local-strict")
+    definitions = json.loads(directory.joinpath("_definitions.json").read_text(encoding="utf-8"))
+    return Resource.from_contents(definitions) @ Registry()
+
+
+@functools.cache
+def _validator(version: str, kind: str, api_version: str) -> Any:
+    import jsonschema
+
+    group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)  # networking.k8s.io/v1 → networking-v1
+    path = _schema_root().joinpath(f"v{version}.0-local-strict", f"{kind.lower()}-{group}.json")
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    return jsonschema.Draft202012Validator(schema, registry=_registry(version))
+
+
+def validate(objects: Sequence[dict[str, Any]], version: str) -> list[Problem]:
+    """Every problem found, in object order (empty: all objects are valid for `version`)."""
+    version = schema_version(version)
+    problems: list[Problem] = []
+    for obj in objects:
+        ref = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+        validator = _validator(version, str(obj.get("kind")), str(obj.get("apiVersion")))
+        if validator is None:
+            problems.append(Problem(ref, "", f"no schema for {obj.get('apiVersion')} {obj.get('kind')} in "
+                                             f"Kubernetes {version}"))
+            continue
+        for error in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path))):
+            problems.append(Problem(ref, _path(error.absolute_path), _message(error)))
+        problems.extend(_semantic(ref, obj))
+    problems.extend(_references(objects))
+    return problems
+
+
+def _path(parts: Iterable[Any]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _message(error: Any) -> str:
+    if error.validator == "oneOf" and error.context:
+        # IntOrString / Quantity: name the types instead of dumping every branch
+        return f"{json.dumps(error.instance)} is not a valid value here"
+    text = str(error.message)
+    return text if len(text) < 300 else text[:297] + "..."
+
+
+# ---------------------------------------------------------------------------------------------
+# What the API server checks beyond the schema
+# ---------------------------------------------------------------------------------------------
+def _semantic(ref: str, obj: dict[str, Any]) -> list[Problem]:
+    out: list[Problem] = []
+    kind = obj.get("kind")
+    meta = obj.get("metadata", {})
+    name = str(meta.get("name", ""))
+    if kind in ("Service", "Namespace"):
+        grammar, what = (k.DNS1035_LABEL, "a DNS-1035 label") if kind == "Service" else (k.DNS1123_LABEL,
+                                                                                         "a DNS-1123 label")
+        if len(name) > 63 or not grammar.match(name):
+            out.append(Problem(ref, "metadata.name", f"must be {what} (at most 63 characters)"))
+    elif len(name) > 253 or not k.DNS1123_SUBDOMAIN.match(name):
+        out.append(Problem(ref, "metadata.name", "must be a DNS-1123 subdomain"))
+    limit = {"Job": 63, "CronJob": 52, "StatefulSet": 63, "Deployment": 63, "DaemonSet": 63}.get(str(kind))
+    if limit and len(name) > limit:
+        out.append(Problem(ref, "metadata.name", f"must be at most {limit} characters for a {kind}"))
+    out.extend(_labels(ref, "metadata", meta))
+    if kind in ("ConfigMap", "Secret"):
+        for field in ("data", "binaryData"):
+            for key in obj.get(field) or {}:
+                if not k.CONFIG_KEY.match(key) or len(key) > 253:
+                    out.append(Problem(ref, f"{field}.{key}", "is not a valid key ([-._a-zA-Z0-9]+)"))
+        size = len(json.dumps(obj))
+        if size > 1024 * 1024:
+            out.append(Problem(ref, "", f"is {size} bytes; the API server refuses objects over 1 MiB"))
+    spec = obj.get("spec") or {}
+    template, path = _pod_template(obj)
+    if template is not None:
+        out.extend(_labels(ref, f"{path}.metadata", template.get("metadata") or {}))
+        out.extend(_pod(ref, f"{path}.spec", template.get("spec") or {},
+                        [t["metadata"]["name"] for t in spec.get("volumeClaimTemplates") or []]))
+        selector = (spec.get("selector") or {}).get("matchLabels")
+        labels = (template.get("metadata") or {}).get("labels") or {}
+        if selector and any(labels.get(key) != value for key, value in selector.items()):
+            out.append(Problem(ref, "spec.selector", "does not match the pod template's labels"))
+    if kind == "Service":
+        seen: set[str] = set()
+        for i, port in enumerate(spec.get("ports") or []):
+            pname = port.get("name", "")
+            if pname in seen:
+                out.append(Problem(ref, f"spec.ports[{i}].name", f"duplicate port name {pname!r}"))
+            seen.add(pname)
+            if pname and not _port_name_ok(pname):
+                out.append(Problem(ref, f"spec.ports[{i}].name", "must be a lowercase IANA service name"))
+    return out
+
+
+def _pod_template(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    spec = obj.get("spec") or {}
+    if obj.get("kind") in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+        return spec.get("template"), "spec.template"
+    if obj.get("kind") == "CronJob":
+        return ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template"), "spec.jobTemplate.spec.template"
+    return None, ""
+
+
+def _labels(ref: str, path: str, meta: dict[str, Any]) -> list[Problem]:
+    out = []
+    for key, value in (meta.get("labels") or {}).items():
+        if not k.annotation_key_ok(key):
+            out.append(Problem(ref, f"{path}.labels.{key}", "is not a valid label key"))
+        if not isinstance(value, str) or len(value) > 63 or not k.LABEL_VALUE.match(value):
+            out.append(Problem(ref, f"{path}.labels.{key}", f"{value!r} is not a valid label value"))
+    for key in meta.get("annotations") or {}:
+        if not k.annotation_key_ok(key):
+            out.append(Problem(ref, f"{path}.annotations.{key}", "is not a valid annotation key"))
+    return out
+
+
+def _port_name_ok(name: str) -> bool:
+    return len(name) <= 15 and bool(k.IANA_SVC_NAME.match(name)) and "--" not in name and bool(
+        re.search("[a-z]", name))
+
+
+def _pod(ref: str, path: str, pod: dict[str, Any], claim_templates: list[str]) -> list[Problem]:
+    out = []
+    volumes = [v.get("name", "") for v in pod.get("volumes") or []]
+    for i, vol in enumerate(volumes):
+        if not k.DNS1123_LABEL.match(vol) or len(vol) > 63:
+            out.append(Problem(ref, f"{path}.volumes[{i}].name", "must be a DNS-1123 label"))
+        if volumes.count(vol) > 1:
+            out.append(Problem(ref, f"{path}.volumes[{i}].name", f"duplicate volume {vol!r}"))
+    known = set(volumes) | set(claim_templates)
+    names: set[str] = set()
+    for group in ("initContainers", "containers"):
+        for i, c in enumerate(pod.get(group) or []):
+            where = f"{path}.{group}[{i}]"
+            cname = c.get("name", "")
+            if not k.DNS1123_LABEL.match(cname) or len(cname) > 63:
+                out.append(Problem(ref, f"{where}.name", "must be a DNS-1123 label"))
+            if cname in names:
+                out.append(Problem(ref, f"{where}.name", f"duplicate container name {cname!r}"))
+            names.add(cname)
+            port_names: set[str] = set()
+            for j, port in enumerate(c.get("ports") or []):
+                pname = port.get("name")
+                if pname is not None and (not _port_name_ok(pname) or pname in port_names):
+                    out.append(Problem(ref, f"{where}.ports[{j}].name", f"invalid or duplicate port name {pname!r}"))
+                port_names.add(pname)
+            mount_paths: set[str] = set()
+            for j, mount in enumerate(c.get("volumeMounts") or []):
+                if mount.get("name") not in known:
+                    out.append(Problem(ref, f"{where}.volumeMounts[{j}].name", f"no volume {mount.get('name')!r}"))
+                if mount.get("mountPath") in mount_paths:
+                    out.append(Problem(ref, f"{where}.volumeMounts[{j}].mountPath",
+                                       f"{mount.get('mountPath')} is mounted twice"))
+                mount_paths.add(mount.get("mountPath"))
+    return out
+
+
+def _references(objects: Sequence[dict[str, Any]]) -> list[Problem]:
+    """References between objects of this render: Services reach a pod port, HPAs and Ingresses
+    point at objects that exist, env references name existing keys of our own ConfigMaps/Secrets."""
+    out: list[Problem] = []
+    by_kind: dict[tuple[str, str], dict[str, Any]] = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+    pods = []
+    for obj in objects:
+        template, _ = _pod_template(obj)
+        if template is not None:
+            pods.append((obj, template))
+    for obj in objects:
+        ref = f"{obj['kind']}/{obj['metadata']['name']}"
+        spec = obj.get("spec") or {}
+        if obj["kind"] == "Service" and spec.get("selector"):
+            selected = [t for _, t in pods if all(
+                ((t.get("metadata") or {}).get("labels") or {}).get(key) == v for key, v in spec["selector"].items())]
+            if not selected:
+                out.append(Problem(ref, "spec.selector", "selects no pod of this render"))
+            for i, port in enumerate(spec.get("ports") or []):
+                target = port.get("targetPort")
+                if isinstance(target, str) and selected and not any(
+                        p.get("name") == target for t in selected for c in t["spec"].get("containers", [])
+                        for p in c.get("ports") or []):
+                    out.append(Problem(ref, f"spec.ports[{i}].targetPort", f"no container port named {target!r}"))
+        if obj["kind"] == "HorizontalPodAutoscaler":
+            target = spec.get("scaleTargetRef") or {}
+            if (target.get("kind"), target.get("name")) not in by_kind:
+                out.append(Problem(ref, "spec.scaleTargetRef", f"no {target.get('kind')}/{target.get('name')}"))
+        if obj["kind"] == "Ingress":
+            for i, rule in enumerate(spec.get("rules") or []):
+                for j, p in enumerate((rule.get("http") or {}).get("paths") or []):
+                    backend = (p.get("backend") or {}).get("service") or {}
+                    service = by_kind.get(("Service", backend.get("name", "")))
+                    where = f"spec.rules[{i}].http.paths[{j}].backend.service"
+                    if service is None:
+                        out.append(Problem(ref, where, f"no Service {backend.get('name')!r}"))
+                    elif "name" in (backend.get("port") or {}) and not any(
+                            sp.get("name") == backend["port"]["name"] for sp in service["spec"].get("ports") or []):
+                        out.append(Problem(ref, f"{where}.port", f"Service {backend.get('name')!r} has no port "
+                                                                 f"{backend['port']['name']!r}"))
+    for obj, template in pods:
+        ref = f"{obj['kind']}/{obj['metadata']['name']}"
+        for c in (template.get("spec") or {}).get("containers") or []:
+            for e in c.get("env") or []:
+                key_ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+                if key_ref and ("Secret", key_ref["name"]) in by_kind:
+                    data = by_kind[("Secret", key_ref["name"])].get("data") or {}
+                    if key_ref["key"] not in data:
+                        out.append(Problem(ref, f"env.{e['name']}", f"Secret {key_ref['name']!r} has no key "
+                                                                    f"{key_ref['key']!r}"))
+            for src in c.get("envFrom") or []:
+                cm = (src.get("configMapRef") or {}).get("name")
+                if cm and ("ConfigMap", cm) not in by_kind:
+                    out.append(Problem(ref, "envFrom", f"no ConfigMap {cm!r}"))
+    return out

@@ -1,0 +1,154 @@
+"""The small translations the Kubernetes renderer is built from (stackctl.kubernetes.mapping)."""
+
+from __future__ import annotations
+
+import pytest
+
+from stackctl.kubernetes import mapping as k
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["curl", "-f", "http://localhost:8000/health"], k.HttpCheck(8000, "/health")),
+    (["curl", "-fsS", "http://localhost:8000/ready"], k.HttpCheck(8000, "/ready")),
+    (["curl", "--fail", "--silent", "http://127.0.0.1/"], k.HttpCheck(80, "/")),
+    (["curl", "-fk", "https://localhost:8443/health/ready"], k.HttpCheck(8443, "/health/ready", "HTTPS")),
+    (["curl", "-f", "-H", "Host: api.local", "http://localhost:3000/ping?full=1"],
+     k.HttpCheck(3000, "/ping?full=1", headers=(("Host", "api.local"),))),
+    (["curl", "-f", "-o", "/dev/null", "-w", "%{http_code}", "http://localhost:9090/-/healthy"],
+     k.HttpCheck(9090, "/-/healthy")),
+    (["/bin/sh", "-c", "curl -f http://localhost:8080/actuator/health || exit 1"],
+     k.HttpCheck(8080, "/actuator/health")),
+    (["wget", "-q", "--spider", "http://localhost:3000/api/health"], k.HttpCheck(3000, "/api/health")),
+    (["wget", "--no-verbose", "--tries=1", "--spider", "http://localhost:9093/-/healthy"],
+     k.HttpCheck(9093, "/-/healthy")),
+    (["wget", "-qO-", "http://127.0.0.1:5601/api/status"], k.HttpCheck(5601, "/api/status")),
+    (["wget", "-qO", "/dev/null", "http://localhost:8080/"], k.HttpCheck(8080, "/")),
+    (["/usr/bin/curl", "-f", "http://0.0.0.0:80"], k.HttpCheck(80, "/")),
+])
+def test_local_http_checks_become_http_get(argv: list[str], expected: k.HttpCheck) -> None:
+    assert k.http_check(argv) == expected
+
+
+@pytest.mark.parametrize("argv", [
+    ["curl", "http://localhost:8000/health"],  # no --fail: curl succeeds on a 500, httpGet would not
+    ["curl", "-f", "http://db:5432/"],  # not local: checks another service
+    ["curl", "-f", "-X", "POST", "http://localhost/graphql"],  # changes the request
+    ["curl", "-f", "-u", "admin:pw", "http://localhost/"],
+    ["/bin/sh", "-c", "curl -f http://localhost/ && test -f /tmp/ready"],
+    ["/bin/sh", "-c", "wget -qO- http://localhost/ | grep ok"],
+    ["pg_isready", "-U", "postgres"],
+    ["redis-cli", "ping"],
+    ["curl", "-f", "localhost:8000"],  # no scheme
+])
+def test_other_checks_stay_commands(argv: list[str]) -> None:
+    assert k.http_check(argv) is None
+
+
+@pytest.mark.parametrize(("cores", "text"), [(0.5, "500m"), (1.0, "1"), (2.5, "2500m"), (0.25, "250m"),
+                                             (0.0001, "1m"), (4, "4"), (0.1, "100m"), (1.5, "1500m")])
+def test_cpu_quantity(cores: float, text: str) -> None:
+    assert k.cpu_quantity(cores) == text
+
+
+@pytest.mark.parametrize(("size", "text"), [(268435456, "256Mi"), (2**30, "1Gi"), (1536 * 2**20, "1536Mi"),
+                                            (500 * 10**6, "500M"), (1000, "1k"), (1023, "1023"),
+                                            (5 * 2**40, "5Ti")])
+def test_memory_quantity(size: int, text: str) -> None:
+    assert k.memory_quantity(size) == text
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("web", "web"), ("my_db", "my-db"), ("API.v2", "api-v2"), ("__x__", "x"), ("a" * 70, None)])
+def test_dns_label(text: str, expected: str | None) -> None:
+    if expected is None:
+        out = k.dns_label(text)
+        assert out is not None and len(out) <= 63 and k.DNS1123_LABEL.match(out)
+    else:
+        assert k.dns_label(text) == expected
+
+
+def test_service_names_must_start_with_a_letter() -> None:
+    assert k.service_name("1web") is None
+    assert k.service_name("web1") == "web1"
+
+
+def test_with_suffix_keeps_names_short_and_distinct() -> None:
+    long_a, long_b = "a" * 60 + "x", "a" * 60 + "y"
+    assert k.with_suffix("db", "headless") == "db-headless"
+    assert len(k.with_suffix(long_a, "headless")) <= 63
+    assert k.with_suffix(long_a, "headless") != k.with_suffix(long_b, "headless")
+
+
+@pytest.mark.parametrize(("port", "proto", "given", "expected"), [
+    (8000, "TCP", None, "tcp-8000"), (53, "UDP", None, "udp-53"), (80, "TCP", "web", "web"),
+    (80, "TCP", "a-very-long-port-name", "tcp-80"), (80, "TCP", "8080", "tcp-80"), (80, "TCP", "HTTP", "http")])
+def test_port_name(port: int, proto: str, given: str | None, expected: str) -> None:
+    assert k.port_name(port, proto, given) == expected
+
+
+@pytest.mark.parametrize(("ref", "registry", "repository", "tag"), [
+    ("postgres:16", None, "postgres", "16"),
+    ("bitnami/redis", None, "bitnami/redis", None),
+    ("ghcr.io/acme/api:1.2", "ghcr.io", "acme/api", "1.2"),
+    ("localhost:5000/app", "localhost:5000", "app", None),
+    ("127.0.0.1:5000/shop/api:dev", "127.0.0.1:5000", "shop/api", "dev"),
+])
+def test_parse_image(ref: str, registry: str | None, repository: str, tag: str | None) -> None:
+    image = k.parse_image(ref)
+    assert (image.registry, image.repository, image.tag) == (registry, repository, tag)
+    assert str(image) == ref
+
+
+def test_built_images() -> None:
+    assert k.built_image("shop", "api", "acme/shop-api:dev", "reg.example.com/shop", None) == \
+        "reg.example.com/shop/shop-api:dev"
+    assert k.built_image("shop", "api", None, "reg.example.com/shop", "1.4.0") == "reg.example.com/shop/shop-api:1.4.0"
+    assert k.built_image("shop", "worker", None, None, None) == "shop-worker:latest"
+    assert k.built_image("shop", "api", "acme/api", None, "v2") == "acme/api:v2"
+
+
+@pytest.mark.parametrize(("image", "database"), [
+    ("postgres:16-alpine", True), ("docker.io/library/mysql:8", True), ("bitnami/postgresql:15", True),
+    ("redis:7", True), ("mongo", True), ("nginx:1.27", False), ("acme/postgres-exporter", True),
+    ("grafana/grafana", False), (None, False)])
+def test_database_images(image: str | None, database: bool) -> None:
+    assert k.is_database_image(image) is database
+
+
+@pytest.mark.parametrize(("text", "escaped"), [
+    ("echo $(date)", "echo $$(date)"), ("echo $$", "echo $$$"), ("$HOME", "$HOME"), ("price: 5$", "price: 5$"),
+    ("$$(x)", "$$$$(x)")])
+def test_escape_dollar(text: str, escaped: str) -> None:
+    assert k.escape_dollar(text) == escaped
+    assert _kube_expand(escaped) == text
+
+
+def _kube_expand(text: str) -> str:
+    """The kubelet's expansion with no variables defined (third_party/forked/golang/expansion)."""
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "$" and i + 1 < len(text):
+            nxt = text[i + 1]
+            if nxt == "$":
+                out.append("$")
+                i += 2
+                continue
+            if nxt == "(":
+                end = text.find(")", i)
+                if end == -1:
+                    out.append(text[i:])
+                    break
+                out.append(text[i:end + 1])  # an undefined variable is left as written
+                i = end + 1
+                continue
+        out.append(text[i])
+        i += 1
+    return "".join(out)
+
+
+def test_annotation_keys() -> None:
+    assert k.annotation_key_ok("org.stackctl.component")
+    assert k.annotation_key_ok("traefik.http.routers.web.rule")
+    assert k.annotation_key_ok("example.com/owner")
+    assert not k.annotation_key_ok("has space")
+    assert not k.annotation_key_ok("x" * 64)
