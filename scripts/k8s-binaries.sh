@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the Kubernetes control-plane binaries that stackctl's test suite runs
 # (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, kwokctl)
-# from the Go module proxy, into a per-version cache outside the repository.
+# and the matching kubectl (for the promote benchmark) from the Go module
+# proxy, into a per-version cache outside the repository.
 # Release downloads are not needed: everything comes from Go modules.
 #
 # Usage:  BIN=$(scripts/k8s-binaries.sh | tail -1)
@@ -16,12 +17,14 @@
 #   K8S_BUILD_P     go build -p parallelism (default 2)
 #
 # Layout (under the cache root):
-#   k8s/<kube>-etcd<etcd>-kwok<kwok>/bin/{etcd,kube-apiserver,...,kwok,kwokctl}
+#   k8s/<kube>-etcd<etcd>-kwok<kwok>/bin/{etcd,kube-apiserver,...,kwok,kwokctl,kubectl}
 #   k8s/<kube>-etcd<etcd>-kwok<kwok>/stages/   KWOK stage configs (kustomize/stage)
 #   k8s/<kube>-etcd<etcd>-kwok<kwok>/.complete marker written last
 #   go/mod, go/build                           GOMODCACHE and GOCACHE, shared
 # Everything is built in a temporary sibling directory and renamed into place
-# at the end, so an interrupted build never leaves a partial set behind.
+# at the end, so an interrupted build never leaves a partial set behind. A set
+# built before kubectl was part of it gets kubectl added (built alone, renamed
+# into bin/); the rest of the set is kept.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -36,7 +39,8 @@ KUBE_STAGING_VERSION=${KUBE_STAGING_VERSION:-v0.${KUBE_VERSION#v1.}}
 cache=${STACKCTL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stackctl}
 key="${KUBE_VERSION}-etcd${ETCD_VERSION}-kwok${KWOK_VERSION}"
 dest="$cache/k8s/$key"
-bins=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok kwokctl)
+core=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok kwokctl)
+bins=("${core[@]}" kubectl)
 
 log() { printf '==> %s\n' "$*"; }
 die() { printf '==> ERROR: %s\n' "$*" >&2; exit 1; }
@@ -45,6 +49,12 @@ is_complete() {
     [ -f "$dest/.complete" ] || return 1
     local b
     for b in "${bins[@]}"; do [ -x "$dest/bin/$b" ] || return 1; done
+}
+# A complete set from before kubectl was added to it.
+has_core() {
+    [ -f "$dest/.complete" ] || return 1
+    local b
+    for b in "${core[@]}"; do [ -x "$dest/bin/$b" ] || return 1; done
 }
 
 # Fast path: nothing to do.
@@ -92,6 +102,81 @@ rmtree() { [ -e "$1" ] || return 0; chmod -R u+w "$1" 2>/dev/null || true; rm -r
 for stale in "$cache/k8s/.build-$key".*; do
     [ -e "$stale" ] && { log "removing stale $stale"; rmtree "$stale"; }
 done
+# json_field FIELD: first "FIELD": "value" of go's -json output on stdin.
+json_field() { sed -n "s/^[[:space:]]*\"$1\": \"\\(.*\\)\",\\{0,1\\}\$/\\1/p" | head -n1; }
+
+# k8s.io/kubernetes replaces every staging module with ./staging/...; a wrapper
+# module pins each of them to the published v0.X.Y instead.
+# build_kube WORKDIR BINDIR CMD...: build k8s.io/kubernetes/cmd/CMD into BINDIR.
+build_kube() {
+    local dir=$1 bindir=$2
+    shift 2
+    local kube_cmds=("$@")
+    t=$SECONDS
+    log "kube: resolving k8s.io/kubernetes@$KUBE_VERSION"
+    mkdir "$dir" && cd "$dir"
+    kube_json=$("$GO" mod download -json "k8s.io/kubernetes@$KUBE_VERSION")
+    kube_gomod=$(json_field GoMod <<<"$kube_json")
+    kube_info=$(json_field Info <<<"$kube_json")
+    # The release time, from the proxy's .info ({"Version":...,"Time":...}).
+    kube_time=$(sed -n 's/.*"Time": *"\([^"]*\)".*/\1/p' "$kube_info" 2>/dev/null || true)
+    [ -f "$kube_gomod" ] || die "go.mod of k8s.io/kubernetes@$KUBE_VERSION not found"
+    mapfile -t staging < <(awk '{ for (i = 2; i < NF; i++) if ($i == "=>" && $(i+1) ~ /^\.\/staging\//) print $(i-1) }' "$kube_gomod")
+    [ "${#staging[@]}" -gt 0 ] || die "no ./staging replace lines in $kube_gomod"
+    log "kube: ${#staging[@]} staging modules -> $KUBE_STAGING_VERSION"
+    godebug=$(awk '/^godebug[[:space:]]*\(/ { blk = 1 } blk { print; if ($0 ~ /^\)/) blk = 0; next } /^godebug[[:space:]]/ { print }' "$kube_gomod")
+
+    "$GO" mod init local/k8sbin >&2
+    edits=()
+    for m in "${staging[@]}"; do edits+=("-replace=$m=$m@$KUBE_STAGING_VERSION"); done
+    "$GO" mod edit "${edits[@]}"
+    if [ -n "$godebug" ]; then
+        log "kube: godebug from upstream go.mod: $(tr '\n' ' ' <<<"$godebug")"
+        printf '\n%s\n' "$godebug" >>go.mod
+    fi
+    pkgs=()
+    for c in "${kube_cmds[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c@$KUBE_VERSION"); done
+    "$GO" get -tool "${pkgs[@]}" >&2
+
+    v=${KUBE_VERSION#v}
+    major=${v%%.*}; minor=${v#*.}; minor=${minor%%.*}
+    ldf="-s -w"
+    for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+        ldf+=" -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=$major -X $p.gitMinor=$minor"
+        ldf+=" -X $p.gitTreeState=archive"
+        # no git commit is known for a module download; clear the $Format placeholder
+        ldf+=" -X $p.gitCommit="
+        if [ -n "$kube_time" ]; then ldf+=" -X $p.buildDate=$kube_time"; fi
+    done
+    log "kube: building ${kube_cmds[*]} (the long part)"
+    GOBIN="$bindir" "$GO" install -mod=mod -p "$P" -trimpath -ldflags "$ldf" tool >&2
+    log "kube: done in $((SECONDS - t))s"
+}
+
+# version_of BIN: the first lines of its version output (kubectl has no --version).
+version_of() {
+    case "${1##*/}" in
+        kubectl) "$1" version --client 2>&1 ;;
+        *) "$1" --version 2>&1 ;;
+    esac
+}
+
+# A set built before kubectl was part of it: add kubectl, keep the rest.
+if has_core; then
+    work=$(mktemp -d "$cache/k8s/.build-$key.XXXXXX")
+    trap 'rmtree "$work"' EXIT
+    mkdir -p "$work/out/bin"
+    start=$SECONDS
+    log "kubectl: adding it to $dest"
+    build_kube "$work/kube" "$work/out/bin" kubectl
+    ver=$(version_of "$work/out/bin/kubectl") || die "kubectl: version check failed: $ver"
+    log "  kubectl: $(head -n1 <<<"$ver")"
+    mv -f "$work/out/bin/kubectl" "$dest/bin/kubectl"
+    echo "KUBECTL_ADDED_SECONDS=$((SECONDS - start))" >>"$dest/.complete"
+    log "added kubectl in $((SECONDS - start))s"
+    echo "$dest/bin"
+    exit 0
+fi
 if [ -e "$dest" ]; then
     log "removing incomplete $dest"
     rmtree "$dest"
@@ -102,9 +187,6 @@ trap 'rmtree "$work"' EXIT
 out="$work/out"
 mkdir -p "$out/bin" "$out/stages"
 start=$SECONDS
-
-# json_field FIELD: first "FIELD": "value" of go's -json output on stdin.
-json_field() { sed -n "s/^[[:space:]]*\"$1\": \"\\(.*\\)\",\\{0,1\\}\$/\\1/p" | head -n1; }
 
 # ---------------------------------------------------------------- kwok
 t=$SECONDS
@@ -160,54 +242,13 @@ mkdir "$work/etcd" && cd "$work/etcd"
 log "etcd: done in $((SECONDS - t))s"
 
 # ---------------------------------------------------------------- kubernetes
-# k8s.io/kubernetes replaces every staging module with ./staging/...; a wrapper
-# module pins each of them to the published v0.X.Y instead.
-t=$SECONDS
-log "kube: resolving k8s.io/kubernetes@$KUBE_VERSION"
-mkdir "$work/kube" && cd "$work/kube"
-kube_json=$("$GO" mod download -json "k8s.io/kubernetes@$KUBE_VERSION")
-kube_gomod=$(json_field GoMod <<<"$kube_json")
-kube_info=$(json_field Info <<<"$kube_json")
-# The release time, from the proxy's .info ({"Version":...,"Time":...}).
-kube_time=$(sed -n 's/.*"Time": *"\([^"]*\)".*/\1/p' "$kube_info" 2>/dev/null || true)
-[ -f "$kube_gomod" ] || die "go.mod of k8s.io/kubernetes@$KUBE_VERSION not found"
-mapfile -t staging < <(awk '{ for (i = 2; i < NF; i++) if ($i == "=>" && $(i+1) ~ /^\.\/staging\//) print $(i-1) }' "$kube_gomod")
-[ "${#staging[@]}" -gt 0 ] || die "no ./staging replace lines in $kube_gomod"
-log "kube: ${#staging[@]} staging modules -> $KUBE_STAGING_VERSION"
-godebug=$(awk '/^godebug[[:space:]]*\(/ { blk = 1 } blk { print; if ($0 ~ /^\)/) blk = 0; next } /^godebug[[:space:]]/ { print }' "$kube_gomod")
-
-"$GO" mod init local/k8sbin >&2
-edits=()
-for m in "${staging[@]}"; do edits+=("-replace=$m=$m@$KUBE_STAGING_VERSION"); done
-"$GO" mod edit "${edits[@]}"
-if [ -n "$godebug" ]; then
-    log "kube: godebug from upstream go.mod: $(tr '\n' ' ' <<<"$godebug")"
-    printf '\n%s\n' "$godebug" >>go.mod
-fi
-kube_cmds=(kube-apiserver kube-controller-manager kube-scheduler)
-pkgs=()
-for c in "${kube_cmds[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c@$KUBE_VERSION"); done
-"$GO" get -tool "${pkgs[@]}" >&2
-
-v=${KUBE_VERSION#v}
-major=${v%%.*}; minor=${v#*.}; minor=${minor%%.*}
-ldf="-s -w"
-for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ldf+=" -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=$major -X $p.gitMinor=$minor"
-    ldf+=" -X $p.gitTreeState=archive"
-    # no git commit is known for a module download; clear the $Format placeholder
-    ldf+=" -X $p.gitCommit="
-    if [ -n "$kube_time" ]; then ldf+=" -X $p.buildDate=$kube_time"; fi
-done
-log "kube: building ${kube_cmds[*]} (the long part)"
-GOBIN="$out/bin" "$GO" install -mod=mod -p "$P" -trimpath -ldflags "$ldf" tool >&2
-log "kube: done in $((SECONDS - t))s"
+build_kube "$work/kube" "$out/bin" kube-apiserver kube-controller-manager kube-scheduler kubectl
 
 # ---------------------------------------------------------------- verify
 log "verifying binaries"
 for b in "${bins[@]}"; do
     [ -x "$out/bin/$b" ] || die "$b was not built"
-    ver=$("$out/bin/$b" --version 2>&1) || die "$b --version failed: $ver"
+    ver=$(version_of "$out/bin/$b") || die "$b: version check failed: $ver"
     ver=$(head -n3 <<<"$ver" | tr '\n' ' ')
     log "  $b: $ver"
 done

@@ -17,6 +17,7 @@ from stackctl.cli import config as config_cmd
 from stackctl.cli import doctor as doctor_cmd
 from stackctl.cli import env as env_cmd
 from stackctl.cli import init as init_cmd
+from stackctl.cli import promote as promote_cmd
 from stackctl.cli import render as render_cmd
 from stackctl.cli import secrets as secrets_cmd
 from stackctl.cli import up as up_cmd
@@ -65,3 +66,6 @@ app.command("status")(up_cmd.status)
 app.command("logs")(up_cmd.logs)
 app.command("restart")(up_cmd.restart)
 app.add_typer(render_cmd.app, name="render")
+app.command("promote")(promote_cmd.promote)
+app.command("history")(promote_cmd.history)
+app.command("rollback")(promote_cmd.rollback)

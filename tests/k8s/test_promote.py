@@ -1,0 +1,420 @@
+"""`stackctl promote` / `history` / `rollback` on a real control plane (see conftest.py).
+
+Each test gets its own namespace; stackctl creates it from the profile. Most tests use a small
+stack (`web` waits for the one-shot `migrate`, plus `worker`) because every promote costs a
+`docker compose config`; the bundled example stack is promoted once, for real, in the first test.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.k8s]
+
+REPO = Path(__file__).resolve().parents[2]
+
+DEMO = """
+name: demo
+services:
+  web:
+    image: {web_image}
+    command: ["httpd", "-f", "-p", "8080"]
+    ports: ["8080:8080"]
+    environment:
+      GREETING: ${{GREETING:-hello}}
+{web_env}
+    depends_on:
+      migrate:
+        condition: service_completed_successfully
+{web_extra}
+  migrate:
+    image: stackctl-test/busybox:latest
+    command: ["true"]
+{migrate_extra}
+{worker}
+{extra}
+"""
+
+WORKER = """
+  worker:
+    image: {worker_image}
+    command: ["sleep", "3600"]
+{worker_extra}
+"""
+
+
+def write_demo(project: Any, namespace: str, *, worker: bool = True, web_extra: str = "", migrate_extra: str = "",
+               worker_extra: str = "", profile_extra: str = "", extra: str = "", name: str = "dev",
+               web_env: dict[str, str] | None = None, web_image: str = "stackctl-test/busybox:latest",
+               worker_image: str = "stackctl-test/busybox:latest") -> None:
+    def block(text: str) -> str:
+        return textwrap.indent(textwrap.dedent(text).strip("\n"), "    ") if text else ""
+
+    env = "\n".join(f"      {k}: {json.dumps(v)}" for k, v in (web_env or {}).items())
+    compose = DEMO.format(web_image=web_image, web_env=env, web_extra=block(web_extra), migrate_extra=block(migrate_extra),
+                          worker=WORKER.format(worker_extra=block(worker_extra), worker_image=worker_image)
+                          if worker else "",
+                          extra=textwrap.indent(textwrap.dedent(extra).strip("\n"), "  ") if extra else "")
+    (project.root / "compose.yaml").write_text(compose)
+    project.profile(name, f"""
+        stack: demo
+        compose:
+          files: [compose.yaml]
+          env_files: []
+        kubernetes:
+          namespace: {namespace}
+          context: stackctl-test
+        {textwrap.indent(textwrap.dedent(profile_extra).strip(), '        ').strip()}
+        """)
+
+
+def ok(res: Any) -> Any:
+    assert res.exit_code == 0, res
+    return res
+
+
+def revisions(cli: Any, profile: str = "dev") -> list[dict[str, Any]]:
+    return list(json.loads(ok(cli("history", profile, "-o", "json")).stdout)["revisions"])
+
+
+def jobs_settled(kube: Any) -> None:
+    """promote moves on when a Job's pods succeeded; the Job controller writes Complete up to a second
+    later. Tests that compare resourceVersions wait for that write first."""
+    def done() -> bool:
+        return all(any(c["type"] in ("Complete", "Failed") and c["status"] == "True"
+                       for c in (j.get("status") or {}).get("conditions") or []) for j in kube.items("jobs"))
+    kube.wait_for(done, what="Jobs to be marked Complete")
+
+
+def ready(kube: Any, kind: str, name: str) -> bool:
+    obj = kube.get(kind, name)
+    if obj is None:
+        return False
+    st = obj.get("status", {})
+    return bool(st.get("readyReplicas", 0) == obj["spec"].get("replicas", 1) and st.get("observedGeneration", 0)
+                >= obj["metadata"]["generation"])
+
+
+# ---------------------------------------------------------------------------------------------
+def test_fresh_promote_of_the_example_stack_then_repromote_is_a_no_op(project, cli, kube) -> None:
+    project.write(".env.k8s", "DB_PASSWORD=s3cret-pw\nJWT_SECRET=abcdef0123456789\n")
+    project.profile("k8s", f"""
+        stack: shop
+        compose:
+          files: [{REPO / 'examples/shop/compose.yaml'}, {REPO / 'examples/shop/compose.prod.yaml'}]
+          env_files: [.env.k8s]
+        kubernetes:
+          namespace: {kube.namespace}
+          context: production
+        """)
+    res = ok(cli("promote", "k8s", "--context", "staging", "--timeout", "60"))
+    assert f"context staging" in res.stderr
+    assert "revision 1" in res.stdout and "pruned 0" in res.stdout
+    for kind, name in (("deployments", "api"), ("statefulsets", "db"), ("statefulsets", "cache")):
+        assert ready(kube, kind, name), f"{kind}/{name} not rolled out"
+    assert kube.get("deployments", "api")["spec"]["replicas"] == 3  # compose.prod.yaml
+    # the migration's pod had succeeded before api was created (api waits for migrate)
+    (pod,) = kube.items("pods", "batch.kubernetes.io/job-name")
+    assert pod["status"]["phase"] == "Succeeded"
+    finished = pod["status"]["containerStatuses"][0]["state"]["terminated"]["finishedAt"]
+    assert kube.get("deployments", "api")["metadata"]["creationTimestamp"] >= finished
+    jobs_settled(kube)
+    # every applied object carries the ApplySet label; the parent names the group-kinds
+    parent = kube.get("secrets", "stackctl.applyset.shop")
+    applyset = parent["metadata"]["labels"]["applyset.kubernetes.io/id"]
+    assert parent["metadata"]["annotations"]["applyset.kubernetes.io/tooling"].startswith("stackctl/v")
+    kinds = parent["metadata"]["annotations"]["applyset.kubernetes.io/contains-group-kinds"].split(",")
+    assert {"Deployment.apps", "StatefulSet.apps", "Job.batch", "Secret", "Service"} <= set(kinds)
+    members = kube.items("deployments", f"applyset.kubernetes.io/part-of={applyset}")
+    assert [m["metadata"]["name"] for m in members] == ["api"]
+    # the secret values reached the cluster, only in Secrets
+    secret_data = json.dumps([s.get("data", {}) for s in kube.items("secrets")])
+    import base64
+    assert base64.b64encode(b"s3cret-pw").decode() in secret_data
+    assert "s3cret-pw" not in json.dumps(kube.items("configmaps"))
+    revs = revisions(cli, "k8s")
+    assert [(r["revision"], r["status"]) for r in revs] == [(1, "deployed")]
+    assert revs[0]["context"] == "staging"
+
+    before = kube.versions()
+    res = ok(cli("promote", "k8s", "--context", "staging"))
+    assert "no changes" in res.stdout and "revision 1" in res.stdout
+    assert kube.versions() == before  # nothing was written: not even a new revision
+    assert len(revisions(cli, "k8s")) == 1
+
+
+def test_changed_replicas_change_only_that_object(project, cli, kube) -> None:
+    write_demo(project, kube.namespace)
+    ok(cli("promote", "dev"))
+    jobs_settled(kube)
+    rs_before = {r["metadata"]["name"] for r in kube.items("replicasets")}
+    before = kube.versions()
+    project.profile("dev", (project.root / "profiles/dev.yaml").read_text() + "services:\n  web:\n    replicas: 3\n")
+    res = ok(cli("promote", "dev"))
+    assert "created 0, configured 1," in res.stdout
+    assert "configured Deployment/web" in res.stderr
+    after = kube.versions()
+    changed = {k for k in after if before.get(k) != after[k]}
+    assert changed == {"deployments/web", "secrets/stackctl.rev.demo.v2", "secrets/stackctl.rev.demo.v1"}
+    assert kube.get("deployments", "web")["spec"]["replicas"] == 3
+    assert ready(kube, "deployments", "web")
+    assert {r["metadata"]["name"] for r in kube.items("replicasets")} == rs_before  # scaled, not rolled
+    assert [(r["revision"], r["status"]) for r in revisions(cli)] == [(1, "superseded"), (2, "deployed")]
+
+
+def test_removed_service_is_pruned_and_foreign_objects_are_untouched(project, cli, kube) -> None:
+    write_demo(project, kube.namespace)
+    ok(cli("promote", "dev"))
+    labels = {"app.kubernetes.io/managed-by": "stackctl", "stackctl.io/stack": "demo"}  # look-alike, not a member
+    kube.create("configmaps", {"metadata": {"name": "foreign", "labels": labels}, "data": {"a": "b"}})
+    kube.create("deployments", {"metadata": {"name": "foreign-app"}, "spec": {
+        "replicas": 1, "selector": {"matchLabels": {"app": "foreign"}},
+        "template": {"metadata": {"labels": {"app": "foreign"}},
+                     "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}})
+    write_demo(project, kube.namespace, worker=False)
+
+    res = ok(cli("promote", "dev", "--dry-run"))
+    assert "prune      Deployment/worker" in res.stdout
+    assert kube.get("deployments", "worker") is not None
+
+    res = ok(cli("promote", "dev", "--no-prune"))
+    assert kube.get("deployments", "worker") is not None
+    assert "kept 1 object(s) the stack no longer renders" in res.stdout and "Deployment/worker" in res.stdout
+
+    res = ok(cli("promote", "dev"))
+    assert "pruned 1" in res.stdout and "pruned     Deployment/worker" in res.stderr
+    kube.wait_for(lambda: kube.get("deployments", "worker") is None, what="worker deleted")
+    assert kube.get("configmaps", "foreign")["data"] == {"a": "b"}
+    assert kube.get("deployments", "foreign-app") is not None
+    parent = kube.get("secrets", "stackctl.applyset.demo")
+    assert parent["metadata"]["annotations"]["applyset.kubernetes.io/contains-group-kinds"] == \
+        "ConfigMap,Deployment.apps,Job.batch,Service"
+
+
+def test_dry_run_changes_nothing(project, cli, kube) -> None:
+    write_demo(project, kube.namespace)
+    res = ok(cli("promote", "dev", "--dry-run"))
+    assert "create     Deployment/web" in res.stdout
+    assert kube.plane.request("GET", f"/api/v1/namespaces/{kube.namespace}")[0] == 404
+    ok(cli("promote", "dev"))
+    jobs_settled(kube)
+    before = kube.versions()
+    project.profile("dev", (project.root / "profiles/dev.yaml").read_text() + "services:\n  web:\n    replicas: 4\n")
+    res = ok(cli("promote", "dev", "--dry-run"))
+    assert "configure  Deployment/web" in res.stdout and "1 change(s)" in res.stdout
+    assert kube.versions() == before
+    assert kube.get("deployments", "web")["spec"]["replicas"] == 1
+
+
+def test_diff_exits_like_diff_and_masks_secret_values(project, cli, kube) -> None:
+    write_demo(project, kube.namespace, web_env={"API_TOKEN": "tok-value-1"})
+    res = cli("promote", "dev", "--diff")
+    assert res.exit_code == 1, res
+    assert "+++ promote/Deployment/web" in res.stdout
+    ok(cli("promote", "dev"))
+    res = cli("promote", "dev", "--diff")
+    assert res.exit_code == 0 and res.stdout == "", res
+    write_demo(project, kube.namespace, worker=False, web_env={"API_TOKEN": "tok-value-2"})
+    res = cli("promote", "dev", "--diff")
+    assert res.exit_code == 1, res
+    assert "--- live/Deployment/worker" in res.stdout and "/dev/null (pruned)" in res.stdout
+    assert "*** (changed)" in res.stdout
+    assert "tok-value" not in res.stdout and "dG9rLXZhbHVl" not in res.stdout  # neither plain nor base64
+
+
+def test_conflicts_are_reported_unless_forced(project, cli, kube) -> None:
+    write_demo(project, kube.namespace)
+    ok(cli("promote", "dev"))
+    kube.api("PATCH", f"/apis/apps/v1/namespaces/{kube.namespace}/deployments/web?fieldManager=kubectl-edit",
+             {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "busybox:edited"}]}}}},
+             content_type="application/strategic-merge-patch+json")
+    write_demo(project, kube.namespace, web_image="stackctl-test/busybox:v2")
+    res = cli("promote", "dev")
+    assert res.exit_code == 1, res
+    assert "is managed by kubectl-edit" in res.stderr and "--force-conflicts" in res.stderr
+    res = ok(cli("promote", "dev", "--force-conflicts"))
+    image = kube.get("deployments", "web")["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == "stackctl-test/busybox:v2"
+
+
+def test_unschedulable_rollout_is_diagnosed_and_atomic_rolls_back(project, cli, kube) -> None:
+    write_demo(project, kube.namespace)
+    ok(cli("promote", "dev"))
+    good = kube.get("deployments", "web")["spec"]["template"]
+    project.profile("dev", (project.root / "profiles/dev.yaml").read_text()
+                    + "services:\n  web:\n    resources:\n      requests: {cpus: 64}\n      limits: {cpus: 64}\n")
+    res = cli("promote", "dev", "--atomic", "--timeout", "4")
+    assert res.exit_code == 1, res
+    assert "the rollout of demo did not finish within 4s: Deployment/web" in res.stderr
+    assert "resources: cannot be scheduled: 0/3 nodes are available: 3 Insufficient cpu" in res.stderr
+    assert "requests per pod: cpu 64" in res.stderr
+    assert "rolled back to revision 1 (recorded as revision 3)" in res.stderr
+    assert [(r["revision"], r["status"]) for r in revisions(cli)] == [
+        (1, "superseded"), (2, "failed"), (3, "deployed")]
+    assert revisions(cli)[2]["description"] == "rollback to 1 (atomic)"
+    kube.wait_for(lambda: ready(kube, "deployments", "web"), what="web rolled back")
+    assert kube.get("deployments", "web")["spec"]["template"] == good
+
+
+def test_failed_job_is_diagnosed_and_atomic_first_promote_cleans_up(project, cli, kube) -> None:
+    write_demo(project, kube.namespace, migrate_extra="""
+        labels:
+          sim.stackctl.io/state: fail
+        """)
+    res = cli("promote", "dev", "--atomic", "--timeout", "20")
+    assert res.exit_code == 1, res
+    assert "the rollout of demo failed: Job/migrate-" in res.stderr
+    assert "job: the Job failed: BackoffLimitExceeded" in res.stderr
+    assert "exits with code 3 (Error)" in res.stderr
+    assert "migration failed" in res.stderr
+    assert "there was no earlier revision" in res.stderr
+    assert kube.get("deployments", "web") is None  # never applied: it waits for migrate
+    kube.wait_for(lambda: kube.get("deployments", "worker") is None, what="worker removed by --atomic")
+    assert [(r["revision"], r["status"]) for r in revisions(cli)] == [(1, "failed")]
+
+
+def test_crash_loop_image_pull_and_probe_failures_are_diagnosed(project, cli, kube) -> None:
+    write_demo(project, kube.namespace, web_extra="""
+        labels:
+          sim.stackctl.io/state: imagepull
+        """, worker_extra="""
+        labels:
+          sim.stackctl.io/state: crashloop
+        """, extra="""
+        probe:
+          image: stackctl-test/busybox:latest
+          labels:
+            sim.stackctl.io/state: unready
+          healthcheck:
+            test: ["CMD", "wget", "-q", "-O-", "http://localhost:8080/ready"]
+        """)
+    res = cli("promote", "dev", "--timeout", "6")
+    assert res.exit_code == 1, res
+    err = res.stderr
+    assert "image: container web cannot pull its image (ImagePullBackOff)" in err
+    assert "crash: container worker exits with code 1 (Error), restarted 5 times" in err
+    assert "probe: running but failing its probes" in err
+    assert "Readiness probe failed" in err
+    assert "readinessProbe of probe: GET :8080/ready" in err
+
+
+def test_rollback_to_a_revision(project, cli, kube) -> None:
+    write_demo(project, kube.namespace)
+    base = (project.root / "profiles/dev.yaml").read_text()
+    for n in (2, 3, 4):
+        project.profile("dev", base + f"services:\n  web:\n    replicas: {n}\n")
+        ok(cli("promote", "dev"))
+    res = ok(cli("rollback", "dev", "--to", "1"))
+    assert "rolled back to revision 1" in res.stdout
+    assert kube.get("deployments", "web")["spec"]["replicas"] == 2
+    assert ready(kube, "deployments", "web"), (kube.get("deployments", "web")["status"], res.stderr)
+    revs = revisions(cli)
+    assert [(r["revision"], r["status"]) for r in revs][-2:] == [(3, "superseded"), (4, "deployed")]
+    assert revs[-1]["description"] == "rollback to 1"
+    res = ok(cli("rollback", "dev"))  # back to the newest good revision before the current one: 3
+    assert kube.get("deployments", "web")["spec"]["replicas"] == 4
+    res = cli("rollback", "dev", "--to", "9")
+    assert res.exit_code == 2 and "no revision 9" in res.stderr
+
+
+def test_protected_profile_refuses_the_wrong_context_and_asks(project, cli, kube) -> None:
+    write_demo(project, kube.namespace, profile_extra="")
+    text = (project.root / "profiles/dev.yaml").read_text().replace("context: stackctl-test",
+                                                                     "context: production\n  protected: true")
+    project.profile("prod", text)
+    res = cli("promote", "prod", "--context", "stackctl-test", "--yes")
+    assert res.exit_code == 2, res
+    assert "profiles/prod.yaml: kubernetes.context: the profile is protected: it promotes only to context " \
+           "'production', not 'stackctl-test'" in res.stderr
+    res = cli("rollback", "prod", "--context", "staging")
+    assert res.exit_code == 2 and "protected" in res.stderr
+    res = cli("promote", "prod")  # nobody to answer
+    assert res.exit_code == 2 and "pass --yes" in res.stderr
+    res = cli("promote", "prod", input="n\n")
+    assert res.exit_code == 1 and "not confirmed" in res.stderr
+    assert kube.plane.request("GET", f"/api/v1/namespaces/{kube.namespace}")[0] == 404
+    res = ok(cli("promote", "prod", input="y\n"))
+    assert "context production" in res.stdout
+    res = ok(cli("promote", "prod", "--diff"))  # read-only: no question
+    res = cli("promote", "dev", "--context", "nope")
+    assert res.exit_code == 2 and "no context 'nope' in the kubeconfig" in res.stderr
+
+
+def test_secret_rotation_rolls_only_the_workloads_that_use_it(project, cli, kube) -> None:
+    project.write(".env.example", """
+        # @secret hex:16
+        API_TOKEN=
+        # @secret password:20
+        DB_PASSWORD=
+        GREETING=hello
+        """)
+    write_demo(project, kube.namespace, web_env={"API_TOKEN": "${API_TOKEN:?}"}, worker_extra="""
+        environment:
+          DB_PASSWORD: ${DB_PASSWORD:?}
+        """)
+    ok(cli("secrets", "generate", "-p", "dev"))
+    ok(cli("promote", "dev"))
+
+    def replicasets() -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for rs in kube.items("replicasets"):
+            owner = rs["metadata"]["ownerReferences"][0]["name"]
+            out.setdefault(owner, set()).add(rs["metadata"]["name"])
+        return out
+
+    before = replicasets()
+    secret_before = kube.get("secrets", "demo-env")["data"]
+    ok(cli("secrets", "rotate", "DB_PASSWORD", "-p", "dev"))
+    res = ok(cli("promote", "dev"))
+    assert "configured Deployment/worker" in res.stderr and "configured Deployment/web" not in res.stderr
+    after = replicasets()
+    assert after["web"] == before["web"]  # untouched
+    assert len(after["worker"] - before["worker"]) == 1  # a new ReplicaSet
+    secret_after = kube.get("secrets", "demo-env")["data"]
+    assert secret_after["API_TOKEN"] == secret_before["API_TOKEN"]
+    assert secret_after["DB_PASSWORD"] != secret_before["DB_PASSWORD"]
+    assert ready(kube, "deployments", "worker")
+
+
+@pytest.mark.docker
+@pytest.mark.engine
+def test_built_images_are_pushed_with_an_immutable_tag_once(project, cli, kube, registry) -> None:
+    project.write("app/Dockerfile", """
+        FROM stackctl-test/busybox:latest
+        COPY version.txt /version.txt
+        CMD ["sleep", "3600"]
+        """)
+    project.write("app/version.txt", "1\n")
+    write_demo(project, kube.namespace, worker_image="demo/app:dev", worker_extra="""
+        build: ./app
+        """)
+    text = (project.root / "profiles/dev.yaml").read_text().replace(
+        "context: stackctl-test", f"context: stackctl-test\n  registry: {registry}/stackctl-test")
+    project.profile("dev", text)
+    res = ok(cli("promote", "dev"))
+    image = kube.get("deployments", "worker")["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.startswith(f"{registry}/stackctl-test/app:src-")
+    assert f"image {image}: built and pushed" in res.stderr
+    res = ok(cli("promote", "dev"))
+    assert f"image {image}: already in the registry" in res.stderr and "no changes" in res.stdout
+    project.write("app/version.txt", "2\n")
+    res = ok(cli("promote", "dev"))
+    image2 = kube.get("deployments", "worker")["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image2 != image and image2.startswith(f"{registry}/stackctl-test/app:src-")
+    assert "configured Deployment/worker" in res.stderr and "configured Deployment/web" not in res.stderr
+
+
+@pytest.mark.parametrize("context", ["stackctl-certs", "stackctl-exec"])
+def test_other_kubeconfig_credentials(project, cli, kube, context) -> None:
+    """A client certificate goes through stackctl's own HTTPS transport; an exec plugin through the
+    official client (watches included)."""
+    write_demo(project, kube.namespace)
+    res = ok(cli("promote", "dev", "--context", context))
+    assert f"context {context}" in res.stdout and "revision 1" in res.stdout
+    assert ready(kube, "deployments", "web")
+    assert revisions(cli)[0]["context"] == context
