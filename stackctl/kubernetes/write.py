@@ -21,7 +21,8 @@ from stackctl.errors import InputError
 from stackctl.fsutil import PUBLIC_MODE, SECRET_MODE, atomic_write
 from stackctl.kubernetes.mapping import gc_paused
 
-MARKER = ".stackctl-render.json"
+# No .json/.yaml extension: `kubectl apply -f DIR` reads those as manifests.
+MARKER = ".stackctl-render"
 FORMATS = ("yaml", "kustomize")
 
 

@@ -68,7 +68,8 @@ def test_directory_with_secret_files_0600_and_stale_files_removed(demo: Any, cli
     out = demo.root / "deploy"
     assert cli("render", "kubernetes", "-p", "production", "-o", str(out)).exit_code == 0
     files = sorted(p.name for p in out.iterdir())
-    assert files[0] == ".stackctl-render.json"
+    assert files[0] == ".stackctl-render"
+    assert not [f for f in files if f.endswith((".json", ".yml"))]  # `kubectl apply -f DIR` would read them
     assert "000-namespace-demo-prod.yaml" in files and "002-secret-demo-env.yaml" in files
     for path in out.glob("*.yaml"):
         mode = stat.S_IMODE(path.stat().st_mode)
