@@ -337,17 +337,7 @@ def scan_yaml_file(path: str | Path) -> list[LocatedRef]:
     """
     import yaml  # lazy: keep this module cheap to import
 
-    class _Loader(yaml.SafeLoader):
-        pass
-
-    def _any_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-        if isinstance(node, yaml.MappingNode):
-            return loader.construct_mapping(node, deep=True)
-        if isinstance(node, yaml.SequenceNode):
-            return loader.construct_sequence(node, deep=True)
-        return loader.construct_scalar(node)  # type: ignore[arg-type]
-
-    _Loader.add_multi_constructor("!", _any_tag)
+    from stackctl import composeyaml
 
     name = str(path)
     try:
@@ -357,7 +347,7 @@ def scan_yaml_file(path: str | Path) -> list[LocatedRef]:
     except UnicodeDecodeError as exc:
         raise ComposeFileError(f"not valid UTF-8: {exc.reason}", file=name) from exc
     try:
-        docs: Iterable[Any] = list(yaml.load_all(text, Loader=_Loader))  # noqa: S506
+        docs: Iterable[Any] = list(composeyaml.load_all(text))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else None

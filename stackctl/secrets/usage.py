@@ -56,19 +56,10 @@ def _dependents(profile: Profile, keys: set[str]) -> set[str]:
 def _load_yaml(path: Path) -> Any:
     import yaml
 
-    class _Loader(yaml.SafeLoader):
-        pass
+    from stackctl import composeyaml
 
-    def _any_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-        if isinstance(node, yaml.MappingNode):
-            return loader.construct_mapping(node, deep=True)
-        if isinstance(node, yaml.SequenceNode):
-            return loader.construct_sequence(node, deep=True)
-        return loader.construct_scalar(node)  # type: ignore[arg-type]
-
-    _Loader.add_multi_constructor("!", _any_tag)
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+        return composeyaml.load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
 
