@@ -45,6 +45,12 @@ def promote(
     timeout: TimeoutOpt = 300.0,
     yes: YesOpt = False,
     force_conflicts: ForceOpt = False,
+    finalize: Annotated[bool, typer.Option("--finalize", help="Blue-green: remove the previous colour (kept "
+                                                              "running after a switch for an instant "
+                                                              "rollback).")] = False,
+    abort: Annotated[bool, typer.Option("--abort", help="Canary: delete the stack's canary Deployments (the stable "
+                                                        "ones still run the previous version); nothing else is "
+                                                        "applied.")] = False,
     output: OutputOpt = Output.text,
 ) -> None:
     """Apply the profile's stack to its Kubernetes cluster and wait until it has rolled out."""
@@ -53,6 +59,9 @@ def promote(
     from stackctl.kubernetes import promote as kp
     from stackctl.kubernetes.gather import render_profile
 
+    if abort:
+        _abort(profile, context, yes, output)
+        return
     _warm_compose()
     prof = load_profile(profile)
     ctx, server = _context(prof, context)
@@ -84,7 +93,7 @@ def promote(
         info(f"{differ} object(s) differ" if differ else "no differences")
         raise typer.Exit(1 if differ else 0)
     options = kp.Options(dry_run=dry_run, prune=prune, atomic=atomic, timeout=timeout,
-                         force_conflicts=force_conflicts)
+                         force_conflicts=force_conflicts, finalize=finalize)
     verb = "dry run of promote" if dry_run else "promote"
     info(f"{verb}: stack {release.stack} (profile {prof.name}) → context {ctx} ({cluster.server}), "
          f"namespace {release.namespace}")
@@ -99,6 +108,28 @@ def promote(
         _print_plan(result)
         return
     _print_summary(result, "promoted", ctx)
+
+
+def _abort(profile: str, context: str | None, yes: bool, output: Output) -> None:
+    from stackctl.kubernetes import canary
+
+    prof = load_profile(profile)
+    cluster, ctx = _connect(prof, context)
+    try:
+        release = _release(prof, _stack_name(prof))
+        _confirm(prof, ctx, cluster.server, yes, action="abort the canaries")
+        deleted = canary.abort(cluster, release)
+    finally:
+        cluster.close()
+    if output is not Output.text:
+        emit({"stack": release.stack, "namespace": release.namespace, "deleted": [str(r) for r in deleted]}, output)
+        return
+    if not deleted:
+        console().print(f"no canary of stack {release.stack} in namespace {release.namespace} (context {ctx})",
+                        markup=False, highlight=False, soft_wrap=True)
+        return
+    console().print(f"aborted: deleted {', '.join(str(r) for r in deleted)}; the stable Deployments run the "
+                    "previous version", markup=False, highlight=False, soft_wrap=True)
 
 
 def history(profile: ProfileArg, context: ContextOpt = None, output: OutputOpt = Output.text) -> None:
@@ -159,6 +190,42 @@ def rollback(
         emit(result.as_data(), output)
         return
     _print_summary(result, f"rolled back to revision {target.number}:", ctx)
+
+
+def run_job(
+    profile: ProfileArg,
+    name: Annotated[str, typer.Argument(help="The CronJob: its Compose service name (or the CronJob's name).",
+                                        show_default=False)],
+    context: ContextOpt = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds to wait for the Job.")] = 600.0,
+    yes: YesOpt = False,
+    output: OutputOpt = Output.text,
+) -> None:
+    """Start a Job from one of the stack's CronJobs now and wait until it completes."""
+    from stackctl.errors import OperationError
+    from stackctl.kubernetes import runjob
+
+    prof = load_profile(profile)
+    cluster, ctx = _connect(prof, context)
+    view = _view(output)
+    try:
+        release = _release(prof, _stack_name(prof))
+        _confirm(prof, ctx, cluster.server, yes, action=f"run a Job from CronJob {name}")
+        res = runjob.run(cluster, release, name, timeout=timeout, view=view)
+    finally:
+        view.close()
+        cluster.close()
+    if output is not Output.text:
+        emit(res.as_data(), output)
+    if not res.ok:
+        con = err_console()
+        con.print("[bold]Why:[/]", markup=True)
+        for line in res.report:
+            con.print("  " + line, markup=False, highlight=False, soft_wrap=True)
+        raise OperationError(f"{res.job} (from {res.cronjob}) {res.message}")
+    if output is Output.text:
+        console().print(f"{res.job} (from {res.cronjob}) completed in {res.elapsed:.1f}s", markup=False,
+                        highlight=False, soft_wrap=True)
 
 
 # ---------------------------------------------------------------------------------------------

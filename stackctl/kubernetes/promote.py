@@ -12,6 +12,10 @@ The steps of one deploy (`Deployer.deploy`), shared by promote, rollback and `--
    except those annotated `stackctl.io/prune: "false"` (PersistentVolumeClaims: data);
 6. shrink the parent's group-kinds, record the revision (none when nothing changed).
 
+Blue-green and canary services change steps 3-5 (`bluegreen`, `canary`): a blue-green service's
+Services switch colour only after step 4 and its other colour is not pruned; a canary service's
+stable Deployment is applied only after its canary steps, between steps 4 and 5.
+
 On failure the stuck workloads are diagnosed (`diagnose`), the attempt is recorded as a failed
 revision, and with `atomic` the previous good revision is deployed again (objects the failed attempt
 created are deleted), which is recorded too. Everything talks to the cluster through `Cluster`.
@@ -28,6 +32,8 @@ from typing import Any
 
 from stackctl.errors import InputError, OperationError
 from stackctl.kubernetes import apply as ka
+from stackctl.kubernetes import bluegreen
+from stackctl.kubernetes import canary
 from stackctl.kubernetes import history as kh
 from stackctl.kubernetes.apply import Applied, Cluster, Ref
 from stackctl.kubernetes.rollout import QuietView, View, Watcher
@@ -44,6 +50,7 @@ class Options:
     atomic: bool = False
     timeout: float = 300.0
     force_conflicts: bool = False
+    finalize: bool = False  # blue-green: remove the previous colour (see `bluegreen`)
 
 
 @dataclass
@@ -158,8 +165,12 @@ class Deployer:
         workloads = [Ref.of(o) for o in desired if o["kind"] in WAITED]
         watcher: Watcher | None = None
         if not opts.dry_run:  # start following events and workloads now: the lists run meanwhile
+            names = [r.name for r in workloads]
+            names += [f"{bluegreen.base_name(o)}-{c}" for o in desired for c in bluegreen.COLOURS
+                      if bluegreen.colour_of(o) and o["kind"] == "Deployment"]
+            names += [f"{Ref.of(o).name}-canary" for o in desired if canary.steps_of(o)]
             watcher = Watcher(self.cluster, release.namespace, selector=release.member_selector, view=self.view,
-                              event_names=[r.name for r in workloads])
+                              event_names=names)
             watcher.start_events()
             kinds = {r.kind for r in workloads}
             watcher.ensure(kinds | ({"Pod"} if "Job" in kinds else set()))
@@ -179,6 +190,12 @@ class Deployer:
                     members.update(extra_members)
             else:  # a new namespace holds nothing of ours
                 parent, revs, live, members = None, [], {}, {}
+            bg = bluegreen.plan(desired, live, finalize=opts.finalize)
+            cn = canary.plan(bg.objects, live)
+            desired = cn.objects
+            workloads = [Ref.of(o) for o in desired if o["kind"] in WAITED and Ref.of(o).key not in cn.held]
+            for note in bg.notes:
+                self.view.note(note)
             ns_objs = [o for o in desired if o["kind"] == "Namespace"]
             if not ns_objs and live_ns is None:
                 raise OperationError(f"namespace {release.namespace} does not exist and the stack does not create it")
@@ -190,8 +207,9 @@ class Deployer:
             if ns_exists:
                 kh.write_parent(self.cluster, release, {*kh.parent_group_kinds(parent), *new_kinds},
                                 dry_run=opts.dry_run)
-            deadline = time.monotonic() + opts.timeout
-            for phase in ka.phases(desired):
+            deadline = time.monotonic() + opts.timeout + sum(s.pause for r in cn.rollouts for s in r.steps)
+            held = [o for o in desired if Ref.of(o).key in bg.switch]
+            for phase in ka.phases([o for o in desired if Ref.of(o).key not in bg.switch | cn.held]):
                 if phase.name == "namespace":
                     continue
                 if not ns_exists:  # dry run into a namespace that does not exist yet: nothing to ask
@@ -210,8 +228,16 @@ class Deployer:
                                     "not validated by the server")
             if watcher is not None:
                 self._wait(watcher, workloads, deadline, result, desired, revs, extra_delete)
-            # prune
-            keep_keys = {Ref.of(o).key for o in desired}
+            for rollout in cn.rollouts:
+                self._canary(watcher, rollout, live, deadline, result, desired, revs, extra_delete)
+            if held:  # blue-green: every workload is ready, now the Services switch colour
+                result.applied += ka.apply_objects(self.cluster, held, live, force=opts.force_conflicts,
+                                                   dry_run=opts.dry_run, pool=self.pool,
+                                                   on_applied=self.view.applied)
+                for obj in held:
+                    self.view.note(f"{Ref.of(obj)}: switched to {bluegreen.colour_of(obj)}")
+            # prune (a blue-green service's other colour is kept until --finalize)
+            keep_keys = {Ref.of(o).key for o in desired} | (bg.keep - extra_delete)
             for key, obj in sorted(members.items()):
                 if key in keep_keys:
                     continue
@@ -246,13 +272,57 @@ class Deployer:
             if watcher is not None:
                 watcher.close()
 
+    def _canary(self, watcher: Watcher | None, rollout: canary.Rollout, live: dict[tuple[str, str, str], Any],
+                deadline: float, result: Result, desired: Sequence[dict[str, Any]], revs: Sequence[kh.Revision],
+                extra_delete: frozenset[tuple[str, str, str]]) -> None:
+        """Go through a canary service's steps, then roll its stable Deployment (see `canary`)."""
+        opts = self.options
+        stable = rollout.stable
+        ref = Ref.of(rollout.canary(rollout.steps[0]))
+        try:
+            for i, step in enumerate(rollout.steps, 1):
+                obj = kh.member(rollout.canary(step), self.release)
+                applied = ka.apply_objects(self.cluster, [obj], live, force=opts.force_conflicts,
+                                           dry_run=opts.dry_run, on_applied=self.view.applied)
+                live[ref.key] = applied[0].result
+                self.view.note(f"{ref}: step {i}/{len(rollout.steps)}: {step.weight}% — "
+                               f"{rollout.canary_replicas(step)} canary beside {rollout.replicas} stable pod(s)"
+                               + (f", pausing {step.pause}s" if step.pause else ""))
+                if watcher is None:  # dry run
+                    continue
+                self._wait(watcher, [ref], deadline, result, desired, revs, extra_delete, extra=applied)
+                end = time.monotonic() + step.pause
+                # the step advances only while the canary is ready: when it is not, the pause waits for
+                # it again (until the deadline); a deleted canary (`promote --abort`) ends the promote
+                while (st := watcher.hold(ref, end)) is not None:
+                    self.view.note(f"{ref}: not ready during the pause ({st.message})")
+                    if not st.seen:
+                        result.revision = kh.record(self.cluster, self.release, desired, status="failed",
+                                                    description=f"aborted: {ref} deleted", context=self.context,
+                                                    summary=result.summary(), previous=revs)
+                        raise RolloutFailed(f"the canary {ref} was deleted (promote --abort?) during step {i}",
+                                            [], result)
+                    self._wait(watcher, [ref], deadline, result, desired, revs, extra_delete)
+            applied = ka.apply_objects(self.cluster, [stable], live, force=opts.force_conflicts,
+                                       dry_run=opts.dry_run, on_applied=self.view.applied)
+            result.applied += applied
+            if watcher is not None:
+                self._wait(watcher, [Ref.of(stable)], deadline, result, desired, revs, extra_delete)
+        except RolloutFailed as exc:
+            if self.cluster.delete(ref):
+                self.view.deleted(ref, "deleted")
+            exc.report.append(f"{ref}: the canary was deleted; {Ref.of(stable)} still runs the previous version")
+            raise
+        self.cluster.delete(ref, dry_run=opts.dry_run)
+        self.view.deleted(ref, "would delete" if opts.dry_run else "deleted")
+
     def _wait(self, watcher: Watcher, targets: Sequence[Ref], deadline: float, result: Result,
               desired: Sequence[dict[str, Any]], revs: Sequence[kh.Revision],
-              extra_delete: frozenset[tuple[str, str, str]]) -> None:
+              extra_delete: frozenset[tuple[str, str, str]], extra: Sequence[Applied] = ()) -> None:
         if not targets:
             return
         generations = {a.ref.key: int((a.result.get("metadata") or {}).get("generation") or 0)
-                       for a in result.applied}
+                       for a in [*result.applied, *extra]}
         outcome = watcher.wait(targets, deadline, generations=generations)
         if outcome.ok:
             return
@@ -349,6 +419,8 @@ def diff(cluster: Cluster, release: kh.Release, objects: Sequence[Mapping[str, A
     try:
         live, members = deployer.snapshot(desired, kh.parent_group_kinds(kh.read_parent(cluster, release))) \
             if exists else ({}, {})
+        bg = bluegreen.plan(desired, live)
+        desired = canary.plan(bg.objects, live).objects  # a canary's stable Deployment: its final state
 
         def after_of(obj: dict[str, Any]) -> dict[str, Any]:
             if obj["kind"] != "Namespace" and not exists:
@@ -373,7 +445,7 @@ def diff(cluster: Cluster, release: kh.Release, objects: Sequence[Mapping[str, A
     keep = {Ref.of(o).key for o in desired}
     if prune:
         for key, obj in sorted(members.items()):
-            if key in keep or _annotations(obj).get(A_PRUNE) == "false":
+            if key in keep or key in bg.keep or _annotations(obj).get(A_PRUNE) == "false":
                 continue
             differ += 1
             ref = Ref.of(obj)

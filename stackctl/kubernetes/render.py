@@ -23,7 +23,7 @@ from stackctl import model as m
 from stackctl.errors import InputError, ProfileError
 from stackctl.kubernetes import mapping as k
 from stackctl.kubernetes.inputs import HostPath, SecretInputs, Target
-from stackctl.profile.schema import ServiceOverride
+from stackctl.profile.schema import Canary, ServiceOverride
 
 # Identity labels and stackctl's annotations (promote relies on these names; see docs/kubernetes.md).
 L_NAME = "app.kubernetes.io/name"
@@ -40,6 +40,11 @@ A_SECRET_HASH = "stackctl.io/secret-hash"
 A_VALUES = "stackctl.io/values"
 A_PRUNE = "stackctl.io/prune"
 A_STRATEGY = "stackctl.io/strategy"
+L_COLOUR = "stackctl.io/colour"  # blue-green: the colour of a Deployment, and the one its Service selects
+A_KEEP_PREVIOUS = "stackctl.io/keep-previous"  # blue-green: "false" removes the previous colour at once
+FIRST_COLOUR = "blue"
+L_TRACK = "stackctl.io/track"  # canary: "stable" (the rendered Deployment) or "canary" (promote's)
+A_CANARY_STEPS = "stackctl.io/canary-steps"  # canary: "weight:pause-seconds,..." for promote
 MANAGER = "stackctl"
 
 API_VERSIONS = {
@@ -193,6 +198,26 @@ class _Renderer:
 
     def selector(self, name: str) -> dict[str, str]:
         return {L_INSTANCE: self.stack_label, L_NAME: k.label_value(name)}
+
+    def colour(self, plan: _Plan) -> str | None:
+        """Blue-green Deployments are rendered as the first colour; promote picks the colour to deploy
+        (`stackctl.kubernetes.bluegreen`), so the render stays the same whatever is live."""
+        if plan.kind == "Deployment" and self._effective(plan, "strategy") == "blue-green":
+            return FIRST_COLOUR
+        return None
+
+    def canary(self, plan: _Plan) -> bool:
+        return plan.kind == "Deployment" and self._effective(plan, "strategy") == "canary"
+
+    def pod_selector(self, plan: _Plan, *, workload: bool = False) -> dict[str, str]:
+        """What selects the service's serving pods: its Services' selector; with `workload`, its
+        Deployment's (a canary service's stable Deployment selects only the stable track: the canary
+        Deployment promote adds beside it has the same name label, and the Service selects both)."""
+        colour = self.colour(plan)
+        out = {**self.selector(plan.name), **({L_COLOUR: colour} if colour else {})}
+        if workload and self.canary(plan):
+            out[L_TRACK] = "stable"
+        return out
 
     def emit(self, kind: str, name: str, body: dict[str, Any], *, wave: int, label_name: str,
              annotations: Mapping[str, str] | None = None, namespaced: bool = True) -> dict[str, Any]:
@@ -642,7 +667,8 @@ class _Renderer:
             pod_annotations[A_CONFIG_HASH] = k.sha256(k.canonical(config_sums))
         if secret_sums:
             pod_annotations[A_SECRET_HASH] = k.sha256(k.canonical(secret_sums))
-        template = {"metadata": {"labels": self.labels(plan.name)}, "spec": pod}
+        template = {"metadata": {"labels": {**self.labels(plan.name), **self.pod_selector(plan, workload=True)}},
+                    "spec": pod}
         if pod_annotations:
             template["metadata"]["annotations"] = dict(sorted(pod_annotations.items()))
         annotations = {A_SERVICE: plan.svc.name}
@@ -654,6 +680,33 @@ class _Renderer:
         strategy = self._effective(plan, "strategy")
         if strategy in ("blue-green", "canary"):
             annotations[A_STRATEGY] = strategy
+        blue_green = self._effective(plan, "blue_green")
+        if blue_green is not None and strategy != "blue-green":
+            raise self.profile_error(f"{plan.where}.blue_green", "only applies with strategy: blue-green")
+        if self.colour(plan):
+            if plan.override.autoscaling is not None:
+                raise self.profile_error(f"{plan.where}.autoscaling", "cannot be combined with strategy: "
+                                                                      "blue-green (the autoscaler targets one "
+                                                                      "Deployment, blue-green has two)")
+            if blue_green is not None and not blue_green.keep_previous:
+                annotations[A_KEEP_PREVIOUS] = "false"
+        elif strategy == "blue-green":
+            self.warn(f"{plan.where}.strategy", f"blue-green applies to Deployments; this {plan.kind} rolls "
+                                                "as usual")
+        if plan.override.job is not None and plan.kind not in ("Job", "CronJob"):
+            raise self.profile_error(f"{plan.where}.job", f"only applies to a Job or CronJob (this service is a "
+                                                          f"{plan.kind})")
+        canary = self._effective(plan, "canary")
+        if canary is not None and strategy != "canary":
+            raise self.profile_error(f"{plan.where}.canary", "only applies with strategy: canary")
+        if self.canary(plan):
+            if plan.override.autoscaling is not None:
+                raise self.profile_error(f"{plan.where}.autoscaling", "cannot be combined with strategy: canary "
+                                                                      "(the canary is sized from replicas)")
+            steps = (canary or Canary()).steps
+            annotations[A_CANARY_STEPS] = ",".join(f"{st.weight}:{st.pause}" for st in steps)
+        elif strategy == "canary":
+            self.warn(f"{plan.where}.strategy", f"canary applies to Deployments; this {plan.kind} rolls as usual")
         self._workload(plan, template, wave, annotations, claims)
         if plan.kind not in ("Job", "CronJob"):
             self._services(plan)
@@ -675,7 +728,7 @@ class _Renderer:
             elif autoscaling is not None and replicas is not None:
                 self.note(f"{plan.where}.replicas", "autoscaling owns the replica count; replicas is not rendered")
         if kind in ("Deployment", "StatefulSet", "DaemonSet"):
-            spec["selector"] = {"matchLabels": self.selector(plan.name)}
+            spec["selector"] = {"matchLabels": self.pod_selector(plan, workload=True)}
         if kind == "Deployment":
             spec.update(self._deployment_strategy(plan, claims))
         elif kind == "StatefulSet":
@@ -713,9 +766,14 @@ class _Renderer:
             spec["template"] = template
         if kind == "CronJob" and len(name) > 52:  # the controller appends 11 characters per run
             name = f"{name[:43].rstrip('-')}-{k.short_hash(name)}"
+        colour = self.colour(plan)
+        if colour:
+            name = k.with_suffix(name, colour)
         if kind != "Job":
             name = self._claim_name(kind, name, plan.where)
-        self.emit(kind, name, {"spec": spec}, wave=wave, label_name=plan.name, annotations=annotations)
+        obj = self.emit(kind, name, {"spec": spec}, wave=wave, label_name=plan.name, annotations=annotations)
+        if colour:
+            obj["metadata"]["labels"] = dict(sorted({**obj["metadata"]["labels"], L_COLOUR: colour}.items()))
 
     def _deployment_strategy(self, plan: _Plan, claims: Mapping[str, str]) -> dict[str, Any]:
         svc = plan.svc
@@ -773,7 +831,14 @@ class _Renderer:
         if isinstance(attempts, int) and policy.get("condition") != "none":
             backoff = attempts
         template["spec"]["restartPolicy"] = "Never"
+        settings = plan.override.job
+        if settings is not None and settings.backoff_limit is not None:
+            backoff = settings.backoff_limit
         spec: dict[str, Any] = {"backoffLimit": backoff}
+        if settings is not None and settings.active_deadline is not None:
+            spec["activeDeadlineSeconds"] = settings.active_deadline
+        if settings is not None and settings.ttl_after_finished is not None:
+            spec["ttlSecondsAfterFinished"] = settings.ttl_after_finished
         replicas = svc.deploy.replicas
         if replicas is not None and replicas > 1:
             spec["completions"] = replicas
@@ -786,6 +851,10 @@ class _Renderer:
         spec: dict[str, Any] = {"schedule": o.schedule, "concurrencyPolicy": o.concurrency_policy or "Forbid"}
         if o.time_zone:
             spec["timeZone"] = o.time_zone
+        if o.job is not None and o.job.successful_history is not None:
+            spec["successfulJobsHistoryLimit"] = o.job.successful_history
+        if o.job is not None and o.job.failed_history is not None:
+            spec["failedJobsHistoryLimit"] = o.job.failed_history
         spec["jobTemplate"] = {"metadata": {"labels": self.selector(plan.name)}, "spec": job}
         return spec
 
@@ -834,10 +903,23 @@ class _Renderer:
             pod["shareProcessNamespace"] = True
         if self.kube.image_pull_secrets:
             pod["imagePullSecrets"] = [{"name": n} for n in self.kube.image_pull_secrets]
-        waits = self._waits(plan)
-        if waits:
-            pod["initContainers"] = waits
+        # native sidecars first (a proxy or log forwarder is up before the rest starts), then the
+        # dependency waits, then the profile's init containers
+        inits = [self._extra(plan, c, "sidecars", i, sidecar=True) for i, c in enumerate(plan.override.sidecars)]
+        inits += self._waits(plan)
+        inits += [self._extra(plan, c, "init_containers", i, sidecar=False)
+                  for i, c in enumerate(plan.override.init_containers)]
+        seen = {plan.name}
+        for i, c in enumerate(inits):
+            if c["name"] in seen:
+                field_name = "sidecars" if c.get("restartPolicy") else "init_containers"
+                raise self.profile_error(f"{plan.where}.{field_name}", f"container name {c['name']!r} is already "
+                                                                        "used in the pod")
+            seen.add(c["name"])
+        if inits:
+            pod["initContainers"] = inits
         pod["containers"] = [container]
+        pod.update(self._placement(plan))
         pod_security = self._pod_security(plan, volumes)
         if pod_security:
             pod["securityContext"] = pod_security
@@ -846,6 +928,42 @@ class _Renderer:
         if volumes:
             pod["volumes"] = volumes
         return pod
+
+    def _extra(self, plan: _Plan, c: Any, field_name: str, index: int, *, sidecar: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": c.name, "image": c.image}
+        if sidecar:
+            out["restartPolicy"] = "Always"  # a native sidecar: started before, runs beside the main container
+        if c.command is not None:
+            out["command"] = [k.escape_dollar(a) for a in c.command]
+        if c.args is not None:
+            out["args"] = [k.escape_dollar(a) for a in c.args]
+        if c.env:
+            out["env"] = [{"name": key, "value": value} for key, value in c.env.items()]
+        if c.ports:
+            out["ports"] = [{"containerPort": port, "protocol": "TCP"} for port in c.ports]
+        return out
+
+    def _placement(self, plan: _Plan) -> dict[str, Any]:
+        placement = plan.override.placement
+        if placement is None:
+            return {}
+        if plan.kind not in ("Deployment", "StatefulSet"):
+            raise self.profile_error(f"{plan.where}.placement", f"spreads replicas of a Deployment or StatefulSet "
+                                                                f"(this service is a {plan.kind})")
+        selector = {"matchLabels": self.pod_selector(plan, workload=True)}
+        out: dict[str, Any] = {}
+        if placement.spread:
+            out["topologySpreadConstraints"] = [
+                {"maxSkew": placement.max_skew, "topologyKey": key, "whenUnsatisfiable": placement.when_unsatisfiable,
+                 "labelSelector": selector} for key in placement.spread]
+        if placement.anti_affinity == "required":
+            out["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": selector, "topologyKey": "kubernetes.io/hostname"}]}}
+        elif placement.anti_affinity == "preferred":
+            out["affinity"] = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 100, "podAffinityTerm": {"labelSelector": selector,
+                                                    "topologyKey": "kubernetes.io/hostname"}}]}}
+        return out
 
     def _image(self, plan: _Plan) -> str:
         svc = plan.svc
@@ -1180,7 +1298,7 @@ class _Renderer:
             if svc_type != "ClusterIP":
                 self.warn(f"services.{plan.svc.name}.service_type", "the service has no ports; no Service")
             return
-        spec = {"type": svc_type, "selector": self.selector(plan.name), "ports": self._service_ports(plan, svc_type)}
+        spec = {"type": svc_type, "selector": self.pod_selector(plan), "ports": self._service_ports(plan, svc_type)}
         self.emit("Service", plan.name, {"spec": spec}, wave=WAVE_CONFIG, label_name=plan.name)
         for net in plan.svc.networks:
             for alias in net.aliases:
@@ -1194,7 +1312,7 @@ class _Renderer:
                     self.warn(where, f"alias {alias!r} is already a Service name; dropped")
                     continue
                 self.names[("Service", name)] = plan.where
-                alias_spec = {"type": "ClusterIP", "selector": self.selector(plan.name),
+                alias_spec = {"type": "ClusterIP", "selector": self.pod_selector(plan),
                               "ports": self._service_ports(plan, "ClusterIP")}
                 self.emit("Service", name, {"spec": alias_spec}, wave=WAVE_CONFIG, label_name=plan.name,
                           annotations={A_SERVICE: plan.svc.name})

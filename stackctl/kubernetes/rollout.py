@@ -433,6 +433,25 @@ class Watcher:
             self.objects[key] = payload
         return [key]
 
+    def hold(self, target: Ref, until: float) -> Status | None:
+        """Follow `target` (already rolled out) until `until` (time.monotonic): the first status in
+        which it is no longer rolled out (deleted, or pods no longer ready), or None when it stayed
+        rolled out throughout. A canary step's pause."""
+        self.ensure({target.kind})
+        while (remaining := until - time.monotonic()) > 0:
+            try:
+                item = self.queue.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if target.key not in self._handle(item):
+                continue
+            obj = self.objects.get(target.key)
+            st = status(obj) if obj is not None else Status(target, message="deleted", seen=False)
+            if not st.done:
+                self.view.workload(st)
+                return st
+        return None
+
     def wait(self, targets: Sequence[Ref], deadline: float, *,
              generations: Mapping[tuple[str, str, str], int] | None = None) -> Outcome:
         """Block until every target is done, one fails, or `deadline` (time.monotonic) passes.

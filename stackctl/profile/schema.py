@@ -120,6 +120,61 @@ class UpdateSettings:
 
 
 @dataclass(frozen=True)
+class BlueGreen:
+    """`strategy: blue-green` settings. keep_previous: the previous colour keeps running after the
+    switch (instant rollback) until `stackctl promote --finalize`; false removes it at once."""
+
+    keep_previous: bool = True
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """A Job's (or a CronJob's runs') limits; the history limits only for a CronJob."""
+
+    backoff_limit: int | None = None
+    active_deadline: int | None = None  # seconds
+    ttl_after_finished: int | None = None  # seconds
+    successful_history: int | None = None
+    failed_history: int | None = None
+
+
+@dataclass(frozen=True)
+class ExtraContainer:
+    """A container the profile adds to a service's pods: an init container that runs to completion
+    first, or a native sidecar (an init container with `restartPolicy: Always`) that runs beside it."""
+
+    name: str
+    image: str
+    command: tuple[str, ...] | None = None
+    args: tuple[str, ...] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    ports: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Spreading a service's replicas: topology spread constraints and/or pod anti-affinity."""
+
+    spread: tuple[str, ...] = ()  # topology keys (hostname / zone accepted as short names)
+    max_skew: int = 1
+    when_unsatisfiable: str = "ScheduleAnyway"
+    anti_affinity: str | None = None  # preferred | required: one pod per node
+
+
+@dataclass(frozen=True)
+class CanaryStep:
+    weight: int  # percent of the pods (1-99) that run the new version during the step
+    pause: int  # seconds the step holds, the canary staying ready
+
+
+@dataclass(frozen=True)
+class Canary:
+    """`strategy: canary` settings: the steps promote goes through before the stable Deployment rolls."""
+
+    steps: tuple[CanaryStep, ...] = (CanaryStep(weight=20, pause=30),)
+
+
+@dataclass(frozen=True)
 class ServiceOverride:
     replicas: int | None = None
     resources: Resources = field(default_factory=Resources)
@@ -136,6 +191,12 @@ class ServiceOverride:
     pdb: DisruptionBudget | None = None
     pull_policy: str | None = None
     update: UpdateSettings | None = None
+    blue_green: BlueGreen | None = None
+    canary: Canary | None = None
+    job: JobSettings | None = None
+    init_containers: tuple[ExtraContainer, ...] = ()
+    sidecars: tuple[ExtraContainer, ...] = ()
+    placement: Placement | None = None
 
 
 @dataclass(frozen=True)
@@ -409,9 +470,11 @@ def _ingress(node: _Node | None) -> Ingress | None:
 
 
 _OVERRIDE_FIELDS = ("replicas", "resources", "strategy", "ingress", "service_type", "kind", "schedule",
-                    "time_zone", "concurrency_policy", "liveness", "autoscaling", "pdb", "pull_policy", "update")
+                    "time_zone", "concurrency_policy", "liveness", "autoscaling", "pdb", "pull_policy", "update",
+                    "blue_green", "canary", "job", "init_containers", "sidecars", "placement")
 # Fields that describe one service and make no sense under `defaults:`.
-_SERVICE_ONLY_FIELDS = ("kind", "schedule", "time_zone", "concurrency_policy", "autoscaling", "pdb")
+_SERVICE_ONLY_FIELDS = ("kind", "schedule", "time_zone", "concurrency_policy", "autoscaling", "pdb", "job",
+                        "init_containers", "sidecars")
 
 
 def _override(node: _Node | None, *, defaults: bool = False) -> ServiceOverride:
@@ -448,6 +511,12 @@ def _override(node: _Node | None, *, defaults: bool = False) -> ServiceOverride:
         pdb=_pdb(node.mapping("pdb")),
         pull_policy=node.choice("pull_policy", PULL_POLICIES),
         update=_update(node.mapping("update")),
+        blue_green=_blue_green(node.mapping("blue_green")),
+        canary=_canary(node.mapping("canary")),
+        job=_job(node.mapping("job"), scheduled=schedule is not None),
+        init_containers=_containers(node, "init_containers"),
+        sidecars=_containers(node, "sidecars"),
+        placement=_placement(node.mapping("placement")),
     )
 
 
@@ -535,6 +604,117 @@ def _pdb(node: _Node | None) -> DisruptionBudget | None:
     if (pdb.min_available is None) == (pdb.max_unavailable is None):
         raise node.fail("set exactly one of min_available and max_unavailable")
     return pdb
+
+
+def _blue_green(node: _Node | None) -> BlueGreen | None:
+    if node is None:
+        return None
+    node.only(("keep_previous",))
+    return BlueGreen(keep_previous=node.boolean("keep_previous", True))
+
+
+def _job(node: _Node | None, *, scheduled: bool) -> JobSettings | None:
+    if node is None:
+        return None
+    node.only(("backoff_limit", "active_deadline", "ttl_after_finished", "successful_history", "failed_history"))
+    for key in ("successful_history", "failed_history"):
+        if key in node.data and not scheduled:
+            raise node.fail("only applies with a schedule (CronJob)", key)
+    return JobSettings(backoff_limit=node.integer("backoff_limit", minimum=0),
+                       active_deadline=node.integer("active_deadline", minimum=1),
+                       ttl_after_finished=node.integer("ttl_after_finished", minimum=0),
+                       successful_history=node.integer("successful_history", minimum=0),
+                       failed_history=node.integer("failed_history", minimum=0))
+
+
+TOPOLOGY_SHORT = {"hostname": "kubernetes.io/hostname", "zone": "topology.kubernetes.io/zone",
+                  "region": "topology.kubernetes.io/region"}
+
+
+def _placement(node: _Node | None) -> Placement | None:
+    if node is None:
+        return None
+    node.only(("spread", "max_skew", "when_unsatisfiable", "anti_affinity"))
+    spread = tuple(TOPOLOGY_SHORT.get(key, key) for key in node.string_list("spread"))
+    placement = Placement(spread=spread, max_skew=node.integer("max_skew", minimum=1) or 1,
+                          when_unsatisfiable=node.choice("when_unsatisfiable", ("ScheduleAnyway", "DoNotSchedule"))
+                          or "ScheduleAnyway",
+                          anti_affinity=node.choice("anti_affinity", ("preferred", "required")))
+    if not placement.spread and placement.anti_affinity is None:
+        raise node.fail("needs spread (topology keys like hostname, zone) or anti_affinity (preferred | required)")
+    return placement
+
+
+def _containers(node: _Node, key: str) -> tuple[ExtraContainer, ...]:
+    raw = node.data.get(key)
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise node.fail(f"must be a list of containers like {{name: proxy, image: envoy:v1.31}}, got {_kind(raw)}",
+                        key)
+    out: list[ExtraContainer] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise node.fail(f"must be a mapping like {{name: proxy, image: envoy:v1.31}}, got {_kind(item)}",
+                            f"{key}[{i}]")
+        c = _Node(item, node.file, f"{node.path}.{key}[{i}]")
+        c.only(("name", "image", "command", "args", "env", "ports"))
+        name = c.string("name", required=True, pattern=DNS1123_LABEL,
+                        what="must be a container name (lowercase letters, digits, -)")
+        assert name is not None
+        if any(o.name == name for o in out):
+            raise c.fail(f"{name!r} is used twice", "name")
+        image = c.string("image", required=True)
+        assert image is not None
+        env: dict[str, str] = {}
+        if (vals := c.mapping("env")) is not None:
+            for k_, v in vals.data.items():
+                if not isinstance(k_, str) or not ENV_KEY.match(k_):
+                    raise vals.fail("must be a variable name like LOG_LEVEL", str(k_))
+                if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+                    raise vals.fail(f"must be a string or number, got {_kind(v)}", k_)
+                env[k_] = str(v)
+        ports = c.data.get("ports") or []
+        if not isinstance(ports, list) or not all(isinstance(p, int) and not isinstance(p, bool)
+                                                  and 1 <= p <= 65535 for p in ports):
+            raise c.fail("must be a list of port numbers (1-65535)", "ports")
+        command = c.string_list("command") if "command" in c.data else None
+        args = c.string_list("args") if "args" in c.data else None
+        out.append(ExtraContainer(name=name, image=image, command=tuple(command) if command is not None else None,
+                                  args=tuple(args) if args is not None else None, env=env, ports=tuple(ports)))
+    return tuple(out)
+
+
+PAUSE = re.compile(r"^(\d+)(s|m|h)?$")
+
+
+def _canary(node: _Node | None) -> Canary | None:
+    if node is None:
+        return None
+    node.only(("steps",))
+    raw = node.data.get("steps")
+    if raw is None:
+        return Canary()
+    if not isinstance(raw, list) or not raw:
+        raise node.fail("must be a list of steps like {weight: 10, pause: 30s}", "steps")
+    steps: list[CanaryStep] = []
+    for i, item in enumerate(raw):
+        step = _Node(item, node.file, f"{node.path}.steps[{i}]") if isinstance(item, dict) else None
+        if step is None:
+            raise node.fail(f"must be a mapping like {{weight: 10, pause: 30s}}, got {_kind(item)}", f"steps[{i}]")
+        step.only(("weight", "pause"))
+        weight = step.integer("weight", minimum=1, maximum=99)
+        if weight is None:
+            raise step.fail("is required (percent of the pods on the new version, 1-99)", "weight")
+        if steps and weight <= steps[-1].weight:
+            raise step.fail(f"must be more than the previous step's ({steps[-1].weight})", "weight")
+        pause = step.data.get("pause", 0)
+        match = PAUSE.match(str(pause)) if isinstance(pause, (int, str)) and not isinstance(pause, bool) else None
+        if match is None:
+            raise step.fail(f"must be a duration like 30s, 2m or 1h, got {_kind(pause)}", "pause")
+        seconds = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2) or "s"]
+        steps.append(CanaryStep(weight=weight, pause=seconds))
+    return Canary(steps=tuple(steps))
 
 
 def _update(node: _Node | None) -> UpdateSettings | None:
