@@ -86,22 +86,13 @@ def environment_templates(files: tuple[Path, ...], stack: m.Stack) -> dict[tuple
     are classified by name and value only."""
     import yaml
 
-    class _Loader(yaml.SafeLoader):
-        pass
+    from stackctl import composeyaml
 
-    def _any_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-        if isinstance(node, yaml.MappingNode):
-            return loader.construct_mapping(node, deep=True)
-        if isinstance(node, yaml.SequenceNode):
-            return loader.construct_sequence(node, deep=True)
-        return loader.construct_scalar(node)  # type: ignore[arg-type]
-
-    _Loader.add_multi_constructor("!", _any_tag)
     names = set(stack.service_names)
     out: dict[tuple[str, str], str] = {}
     for path in files:
         try:
-            doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+            doc = composeyaml.load(path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError):
             continue  # Compose already accepted the files; a second reading problem only loses precision
         services = doc.get("services") if isinstance(doc, dict) else None
