@@ -5,17 +5,34 @@ volumes and containers exactly as `docker compose up` would, and recreates only 
 configuration changed (a rotated secret changes that service's environment, hence its config hash);
 `down` removes them (python-on-whales). `up --no-start` is on the start-up's critical path, where
 importing python-on-whales (pydantic) alone costs 0.3-0.7 s on a 2-core machine, so it runs through
-`stackctl.compose.cli` like every other call; so do starting, probing and inspecting single
-containers, which need deadlines and must be killable from another thread (Ctrl-C). Containers keep
-Compose's labels: `docker compose ps/logs/down` work on them as usual.
+`stackctl.compose.cli` like every other CLI call. Containers keep Compose's labels: `docker compose
+ps/logs/down` work on them as usual.
+
+Single containers are started, listed and inspected, and their events and output watched, through
+the Docker Engine API on the local unix socket (`Engine`, stdlib `http.client`: a few ms per call)
+rather than by spawning the docker CLI (a Go binary: 20-150 ms per call on a busy 2-core machine,
+and the start-up makes dozens of them). The socket is the one the CLI would use (`DOCKER_HOST`,
+`DOCKER_CONTEXT`, the config's current context); when that is not a local unix socket, or
+`STACKCTL_DOCKER` names another docker binary, or the socket does not answer, every call goes
+through the CLI as before. Probes stay `docker exec` through the CLI: a probe in flight is a docker
+child process that Ctrl-C kills (`docker_cli.kill_children`), and the Engine API saves little there
+(the cost of an exec is runc's, not the CLI's). The `docker` SDK would do the same over the same
+socket, but importing it (requests, urllib3) costs 0.4-0.6 s on this machine, more than it saves.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import http.client
 import json
+import os
+import socket
 import sys
+import threading
 import time
-from collections.abc import Mapping, Sequence
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -145,6 +162,157 @@ def container_from(data: Mapping[str, Any]) -> ContainerState:
         healthcheck=healthcheck_from(config), ports=tuple(ports))
 
 
+# ---------------------------------------------------------------------------------------- Engine API
+class EngineUnavailable(Exception):
+    """The Engine API cannot be used here (not a local unix socket, or it does not answer): use the CLI."""
+
+
+class EngineError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+        super().__init__(f"{status}: {message}")
+
+
+def engine_socket(environ: Mapping[str, str] | None = None) -> str | None:
+    """The unix socket the docker CLI would talk to, or None when that is not a local unix socket (or
+    when `STACKCTL_DOCKER` names a docker binary of its own: then the CLI is the way to the engine).
+    As the CLI resolves it: `DOCKER_HOST`, else `DOCKER_CONTEXT`, else the config's `currentContext`,
+    else the default socket."""
+    env = os.environ if environ is None else environ
+    if env.get("STACKCTL_DOCKER"):
+        return None
+    host = env.get("DOCKER_HOST")
+    if not host:
+        config_dir = Path(env.get("DOCKER_CONFIG") or Path(env.get("HOME") or "~").expanduser() / ".docker")
+        name = env.get("DOCKER_CONTEXT")
+        if not name:
+            try:
+                name = json.loads((config_dir / "config.json").read_text()).get("currentContext")
+            except (OSError, ValueError, AttributeError):
+                name = None
+        if name and name != "default":
+            meta = config_dir / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest() / "meta.json"
+            try:
+                host = json.loads(meta.read_text())["Endpoints"]["docker"]["Host"]
+            except (OSError, ValueError, KeyError, TypeError):
+                return None  # a context the CLI knows how to reach, and we do not: leave it to the CLI
+    if not host:
+        return "/var/run/docker.sock"
+    return host[len("unix://"):] if host.startswith("unix://") and len(host) > len("unix://") else None
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float | None) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.socket_path)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class Stream:
+    """A streamed Engine API response (events, container output) being read in another thread;
+    `close()` ends it from any thread."""
+
+    def __init__(self, conn: _UnixConnection, response: http.client.HTTPResponse) -> None:
+        self._conn = conn
+        self.response = response
+        self.closed = False
+
+    def lines(self) -> Iterator[bytes]:
+        while not self.closed:
+            try:
+                line = self.response.readline()
+            except Exception:  # closed (from another thread), connection lost
+                return
+            if not line:
+                return
+            yield line
+
+    def chunks(self) -> Iterator[bytes]:
+        while not self.closed:
+            try:
+                data = self.response.read1(65536)
+            except Exception:  # closed (from another thread), connection lost
+                return
+            if not data:
+                return
+            yield data
+
+    def close(self) -> None:
+        self.closed = True
+        sock = self._conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(Exception):
+            self._conn.close()
+
+
+class Engine:
+    """The Docker Engine API over a local unix socket, with the standard library only. Unversioned
+    paths: the engine answers with its own API version (the fields read here are the same since API
+    1.25). One connection per call, so any thread may call it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def _open(self, method: str, path: str, query: Mapping[str, Any] | None, body: Any,
+              timeout: float | None) -> tuple[_UnixConnection, http.client.HTTPResponse]:
+        url = path + ("?" + urllib.parse.urlencode(query) if query else "")
+        conn = _UnixConnection(self.path, timeout)
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        try:
+            conn.request(method, url, body=None if body is None else json.dumps(body), headers=headers)
+            return conn, conn.getresponse()
+        except (FileNotFoundError, ConnectionRefusedError, PermissionError) as exc:
+            conn.close()
+            raise EngineUnavailable(f"{self.path}: {exc}") from None
+        except BaseException:
+            conn.close()
+            raise
+
+    def call(self, method: str, path: str, *, query: Mapping[str, Any] | None = None, body: Any = None,
+             timeout: float = 30) -> tuple[int, Any]:
+        """One request; returns (status, decoded JSON body or None). Raises `EngineError` on 4xx/5xx."""
+        conn, res = self._open(method, path, query, body, timeout)
+        try:
+            raw = res.read()
+        finally:
+            conn.close()
+        data: Any = None
+        if raw:
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                data = raw.decode("utf-8", "replace")
+        if res.status >= 400:
+            message = data.get("message") if isinstance(data, dict) else str(data or res.reason)
+            raise EngineError(res.status, str(message).strip())
+        return res.status, data
+
+    def stream(self, path: str, *, query: Mapping[str, Any] | None = None) -> Stream:
+        """A streaming GET; returns once the engine has answered (an event subscription is then in place)."""
+        conn, res = self._open("GET", path, query, None, 30)
+        if res.status >= 400:
+            try:
+                res.read()
+            finally:
+                conn.close()
+            raise EngineError(res.status, res.reason)
+        if conn.sock is not None:
+            conn.sock.settimeout(None)  # waits as long as it takes; `Stream.close` ends it
+        return Stream(conn, res)
+
+
 def _pow_error(exc: Exception, what: str) -> OperationError:
     stderr = (getattr(exc, "stderr", None) or "").strip()
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
@@ -161,6 +329,30 @@ class LocalProject:
         self.invocation = invocation
         self.name = name
         self.root = root
+        self._engine: Engine | None = None
+        self._engine_checked = False
+
+    def engine(self) -> Engine | None:
+        """The Engine API client, or None: the CLI is the way to the engine (see the module doc)."""
+        if not self._engine_checked:
+            path = engine_socket()
+            self._engine = Engine(path) if path else None
+            self._engine_checked = True
+        return self._engine
+
+    def _api(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any] | None:
+        """One Engine API call, or None when the API cannot be used (from now on: the CLI then)."""
+        engine = self.engine()
+        if engine is None:
+            return None
+        try:
+            return engine.call(method, path, **kwargs)
+        except EngineUnavailable:
+            self._engine = None  # e.g. no permission on the socket: the CLI says what is wrong
+            return None
+
+    def _label_filters(self, *extra: str) -> str:
+        return json.dumps({"label": [f"{PROJECT_LABEL}={self.name}", *extra]})
 
     # ---------------------------------------------------------------- Compose (project level)
     def _global_args(self) -> list[str]:
@@ -216,6 +408,13 @@ class LocalProject:
 
     # ---------------------------------------------------------------- containers
     def container_ids(self) -> list[str]:
+        try:
+            answer = self._api("GET", "/containers/json",
+                               query={"all": "1", "filters": self._label_filters(f"{ONEOFF_LABEL}=False")})
+        except (EngineError, OSError) as exc:
+            raise docker_cli.DockerCommandError(["docker", "ps"], 1, str(exc)) from None
+        if answer is not None:
+            return [str(c["Id"]) for c in answer[1] or []]
         res = docker_cli.run(["ps", "-a", "-q", "--no-trunc", "--filter", f"label={PROJECT_LABEL}={self.name}",
                               "--filter", f"label={ONEOFF_LABEL}=False"], timeout=30, check=False)
         if res.returncode != 0:
@@ -224,14 +423,35 @@ class LocalProject:
         return res.stdout.split()
 
     def inspect(self, ids: Sequence[str]) -> list[ContainerState]:
-        """Current state of these containers (one `docker inspect`); vanished ones are left out."""
+        """Current state of these containers (an API call each, a few ms, or one `docker inspect`);
+        vanished ones are left out."""
         if not ids:
             return []
+        if self.engine() is not None:
+            found = self._inspect_api(ids)
+            if found is not None:
+                return found
         res = docker_cli.run(["inspect", "--type", "container", *ids], check=False, timeout=30)
         # With some ids gone, docker prints the others and exits 1 ("No such container" on stderr).
         if res.returncode != 0 and "No such" not in res.stderr:
             raise docker_cli.DockerCommandError(["docker", "inspect"], res.returncode, res.stderr)
         return [container_from(d) for d in json.loads(res.stdout.strip() or "[]")]
+
+    def _inspect_api(self, ids: Sequence[str]) -> list[ContainerState] | None:
+        out = []
+        for cid in ids:
+            try:
+                answer = self._api("GET", f"/containers/{cid}/json")
+            except EngineError as exc:
+                if exc.status == 404:  # removed meanwhile
+                    continue
+                raise docker_cli.DockerCommandError(["docker", "inspect"], 1, exc.message) from None
+            except OSError as exc:
+                raise docker_cli.DockerCommandError(["docker", "inspect"], 1, str(exc)) from None
+            if answer is None:
+                return None
+            out.append(container_from(answer[1]))
+        return out
 
     def containers(self) -> list[ContainerState]:
         """Every container of the project (one-off `run` containers excluded), by service and number."""
@@ -239,6 +459,13 @@ class LocalProject:
 
     def start(self, container: ContainerState, *, timeout: float = 120) -> None:
         """`docker start`: no waiting on dependencies' Docker health (stackctl gates that itself)."""
+        try:
+            if self._api("POST", f"/containers/{container.id}/start", timeout=timeout) is not None:
+                return  # 204 started, 304 already running
+        except EngineError as exc:
+            raise OperationError(f"cannot start {container.name}: {exc.message}") from None
+        except OSError as exc:  # timed out, connection lost
+            raise OperationError(f"cannot start {container.name}: {exc or type(exc).__name__}") from None
         res = docker_cli.run(["start", container.id], check=False, timeout=timeout)
         if res.returncode != 0:
             raise OperationError(f"cannot start {container.name}: {_last_line(res.stderr)}")
@@ -269,8 +496,69 @@ class LocalProject:
         text = (res.stdout + res.stderr) if res.returncode == 0 else ""
         return [ln.rstrip() for ln in text.splitlines()][-lines:]
 
+    def watch(self, on_event: Callable[[str, str], None]) -> Callable[[], None] | None:
+        """Call `on_event(container_id, action)` from a thread of its own for every exit, removal,
+        restart and health change of the project's containers (`docker events`), until the returned
+        function is called. The subscription is in place when this returns. None without the Engine API."""
+        engine = self.engine()
+        if engine is None:
+            return None
+        query = {"filters": json.dumps({"type": ["container"], "label": [f"{PROJECT_LABEL}={self.name}"],
+                                        "event": ["die", "destroy", "restart", "oom", "health_status"]})}
+        try:
+            stream = engine.stream("/events", query=query)
+        except (EngineUnavailable, EngineError, OSError):
+            return None
+
+        def read() -> None:
+            for line in stream.lines():
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                cid = str((event.get("Actor") or {}).get("ID") or event.get("id") or "")
+                on_event(cid, str(event.get("Action") or event.get("status") or ""))
+
+        threading.Thread(target=read, name=f"stackctl-events-{self.name}", daemon=True).start()
+        return stream.close
+
+    def watch_output(self, container: ContainerState, on_output: Callable[[], None]) -> Callable[[], None] | None:
+        """Call `on_output()` from a thread of its own whenever the container writes to its stdout or
+        stderr from now on (what `docker logs -f --tail 0` would show; the text is not kept), until the
+        returned function is called. None without the Engine API or when its log driver cannot be read."""
+        engine = self.engine()
+        if engine is None:
+            return None
+        try:
+            stream = engine.stream(f"/containers/{container.id}/logs",
+                                   query={"follow": "1", "stdout": "1", "stderr": "1", "tail": "0"})
+        except (EngineUnavailable, EngineError, OSError):
+            return None
+
+        def read() -> None:
+            for _chunk in stream.chunks():
+                on_output()
+
+        threading.Thread(target=read, name=f"stackctl-output-{container.name}", daemon=True).start()
+        return stream.close
+
     def missing_images(self, images: Mapping[str, str]) -> list[str]:
         """Services (of `{service: image}`) whose image is not in the local image store."""
+        if self.engine() is not None:
+            missing = []
+            try:
+                for service, image in images.items():
+                    try:
+                        if self._api("GET", f"/images/{urllib.parse.quote(image, safe='/:@')}/json") is None:
+                            break
+                    except EngineError as exc:
+                        if exc.status != 404:
+                            raise
+                        missing.append(service)
+                else:
+                    return missing
+            except (EngineError, OSError) as exc:
+                raise docker_cli.DockerCommandError(["docker", "image", "inspect"], 1, str(exc)) from None
         res = docker_cli.run(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"], timeout=30)
         have = set(res.stdout.split())
 

@@ -8,14 +8,25 @@ at a short cadence from the moment it starts. A service is healthy as soon as on
 Docker itself says so); it is unhealthy once `start_period + retries × interval` has passed without
 one (or Docker says so first). One-shot services are done when they exit 0.
 
+Probes are also set off by the container itself: when the project can watch a container's output
+(the Engine API's log stream), a burst of output (PostgreSQL's "database system is ready to accept
+connections", uvicorn's "Uvicorn running on ...") is followed by a probe once it has been quiet for
+`OUTPUT_SETTLE`. Services usually say so when they become ready, so one is noticed about one `docker
+exec` after it is, while the regular cadence stays sparse enough not to slow down the very start-up it
+waits for. Output-triggered probes that keep failing back off (0.03, 0.06, 0.12 s ... up to the regular
+pause), so a service that logs every probe it answers (an access log) is not probed in a loop.
+
 Scheduling is event-driven, not in waves: the main thread owns all state; one worker thread per
 container starts it (`docker start`, which unlike `docker compose start` does not wait on the
 dependencies' Docker health) and probes it, posting results to a queue; the main thread also
-inspects every started container a few times a second (exit codes, restarts, Docker's own health)
-and starts every waiting service whose `depends_on` conditions are now met. Optional dependencies
-never gate. The first failure (a dependency exits non-zero, becomes unhealthy, keeps restarting, or
-the overall `--timeout` passes) stops the start-up: probing stops, nothing more is started, running
-containers are left as they are (as Compose leaves them).
+inspects every started container (exit codes, restarts, Docker's own health): at once when Docker
+reports an exit, restart or health change (`docker events`, when the project can watch them), and
+every `POLL_SECONDS` (every `WATCHED_POLL_SECONDS` with events) in any case; and it starts every
+waiting service whose `depends_on` conditions are now met, the moment they are (when several can,
+those that more services wait on go first: the engine starts containers largely one at a time).
+Optional dependencies never gate. The first failure (a dependency exits non-zero, becomes unhealthy, keeps
+restarting, or the overall `--timeout` passes) stops the start-up: probing stops, nothing more is
+started, running containers are left as they are (as Compose leaves them).
 """
 
 from __future__ import annotations
@@ -36,6 +47,9 @@ UnitState = Literal["waiting", "starting", "probing", "running", "healthy", "don
 Goal = Literal["healthy", "completed", "running"]
 
 POLL_SECONDS = 0.25  # how often started containers are inspected
+WATCHED_POLL_SECONDS = 1.0  # the same when Docker's events say at once when something happens
+OUTPUT_SETTLE = 0.03  # probe once a container's output has been quiet this long (first back-off step) ...
+OUTPUT_WAIT = 0.2  # ... or this long after it began, if it goes on
 LOG_LINES = 20
 
 
@@ -63,8 +77,16 @@ class Tracked:
     started_at: float | None = None  # monotonic
     restart_base: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
+    wake: threading.Event = field(default_factory=threading.Event)  # stop, or output to probe on
+    output_at: float | None = None  # monotonic: when it last wrote something (when watched)
+    quick: int = 0  # output-triggered probes in a row that failed (their back-off)
     last_probe: ProbeResult | None = None
     probes: int = 0
+
+    def halt(self) -> None:
+        """Ask its worker to stop (a pause between probes ends at once)."""
+        self.stop.set()
+        self.wake.set()
 
 
 @dataclass
@@ -145,7 +167,7 @@ class View(Protocol):
 
 @dataclass
 class Event:
-    kind: str  # started | start_failed | probe | expired | broken | error
+    kind: str  # started | start_failed | probe | expired | broken | error | docker (an engine event)
     container: str
     at: float
     probe: ProbeResult | None = None
@@ -175,6 +197,12 @@ class Startup:
         self.threads: list[threading.Thread] = []
         self.failures: list[Failure] = []
         self.finished_at: float | None = None
+        self.poll_due = False  # an engine event says: inspect now
+        self._unwatch: Callable[[], None] | None = None
+        self.depth: dict[str, int] = {}  # the longest chain of services waiting on each (0: none)
+        for name in reversed(plan.services):
+            self.depth[name] = max((self.depth[other] + 1 for other in plan.services if other in self.depth
+                                    and any(d.service == name for d in plan.gates.get(other, ()))), default=0)
         for name in plan.services:
             mine = [Tracked(state=c) for c in containers if c.service == name]
             hc = next((c.healthcheck for c in containers if c.service == name and c.healthcheck), None)
@@ -223,13 +251,19 @@ class Startup:
             if not unit.containers:  # scaled to 0: nothing to wait for
                 unit.ready_at = 0.0
                 self._set(unit, "done", "no containers (scaled to 0)")
+        watch = getattr(self.project, "watch", None)
+        if watch is not None and self.action == "start":
+            self._unwatch = watch(self._on_engine_event)  # before the first start: no exit is missed
+        every = POLL_SECONDS if self._unwatch is None else WATCHED_POLL_SECONDS
         next_poll = 0.0
         while True:
             self._launch_ready()
             now = self.clock()
-            if now >= next_poll:
+            if now >= next_poll or self.poll_due:
+                self.poll_due = False
                 self._poll()
-                next_poll = self.clock() + POLL_SECONDS
+                next_poll = self.clock() + every
+                self._launch_ready()  # what the poll settled may unblock others: start them now
             if self.failures:
                 return
             if all(u.ready for u in self.units.values()):
@@ -249,6 +283,11 @@ class Startup:
                     self._apply(self.events.get_nowait())
                 except queue.Empty:
                     break
+
+    def _on_engine_event(self, container: str, action: str) -> None:
+        """From the events thread: an exit, restart, removal or health change of one of ours."""
+        if container in self.by_id:
+            self.events.put(Event("docker", container, self.clock(), message=action))
 
     def _rel(self, t: float | None = None) -> float:
         return (self.clock() if t is None else t) - self.t0
@@ -282,12 +321,26 @@ class Startup:
         return [f"{d.service} ({short.get(d.condition, d.condition)})" for d in unit.gates if not self.satisfied(d)]
 
     def _launch_ready(self) -> None:
+        ready = []
         for unit in self.units.values():
             if unit.state != "waiting":
                 continue
             pending = self.waiting_on(unit)
             if pending:
                 detail = "waiting on " + ", ".join(pending)
+                if detail != unit.detail:
+                    self._set(unit, "waiting", detail)
+                continue
+            ready.append(unit)
+        # The engine starts containers largely one at a time (two at once take about as long as one
+        # after the other): when several may start, those with longer chains of services waiting on
+        # them go first, the others right after their `docker start` returned.
+        names = {u.name for u in ready}
+        for unit in ready:
+            ahead = [u.name for u in self.units.values() if self.depth[u.name] > self.depth[unit.name]
+                     and (u.state == "starting" or u.name in names and u.state == "waiting")]
+            if ahead:
+                detail = f"waiting on the docker start of {', '.join(ahead)} (longer chains first)"
                 if detail != unit.detail:
                     self._set(unit, "waiting", detail)
                 continue
@@ -337,23 +390,58 @@ class Startup:
             if not probe or hc is None:
                 return
             deadline = began + hc.bound
-            while not t.stop.is_set():
-                result = self.project.probe(c, hc)
-                if t.stop.is_set():
-                    return
-                post(Event("probe", c.id, self.clock(), probe=result))
-                if result.ok:
-                    return
-                if result.cannot_run:
-                    post(Event("broken", c.id, self.clock(), probe=result))
-                    return
-                if self.clock() >= deadline:
-                    post(Event("expired", c.id, self.clock(), probe=result))
-                    return
-                t.stop.wait(probe_pause(self.clock() - began))
+            watch = getattr(self.project, "watch_output", None)
+            unwatch = watch(c, lambda: self._output(t)) if watch is not None else None
+            try:
+                while not t.stop.is_set():
+                    probe_began = self.clock()  # output from here on (during the probe too) calls for another
+                    result = self.project.probe(c, hc)
+                    if t.stop.is_set():
+                        return
+                    post(Event("probe", c.id, self.clock(), probe=result))
+                    if result.ok:
+                        return
+                    if result.cannot_run:
+                        post(Event("broken", c.id, self.clock(), probe=result))
+                        return
+                    if self.clock() >= deadline:
+                        post(Event("expired", c.id, self.clock(), probe=result))
+                        return
+                    self._pause(t, began, probe_began)
+            finally:
+                if unwatch is not None:
+                    unwatch()
         except Exception as exc:  # never die silently: the main thread reports it
             if not t.stop.is_set():
                 post(Event("error", c.id, self.clock(), message=f"{type(exc).__name__}: {exc}"))
+
+    def _output(self, t: Tracked) -> None:
+        """From an output-watching thread: the container wrote something; its prober probes soon."""
+        t.output_at = self.clock()
+        t.wake.set()
+
+    def _pause(self, t: Tracked, began: float, probe_began: float) -> None:
+        """Between two probes of one container: `probe_pause`, or less when it writes output (see the
+        module doc); a stop ends it at once."""
+        end = self.clock()
+        pause = probe_pause(end - began)
+        deadline = end + pause
+        first: float | None = None  # when output since the probe began was first seen
+        while not t.stop.is_set():
+            now = self.clock()
+            out = t.output_at
+            target = deadline
+            if out is not None and out >= probe_began:
+                first = now if first is None else first
+                quiet = min(out + OUTPUT_SETTLE, first + OUTPUT_WAIT)  # quiet again, or going on
+                target = min(deadline, max(quiet, end + min(pause, OUTPUT_SETTLE * 2 ** t.quick)))
+            if now >= target:
+                break
+            t.wake.clear()
+            if t.output_at != out or t.stop.is_set():  # arrived between the read and the clear
+                continue
+            t.wake.wait(target - now)
+        t.quick = t.quick + 1 if first is not None else 0
 
     # ------------------------------------------------------------------ state updates
     def _apply(self, event: Event) -> None:
@@ -374,6 +462,9 @@ class Startup:
             t.last_probe = event.probe
             if event.probe.ok:
                 t.healthy = True
+        elif event.kind == "docker":
+            self.poll_due = True
+            return
         elif event.kind == "broken":
             t.last_probe = event.probe
             self._fail(unit, t, "unhealthy", "its healthcheck command cannot run in the container")
@@ -401,7 +492,7 @@ class Startup:
             t.state = c
             if c.status in ("exited", "dead") and t.exited is None:
                 t.exited = c.exit_code
-                t.stop.set()
+                t.halt()
             elif c.status == "restarting" or (c.running and c.restart_count > t.restart_base):
                 self._fail(unit, t, "restarting",
                            f"crashed (exit code {c.exit_code}) and is being restarted by Docker")
@@ -476,7 +567,10 @@ class Startup:
         """Stop every worker: ask, give in-flight `docker start`s a moment, then kill what is left."""
         for unit in self.units.values():
             for t in unit.containers:
-                t.stop.set()
+                t.halt()
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
         alive = [th for th in self.threads if th.is_alive()]
         if not alive:
             return
