@@ -12,9 +12,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 S=.venv/bin/stackctl
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-say "stackctl doctor (local profile)"
-$S doctor -p local --offline || true   # informational: the env file may not exist yet
-
 say "secrets: generate what .env.example asks for (encrypted in .stackctl/secrets/local.json)"
 $S secrets generate -p local
 $S secrets list -p local
@@ -22,6 +19,9 @@ $S secrets list -p local
 say "env: render .env for Compose (mode 0600) and check it against the template"
 $S env render -p local
 $S env check -p local
+
+say "stackctl doctor: engine, Compose v2, profile, Compose project, .gitignore"
+$S doctor -p local --offline
 
 say "the resolved stack"
 $S config -p local
