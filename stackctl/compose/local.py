@@ -378,7 +378,7 @@ class LocalProject:
 
     def build(self, services: Sequence[str]) -> None:
         """`docker compose build SERVICE...`, its progress shown on stderr (stdout stays clean for -o json)."""
-        docker_cli.compose_version()
+        docker_cli.ensure_compose()
         code = _stream(["compose", *self._global_args(), "build", *services], cwd=self.root, to=sys.stderr)
         if code != 0:
             raise OperationError(f"docker compose build failed (exit {code}); its output is above")
@@ -401,7 +401,7 @@ class LocalProject:
 
     def logs(self, services: Sequence[str], *, follow: bool, tail: str | None) -> int:
         """`docker compose logs`, line by line to our stdout (Compose's own formatting)."""
-        docker_cli.compose_version()
+        docker_cli.ensure_compose()
         args = ["compose", *self._global_args(), "logs", "--no-color", *(["--follow"] if follow else []),
                 *(["--tail", tail] if tail else []), *services]
         return _stream(args, cwd=self.root, to=sys.stdout)
@@ -601,5 +601,6 @@ def engine_ready() -> None:
 
 
 def compose_ready() -> None:
-    """Compose v2 answers (cached), or `ToolMissingError`; the engine is checked on the first failure."""
-    docker_cli.compose_version()
+    """Compose v2 answers (free after a successful `docker compose` call), or `ToolMissingError`; the
+    engine is checked on the first failure."""
+    docker_cli.ensure_compose()
