@@ -273,9 +273,12 @@ class Engine:
         try:
             conn.request(method, url, body=None if body is None else json.dumps(body), headers=headers)
             return conn, conn.getresponse()
-        except (FileNotFoundError, ConnectionRefusedError, PermissionError) as exc:
+        except (FileNotFoundError, ConnectionRefusedError, PermissionError, TimeoutError,
+                http.client.HTTPException) as exc:
+            # no socket, no permission, a socket that never answers or answers something other than
+            # HTTP: not an engine we can use; the caller falls back to the docker CLI
             conn.close()
-            raise EngineUnavailable(f"{self.path}: {exc}") from None
+            raise EngineUnavailable(f"{self.path}: {type(exc).__name__}: {exc}") from None
         except BaseException:
             conn.close()
             raise

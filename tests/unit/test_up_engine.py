@@ -387,3 +387,32 @@ def test_start_order_applies_to_the_real_scheduler_too(monkeypatch: pytest.Monke
     assert runner.run(), runner.failures
     assert order.index("z") < min(order.index("a"), order.index("b"))  # z: depth 2, a and b: 0
     assert order.index("z") < order.index("y") < min(order.index(n) for n in "abcw")  # then y (depth 1)
+
+
+@pytest.mark.parametrize("answer", [None, b"garbage that is not HTTP\r\n\r\n"], ids=["silent", "garbage"])
+def test_a_socket_that_is_not_a_usable_engine_means_the_cli(tmp_path: Path, answer: bytes | None) -> None:
+    """A socket that accepts but never answers, or answers something other than HTTP, is treated like a
+    missing one (EngineUnavailable → the project falls back to the docker CLI), not as a failed call."""
+    import socket
+
+    path = str(tmp_path / "silent.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    done = threading.Event()
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        if answer is not None:
+            conn.recv(65536)
+            conn.sendall(answer)
+            conn.close()
+        done.wait(5)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        with pytest.raises(EngineUnavailable):
+            Engine(path).call("GET", "/_ping", timeout=0.3)
+    finally:
+        done.set()
+        server.close()
