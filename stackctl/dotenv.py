@@ -244,36 +244,28 @@ class _Scanner:
                         inline_comment=inline)
 
 
-def _unescape_double(content: str) -> str:
+def _unescape(content: str, escape: Callable[[str], str]) -> str:
+    """Replace each backslash pair `\\X` with `escape(X)`; a trailing lone backslash stays."""
     out: list[str] = []
     i = 0
     n = len(content)
     while i < n:
         c = content[i]
         if c == "\\" and i + 1 < n:
-            nxt = content[i + 1]
-            out.append(_DOUBLE_QUOTE_ESCAPES.get(nxt, c + nxt))
+            out.append(escape(content[i + 1]))
             i += 2
         else:
             out.append(c)
             i += 1
     return "".join(out)
+
+
+def _unescape_double(content: str) -> str:
+    return _unescape(content, lambda nxt: _DOUBLE_QUOTE_ESCAPES.get(nxt, "\\" + nxt))
 
 
 def _unescape_single(content: str) -> str:
-    out: list[str] = []
-    i = 0
-    n = len(content)
-    while i < n:
-        c = content[i]
-        if c == "\\" and i + 1 < n:
-            nxt = content[i + 1]
-            out.append("'" if nxt == "'" else c + nxt)
-            i += 2
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
+    return _unescape(content, lambda nxt: "'" if nxt == "'" else "\\" + nxt)
 
 
 def parse_entries(text: str, *, filename: str = "<string>") -> list[EnvEntry]:
