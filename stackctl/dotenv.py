@@ -313,25 +313,27 @@ def parse(text: str, *, filename: str = "<string>", environ: Mapping[str, str] |
     return _evaluate(_Scanner(text, filename).entries(), filename, environ or {}, {}, warn)
 
 
-def _read(path: str | Path) -> str:
-    name = str(path)
+def read_text(path: str | Path, *, shown: str | None = None) -> str:
+    """A file as Compose reads it: UTF-8, line endings untouched (no universal-newline translation).
+    Errors name `shown` (default: the path) and, for bad UTF-8, the line."""
+    name = shown or str(path)
     try:
         data = Path(path).read_bytes()
-    except FileNotFoundError as exc:
-        raise EnvError("env file not found", file=name) from exc
+    except FileNotFoundError:
+        raise EnvError("file not found", file=name) from None
     except OSError as exc:
-        raise EnvError(f"cannot read env file: {exc.strerror or exc}", file=name) from exc
+        raise EnvError(f"cannot read: {exc.strerror or type(exc).__name__}", file=name) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
-        raise EnvError("not valid UTF-8", file=name, field=f"line {line}") from exc
+        raise EnvError("not valid UTF-8", file=name, field=f"line {line}") from None
 
 
 def load(path: str | Path, *, environ: Mapping[str, str] | None = None,
          warn: WarnCallback | None = None) -> dict[str, str]:
     """Read and `parse` one `.env` file; errors name the file."""
-    return parse(_read(path), filename=str(path), environ=environ, warn=warn)
+    return parse(read_text(path), filename=str(path), environ=environ, warn=warn)
 
 
 def parse_chain(texts: Iterable[tuple[str, str]], *, environ: Mapping[str, str] | None = None,
@@ -353,7 +355,7 @@ def parse_chain(texts: Iterable[tuple[str, str]], *, environ: Mapping[str, str] 
 def load_chain(paths: Iterable[str | Path], *, environ: Mapping[str, str] | None = None,
                warn: WarnCallback | None = None) -> dict[str, str]:
     """`parse_chain` over files read from disk."""
-    return parse_chain(((str(p), _read(p)) for p in paths), environ=environ, warn=warn)
+    return parse_chain(((str(p), read_text(p)) for p in paths), environ=environ, warn=warn)
 
 
 def project_environment(environ: Mapping[str, str], *, project_dir: str | Path | None = None,

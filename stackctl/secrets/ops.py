@@ -227,18 +227,10 @@ def import_env(profile: Profile, path: Path | None = None, *, overwrite: bool = 
 
 
 def read_exact(path: Path, shown: str) -> str:
-    """A text file as Compose reads it: UTF-8, line endings untouched (no universal-newline translation)."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise EnvError("file not found", file=shown) from None
-    except OSError as exc:
-        raise EnvError(f"cannot read: {exc.strerror or type(exc).__name__}", file=shown) from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise EnvError("not valid UTF-8", file=shown, field=f"line {line}") from None
+    """A text file as Compose reads it (see `stackctl.dotenv.read_text`)."""
+    from stackctl.dotenv import read_text
+
+    return read_text(path, shown=shown)
 
 
 def rollback(profile: Profile, name: str, to: int | None = None) -> Outcome:
