@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stackctl.errors import EnvError, InputError, SecretsError
+from stackctl.errors import InputError, SecretsError
 from stackctl.profile.schema import Profile, display
 from stackctl.secrets import keys as keymod
 from stackctl.secrets import store as st
