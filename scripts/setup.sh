@@ -427,6 +427,10 @@ if [ "$WITH_K8S" -eq 1 ]; then
     K8S_BIN=$(bash "$REPO_ROOT/scripts/k8s-binaries.sh" | tail -n 1)
     [ -x "$K8S_BIN/kube-apiserver" ] || die "Kubernetes binaries missing after scripts/k8s-binaries.sh"
     info "$K8S_BIN"
+    step "Argo Rollouts controller and CRDs (for the argo-rollouts canary tests)"
+    ARGO_DIR=$(bash "$REPO_ROOT/scripts/argo-rollouts.sh" | tail -n 1)
+    [ -x "$ARGO_DIR/bin/rollouts-controller" ] || die "rollouts-controller missing after scripts/argo-rollouts.sh"
+    info "$ARGO_DIR"
     SUMMARY+=("k8s=ok")
 fi
 

@@ -49,8 +49,8 @@ def promote(
                                                               "running after a switch for an instant "
                                                               "rollback).")] = False,
     abort: Annotated[bool, typer.Option("--abort", help="Canary: delete the stack's canary Deployments (the stable "
-                                                        "ones still run the previous version); nothing else is "
-                                                        "applied.")] = False,
+                                                        "ones still run the previous version) and abort its Argo "
+                                                        "Rollouts in progress; nothing else is applied.")] = False,
     output: OutputOpt = Output.text,
 ) -> None:
     """Apply the profile's stack to its Kubernetes cluster and wait until it has rolled out."""
@@ -80,6 +80,7 @@ def promote(
     objects = images.retag(rendered.rendered.objects, plans)
     release = _release(prof, rendered.loaded.stack.name)
     cluster = connecting()
+    _require_argo(cluster, objects, prof, ctx)
     if diff:
         try:
             lines, differ = kp.diff(cluster, release, objects, prune=prune, force_conflicts=force_conflicts)
@@ -110,8 +111,24 @@ def promote(
     _print_summary(result, "promoted", ctx)
 
 
+def _require_argo(cluster: Cluster, objects: Any, prof: Profile, ctx: str) -> None:
+    """Services rendered as Argo Rollouts need the Rollout kind in the cluster: say so before applying."""
+    from stackctl.errors import InputError
+    from stackctl.kubernetes import argo
+
+    names = argo.services(objects)
+    if names and not argo.served(cluster):
+        cluster.close()
+        raise InputError(f"runs as an Argo Rollouts Rollout, and context {ctx} does not serve "
+                         f"{argo.API_VERSION} {argo.KIND} (Argo Rollouts is not installed there)",
+                         file=prof.display_path, field=f"services.{names[0]}.canary.controller",
+                         hint="install Argo Rollouts in the cluster, or use controller: stackctl "
+                              "(promote runs the canary steps itself)")
+
+
 def _abort(profile: str, context: str | None, yes: bool, output: Output) -> None:
-    from stackctl.kubernetes import canary
+    from stackctl.kubernetes import argo, canary
+    from stackctl.kubernetes import history as kh
 
     prof = load_profile(profile)
     cluster, ctx = _connect(prof, context)
@@ -119,17 +136,24 @@ def _abort(profile: str, context: str | None, yes: bool, output: Output) -> None
         release = _release(prof, _stack_name(prof))
         _confirm(prof, ctx, cluster.server, yes, action="abort the canaries")
         deleted = canary.abort(cluster, release)
+        aborted = (argo.abort(cluster, release.namespace, f"{kh.L_PART_OF}={release.applyset_id}")
+                   if argo.served(cluster) else [])
     finally:
         cluster.close()
     if output is not Output.text:
-        emit({"stack": release.stack, "namespace": release.namespace, "deleted": [str(r) for r in deleted]}, output)
+        emit({"stack": release.stack, "namespace": release.namespace, "deleted": [str(r) for r in deleted],
+              "aborted": [str(r) for r in aborted]}, output)
         return
-    if not deleted:
+    if not deleted and not aborted:
         console().print(f"no canary of stack {release.stack} in namespace {release.namespace} (context {ctx})",
                         markup=False, highlight=False, soft_wrap=True)
         return
-    console().print(f"aborted: deleted {', '.join(str(r) for r in deleted)}; the stable Deployments run the "
-                    "previous version", markup=False, highlight=False, soft_wrap=True)
+    if deleted:
+        console().print(f"aborted: deleted {', '.join(str(r) for r in deleted)}; the stable Deployments run the "
+                        "previous version", markup=False, highlight=False, soft_wrap=True)
+    if aborted:
+        console().print(f"aborted: {', '.join(str(r) for r in aborted)} (Argo Rollouts scales the canary down; "
+                        "the stable pods keep serving)", markup=False, highlight=False, soft_wrap=True)
 
 
 def history(profile: ProfileArg, context: ContextOpt = None, output: OutputOpt = Output.text) -> None:

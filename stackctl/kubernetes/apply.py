@@ -33,7 +33,7 @@ from stackctl.errors import InputError, OperationError, ToolMissingError
 MANAGER = "stackctl"
 A_WAVE = "stackctl.io/wave"
 A_WAIT = "stackctl.io/wait"
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Rollout")
 LATE_KINDS = ("HorizontalPodAutoscaler", "PodDisruptionBudget", "Ingress", "NetworkPolicy")
 CONFIG_KINDS = ("ServiceAccount", "Role", "RoleBinding", "Secret", "ConfigMap")
 
@@ -81,6 +81,7 @@ _KNOWN = [
     Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", True),
     Kind("rbac.authorization.k8s.io/v1", "Role", "roles", True),
     Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", True),
+    Kind("argoproj.io/v1alpha1", "Rollout", "rollouts", True),  # Argo Rollouts (a CRD: may be absent)
 ]
 KINDS: dict[tuple[str, str], Kind] = {(k.api_version, k.kind): k for k in _KNOWN}
 BY_GROUP_KIND: dict[str, Kind] = {k.group_kind: k for k in _KNOWN}
@@ -154,6 +155,15 @@ class ConflictError(OperationError):
         super().__init__(f"{len(conflicts)} field conflict(s) with other managers: {lines}{more}",
                          hint="someone changed these fields outside stackctl; put the change in the profile, or "
                               "take the fields over with --force-conflicts")
+
+
+def _normalised_by_argo(ref: Ref, conflicts: Sequence[FieldConflict]) -> bool:
+    """The Argo Rollouts controller writes a Rollout's pod template back after a JSON round trip
+    (`resources: {}` added, quantities reformatted) and so becomes the owner of fields it did not
+    mean to change (argoproj/argo-rollouts#3281). Those conflicts alone are taken over: the values
+    are stackctl's own. A conflict with any other manager is still reported."""
+    return ref.kind == "Rollout" and bool(conflicts) and all(
+        c.manager == "rollouts-controller" and c.field.startswith(".spec.template.") for c in conflicts)
 
 
 def _conflicts(ref: Ref, body: Mapping[str, Any]) -> list[FieldConflict]:
@@ -646,7 +656,10 @@ class Cluster:
                               content_type="application/apply-patch+yaml")
         except ApiError as exc:
             if exc.status == 409 and exc.reason == "Conflict":
-                raise ConflictError(_conflicts(ref, exc.body)) from None
+                conflicts = _conflicts(ref, exc.body)
+                if not force and _normalised_by_argo(ref, conflicts):
+                    return self.apply(obj, force=True, dry_run=dry_run)
+                raise ConflictError(conflicts) from None
             raise ApiError(f"{ref}", exc.status, exc.body or exc.detail) from None
 
     def delete(self, ref: Ref, *, dry_run: bool = False) -> bool:

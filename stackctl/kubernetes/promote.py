@@ -32,6 +32,7 @@ from typing import Any
 
 from stackctl.errors import InputError, OperationError
 from stackctl.kubernetes import apply as ka
+from stackctl.kubernetes import argo
 from stackctl.kubernetes import bluegreen
 from stackctl.kubernetes import canary
 from stackctl.kubernetes import history as kh
@@ -39,7 +40,7 @@ from stackctl.kubernetes.apply import Applied, Cluster, Ref
 from stackctl.kubernetes.rollout import QuietView, View, Watcher
 
 A_PRUNE = "stackctl.io/prune"
-WAITED = ("Deployment", "StatefulSet", "DaemonSet", "Job")
+WAITED = ("Deployment", "StatefulSet", "DaemonSet", "Job", "Rollout")
 PARALLEL = 8
 
 
@@ -207,7 +208,8 @@ class Deployer:
             if ns_exists:
                 kh.write_parent(self.cluster, release, {*kh.parent_group_kinds(parent), *new_kinds},
                                 dry_run=opts.dry_run)
-            deadline = time.monotonic() + opts.timeout + sum(s.pause for r in cn.rollouts for s in r.steps)
+            deadline = time.monotonic() + opts.timeout + sum(s.pause for r in cn.rollouts for s in r.steps) + sum(
+                argo.pauses(o) for o in desired if o["kind"] == argo.KIND)
             held = [o for o in desired if Ref.of(o).key in bg.switch]
             for phase in ka.phases([o for o in desired if Ref.of(o).key not in bg.switch | cn.held]):
                 if phase.name == "namespace":

@@ -53,11 +53,12 @@ API_VERSIONS = {
     "Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1",
     "Job": "batch/v1", "CronJob": "batch/v1",
     "HorizontalPodAutoscaler": "autoscaling/v2", "PodDisruptionBudget": "policy/v1",
+    "Rollout": "argoproj.io/v1alpha1",
 }
 KIND_ORDER = ("Namespace", "ConfigMap", "Secret", "PersistentVolumeClaim", "Service", "NetworkPolicy",
-              "StatefulSet", "Deployment", "DaemonSet", "Job", "CronJob", "HorizontalPodAutoscaler",
+              "StatefulSet", "Deployment", "Rollout", "DaemonSet", "Job", "CronJob", "HorizontalPodAutoscaler",
               "PodDisruptionBudget", "Ingress")
-WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
+WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Rollout")
 WAVE_NAMESPACE, WAVE_CONFIG, WAVE_WORKLOADS = 0, 1, 2
 DEFAULT_STORAGE = 2**30
 CONFIGMAP_MAX = 1_000_000  # the API server refuses ConfigMaps over 1 MiB (whole object)
@@ -207,7 +208,15 @@ class _Renderer:
         return None
 
     def canary(self, plan: _Plan) -> bool:
-        return plan.kind == "Deployment" and self._effective(plan, "strategy") == "canary"
+        """A canary that promote runs itself (a stable and a canary Deployment)."""
+        return (plan.kind == "Deployment" and self._effective(plan, "strategy") == "canary"
+                and not self.argo(plan))
+
+    def argo(self, plan: _Plan) -> bool:
+        """A canary run by Argo Rollouts: the service's Deployment is rendered as a `Rollout`."""
+        canary = self._effective(plan, "canary")
+        return (plan.kind == "Deployment" and self._effective(plan, "strategy") == "canary"
+                and canary is not None and canary.controller == "argo-rollouts")
 
     def pod_selector(self, plan: _Plan, *, workload: bool = False) -> dict[str, str]:
         """What selects the service's serving pods: its Services' selector; with `workload`, its
@@ -705,7 +714,7 @@ class _Renderer:
                                                                       "(the canary is sized from replicas)")
             steps = (canary or Canary()).steps
             annotations[A_CANARY_STEPS] = ",".join(f"{st.weight}:{st.pause}" for st in steps)
-        elif strategy == "canary":
+        elif strategy == "canary" and not self.argo(plan):
             self.warn(f"{plan.where}.strategy", f"canary applies to Deployments; this {plan.kind} rolls as usual")
         self._workload(plan, template, wave, annotations, claims)
         if plan.kind not in ("Job", "CronJob"):
@@ -769,6 +778,15 @@ class _Renderer:
         colour = self.colour(plan)
         if colour:
             name = k.with_suffix(name, colour)
+        if self.argo(plan):
+            kind = "Rollout"
+            spec["strategy"] = self._argo_strategy(plan, spec.pop("strategy", None))
+            # The Argo controller writes the template back with `resources: {}` on every container
+            # (argoproj/argo-rollouts#3281); rendering it so keeps the next apply a no-op.
+            pod_spec = template["spec"]
+            for group in ("initContainers", "containers"):
+                for container in pod_spec.get(group) or []:
+                    container.setdefault("resources", {})
         if kind != "Job":
             name = self._claim_name(kind, name, plan.where)
         obj = self.emit(kind, name, {"spec": spec}, wave=wave, label_name=plan.name, annotations=annotations)
@@ -812,6 +830,22 @@ class _Renderer:
         if rolling:
             out["strategy"] = {"type": "RollingUpdate", "rollingUpdate": rolling}
         return out
+
+    def _argo_strategy(self, plan: _Plan, deployment: Mapping[str, Any] | None) -> dict[str, Any]:
+        """An Argo Rollouts canary: setWeight and pause steps (weights by replica ratio: no traffic
+        router is configured), the surge/unavailable settings of the rolling update."""
+        if deployment is not None and deployment.get("type") == "Recreate":
+            raise self.profile_error(f"{plan.where}.canary.controller",
+                                     "a canary needs old and new pods side by side, and this service must be "
+                                     "recreated (strategy: recreate, or a ReadWriteOnce volume)")
+        steps: list[dict[str, Any]] = []
+        for step in (self._effective(plan, "canary") or Canary()).steps:
+            steps.append({"setWeight": step.weight})
+            if step.pause:
+                steps.append({"pause": {"duration": f"{step.pause}s"}})
+        canary: dict[str, Any] = dict((deployment or {}).get("rollingUpdate") or {})
+        canary["steps"] = steps
+        return {"canary": canary}
 
     def _job_spec(self, plan: _Plan, template: dict[str, Any]) -> dict[str, Any]:
         svc = plan.svc
@@ -1396,8 +1430,10 @@ class _Renderer:
                                          f"has none (set services.{plan.svc.name}.resources.requests)")
             metrics.append({"type": "Resource", "resource": {"name": resource, "target": {
                 "type": "Utilization", "averageUtilization": target}}})
+        target = ({"apiVersion": API_VERSIONS["Rollout"], "kind": "Rollout"} if self.argo(plan)
+                  else {"apiVersion": "apps/v1", "kind": plan.kind})
         spec: dict[str, Any] = {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": plan.kind, "name": plan.name},
+            "scaleTargetRef": {**target, "name": plan.name},
             "minReplicas": hpa.min_replicas, "maxReplicas": hpa.max_replicas, "metrics": metrics}
         behavior = {}
         for key, rules in (("scaleUp", hpa.scale_up), ("scaleDown", hpa.scale_down)):

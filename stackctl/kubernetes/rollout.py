@@ -19,12 +19,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from stackctl.kubernetes import argo
 from stackctl.kubernetes.apply import KINDS, Applied, ApiError, Cluster, Kind, Ref
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-WATCHED = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
+WATCHED = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Rollout")
 JOB_UID_LABEL = "batch.kubernetes.io/controller-uid"
 JOB_POD_SELECTOR = "batch.kubernetes.io/job-name"
 _NORMAL_REASONS_SHOWN = ("ScalingReplicaSet", "Completed", "SuccessfulCreate", "SuccessfulDelete")
@@ -69,6 +70,10 @@ def status(obj: Mapping[str, Any], *, succeeded_pods: int | None = None) -> Stat
     spec = obj.get("spec") or {}
     st = obj.get("status") or {}
     generation = int((obj.get("metadata") or {}).get("generation") or 0)
+    if kind == "Rollout":  # Argo Rollouts: its controller's phase (observedGeneration is a string there)
+        fields = argo.status_fields(obj)
+        base = Status(ref, fields["desired"], fields["updated"], fields["ready"])
+        return _with(base, done=fields["done"], failed=fields["failed"], message=fields["message"])
     observed = int(st.get("observedGeneration") or 0)
     if kind == "Deployment":
         desired = int(spec.get("replicas", 1))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stackctl.errors import InputError, ToolMissingError
+from stackctl.kubernetes import argo
 from stackctl.kubernetes import mapping as k
 
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)")
@@ -78,6 +79,8 @@ def _registry(version: str) -> Any:
 def _validator(version: str, kind: str, api_version: str) -> Any:
     import jsonschema
 
+    if (api_version, kind) == (argo.API_VERSION, argo.KIND):  # no CRD needed: stackctl's own schema
+        return jsonschema.Draft202012Validator(argo.SCHEMA, registry=_registry(version))
     group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)  # networking.k8s.io/v1 → networking-v1
     path = _schema_root().joinpath(f"v{version}.0-local-strict", f"{kind.lower()}-{group}.json")
     try:
@@ -135,7 +138,8 @@ def _semantic(ref: str, obj: dict[str, Any]) -> list[Problem]:
             out.append(Problem(ref, "metadata.name", f"must be {what} (at most 63 characters)"))
     elif len(name) > 253 or not k.DNS1123_SUBDOMAIN.match(name):
         out.append(Problem(ref, "metadata.name", "must be a DNS-1123 subdomain"))
-    limit = {"Job": 63, "CronJob": 52, "StatefulSet": 63, "Deployment": 63, "DaemonSet": 63}.get(str(kind))
+    limit = {"Job": 63, "CronJob": 52, "StatefulSet": 63, "Deployment": 63, "DaemonSet": 63,
+             "Rollout": 63}.get(str(kind))
     if limit and len(name) > limit:
         out.append(Problem(ref, "metadata.name", f"must be at most {limit} characters for a {kind}"))
     out.extend(_labels(ref, "metadata", meta))
@@ -157,6 +161,8 @@ def _semantic(ref: str, obj: dict[str, Any]) -> list[Problem]:
         labels = (template.get("metadata") or {}).get("labels") or {}
         if selector and any(labels.get(key) != value for key, value in selector.items()):
             out.append(Problem(ref, "spec.selector", "does not match the pod template's labels"))
+    if kind == argo.KIND:
+        out.extend(Problem(ref, path, message) for path, message in argo.semantic(obj))
     if kind == "Service":
         seen: set[str] = set()
         for i, port in enumerate(spec.get("ports") or []):
@@ -171,7 +177,7 @@ def _semantic(ref: str, obj: dict[str, Any]) -> list[Problem]:
 
 def _pod_template(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
     spec = obj.get("spec") or {}
-    if obj.get("kind") in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+    if obj.get("kind") in ("Deployment", "StatefulSet", "DaemonSet", "Job", argo.KIND):
         return spec.get("template"), "spec.template"
     if obj.get("kind") == "CronJob":
         return ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template"), "spec.jobTemplate.spec.template"

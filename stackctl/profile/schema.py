@@ -172,6 +172,9 @@ class Canary:
     """`strategy: canary` settings: the steps promote goes through before the stable Deployment rolls."""
 
     steps: tuple[CanaryStep, ...] = (CanaryStep(weight=20, pause=30),)
+    # stackctl: promote runs the steps itself (a stable and a canary Deployment). argo-rollouts: the
+    # service is rendered as an Argo Rollouts `Rollout` whose controller runs the steps.
+    controller: str = "stackctl"
 
 
 @dataclass(frozen=True)
@@ -685,16 +688,18 @@ def _containers(node: _Node, key: str) -> tuple[ExtraContainer, ...]:
     return tuple(out)
 
 
+CANARY_CONTROLLERS = ("stackctl", "argo-rollouts")
 PAUSE = re.compile(r"^(\d+)(s|m|h)?$")
 
 
 def _canary(node: _Node | None) -> Canary | None:
     if node is None:
         return None
-    node.only(("steps",))
+    node.only(("steps", "controller"))
+    controller = node.choice("controller", CANARY_CONTROLLERS) or "stackctl"
     raw = node.data.get("steps")
     if raw is None:
-        return Canary()
+        return Canary(controller=controller)
     if not isinstance(raw, list) or not raw:
         raise node.fail("must be a list of steps like {weight: 10, pause: 30s}", "steps")
     steps: list[CanaryStep] = []
@@ -714,7 +719,7 @@ def _canary(node: _Node | None) -> Canary | None:
             raise step.fail(f"must be a duration like 30s, 2m or 1h, got {_kind(pause)}", "pause")
         seconds = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2) or "s"]
         steps.append(CanaryStep(weight=weight, pause=seconds))
-    return Canary(steps=tuple(steps))
+    return Canary(steps=tuple(steps), controller=controller)
 
 
 def _update(node: _Node | None) -> UpdateSettings | None:

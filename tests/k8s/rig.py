@@ -416,6 +416,99 @@ def _alive(pid: int) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
+# Argo Rollouts (controller and CRDs from scripts/argo-rollouts.sh), for the argo-rollouts canary
+# ---------------------------------------------------------------------------------------------
+ARGO_SCRIPT = REPO / "scripts" / "argo-rollouts.sh"
+CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+
+def argo_rollouts_dir() -> Path:
+    """The cached Argo Rollouts build (bin/rollouts-controller, crds/); built when missing."""
+    proc = subprocess.run(["bash", str(ARGO_SCRIPT)], capture_output=True, text=True)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines or not (Path(lines[-1]) / "bin" / "rollouts-controller").is_file():
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
+        raise RigError(f"scripts/argo-rollouts.sh failed (exit {proc.returncode}):\n{tail}")
+    return Path(lines[-1])
+
+
+@dataclass
+class ArgoRollouts:
+    """Argo Rollouts installed on a control plane: its CRDs, and its controller as a process."""
+
+    plane: ControlPlane
+    crds: list[str] = field(default_factory=list)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def install(cls, plane: ControlPlane, directory: Path, timeout: float = 60) -> ArgoRollouts:
+        argo = cls(plane)
+        try:
+            argo._install(directory, time.monotonic() + timeout)
+        except BaseException:
+            argo.uninstall()
+            raise
+        return argo
+
+    def _install(self, directory: Path, deadline: float) -> None:
+        import yaml
+
+        for path in sorted((directory / "crds").glob("*.yaml")):
+            crd = yaml.safe_load(path.read_text())
+            status, data = self.plane.request("POST", CRD_PATH, crd)
+            if status not in (201, 409):
+                raise RigError(f"cannot create the CRD in {path.name}: HTTP {status}: {str(data)[:300]}")
+            self.crds.append(crd["metadata"]["name"])
+        for name in self.crds:  # established: the API server serves the kind
+            while True:
+                status, data = self.plane.request("GET", f"{CRD_PATH}/{name}")
+                conds = {c["type"]: c["status"] for c in ((data or {}).get("status") or {}).get("conditions") or []}
+                if status == 200 and conds.get("Established") == "True":
+                    break
+                if time.monotonic() > deadline:
+                    raise RigError(f"CRD {name} was not established in time")
+                time.sleep(0.1)
+        log = open(self.plane.log("rollouts-controller"), "wb")  # noqa: SIM115 - the child owns it
+        health = free_port()
+        try:
+            self.proc = subprocess.Popen(
+                [str(directory / "bin" / "rollouts-controller"), f"--kubeconfig={self.plane.kubeconfig}",
+                 "--leader-elect=false", f"--metricsport={free_port()}", f"--healthzPort={health}",
+                 "--loglevel=warn", "--qps=200", "--burst=400"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+                close_fds=True)
+        finally:
+            log.close()
+        while True:  # ready once its health endpoint answers
+            if self.proc.poll() is not None:
+                raise RigError(f"rollouts-controller exited: {self.plane.log('rollouts-controller').read_text()[-500:]}")
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=1).read()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RigError("rollouts-controller did not become healthy in time") from None
+                time.sleep(0.1)
+
+    def uninstall(self) -> None:
+        """Stop the controller and delete the CRDs (and with them every Rollout), waiting until gone."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for name in self.crds:
+            self.plane.request("DELETE", f"{CRD_PATH}/{name}")
+        end = time.monotonic() + 30
+        for name in self.crds:
+            while time.monotonic() < end and self.plane.request("GET", f"{CRD_PATH}/{name}")[0] == 200:
+                time.sleep(0.1)
+        self.crds.clear()
+
+
+# ---------------------------------------------------------------------------------------------
 # Simulated failures (KWOK stages)
 # ---------------------------------------------------------------------------------------------
 def _sim_stage(name: str, state: str, status_template: str, event: dict[str, str] | None,
