@@ -43,6 +43,32 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"internal error: {type(exc).__name__}: {exc} (set STACKCTL_DEBUG=1 for the traceback)", 1)
 
 
+def run() -> None:
+    """The `stackctl` program: `main()`, then out at once. Python's interpreter shutdown (tearing
+    down every module, joining nothing: the threads still reading engine events are daemons) costs
+    ~30 ms per command and does nothing for us: output is flushed here, files are written
+    atomically and closed, and stackctl registers no exit handlers. `main()` itself stays a plain
+    function (the tests call it in-process)."""
+    code: int | str | None = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                pass
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        sys.stderr.write(f"{code}\n")
+        sys.stderr.flush()
+        code = 1
+    os._exit(code)
+
+
 def _fast_help(*, bare: bool) -> bool:
     """Print the pre-rendered top-level help when it is exactly what typer would print.
 

@@ -35,9 +35,15 @@ def up(services: ServicesArg = None, profile: ProfileOpt = "local", timeout: Tim
     prof = load_profile(profile)
     for level, message in local.render_env(prof):
         (warn if level == "warning" else info)(message)
-    loaded = _load(prof)
+    early = local.create_early(prof, services or (), build=build)  # runs while Compose resolves the project
     try:
-        result = local.up(loaded, services or (), timeout=timeout, build=build, note=info, t0=t0,
+        loaded = _load(prof)
+    except BaseException:
+        if early is not None:
+            early.succeeded()  # let it finish: no Compose process outlives the command
+        raise
+    try:
+        result = local.up(loaded, services or (), timeout=timeout, build=build, note=info, t0=t0, early=early,
                           view=_view(f"stackctl up ({loaded.stack.name})", output))
     except KeyboardInterrupt:
         info("interrupted: containers started so far keep running (`stackctl down` removes them)")

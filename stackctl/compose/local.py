@@ -14,10 +14,12 @@ rather than by spawning the docker CLI (a Go binary: 20-150 ms per call on a bus
 and the start-up makes dozens of them). The socket is the one the CLI would use (`DOCKER_HOST`,
 `DOCKER_CONTEXT`, the config's current context); when that is not a local unix socket, or
 `STACKCTL_DOCKER` names another docker binary, or the socket does not answer, every call goes
-through the CLI as before. Probes stay `docker exec` through the CLI: a probe in flight is a docker
-child process that Ctrl-C kills (`docker_cli.kill_children`), and the Engine API saves little there
-(the cost of an exec is runc's, not the CLI's). The `docker` SDK would do the same over the same
-socket, but importing it (requests, urllib3) costs 0.4-0.6 s on this machine, more than it saves.
+through the CLI as before. Probes (the healthcheck command run in the container) are execs over the
+socket too: most of an exec's cost is runc's, but the CLI process adds ~30 ms and its CPU to every
+probe, on the critical path and on the cores the probed service is starting on. A probe in flight is
+a socket that Ctrl-C shuts (`abort_execs`), as a CLI probe is a child that it kills
+(`docker_cli.kill_children`). The `docker` SDK would do the same over the same socket, but importing
+it (requests, urllib3) costs 0.4-0.6 s on this machine, more than it saves.
 """
 
 from __future__ import annotations
@@ -206,6 +208,9 @@ class _UnixConnection(http.client.HTTPConnection):
     def __init__(self, path: str, timeout: float | None) -> None:
         super().__init__("localhost", timeout=timeout)
         self.socket_path = path
+        # http.client forgets `sock` once a response that ends with the connection (an exec's raw
+        # stream) takes it over; this keeps it reachable (timeouts, shutting it from another thread).
+        self.unix_sock: socket.socket | None = None
 
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -215,7 +220,7 @@ class _UnixConnection(http.client.HTTPConnection):
         except BaseException:
             sock.close()
             raise
-        self.sock = sock
+        self.sock = self.unix_sock = sock
 
 
 class Stream:
@@ -302,6 +307,48 @@ class Engine:
             raise EngineError(res.status, str(message).strip())
         return res.status, data
 
+    def exec_run(self, container_id: str, argv: Sequence[str], *, timeout: float) -> tuple[int | None, str]:
+        """Run `argv` in a running container and wait for it (`docker exec` without the CLI's own
+        process start): (exit code, stdout and stderr as one text). Raises `EngineError` (no such or
+        not running container), `TimeoutError` when it takes longer than `timeout`,
+        `ConnectionAbortedError` when `abort_execs()` ended it."""
+        deadline = time.monotonic() + timeout
+        _, created = self.call("POST", f"/containers/{container_id}/exec", timeout=timeout,
+                               body={"AttachStdout": True, "AttachStderr": True, "Cmd": list(argv)})
+        exec_id = created["Id"]
+        conn, res = self._open("POST", f"/exec/{exec_id}/start", None, {"Detach": False, "Tty": False},
+                               max(deadline - time.monotonic(), 0.05))
+        with _INFLIGHT_LOCK:
+            _INFLIGHT.add(conn)
+        try:
+            if res.status >= 400:
+                raise EngineError(res.status, res.read().decode("utf-8", "replace").strip() or str(res.reason))
+            chunks = []
+            while True:  # the raw stream ends when the process does
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"exec did not finish in {timeout:g} s")
+                if conn.unix_sock is not None:
+                    conn.unix_sock.settimeout(remaining)
+                data = res.read1(65536)
+                if not data:
+                    break
+                chunks.append(data)
+        finally:
+            with _INFLIGHT_LOCK:
+                aborted = conn not in _INFLIGHT
+                _INFLIGHT.discard(conn)
+            conn.close()
+        if aborted:
+            raise ConnectionAbortedError("the probe was stopped")
+        for _ in range(20):  # the exit code is recorded as the stream ends; rarely a moment later
+            _, info = self.call("GET", f"/exec/{exec_id}/json", timeout=max(deadline - time.monotonic(), 1.0))
+            if not info.get("Running"):
+                code = info.get("ExitCode")
+                return (int(code) if code is not None else None), _demux(b"".join(chunks))
+            time.sleep(0.005)
+        return None, _demux(b"".join(chunks))
+
     def stream(self, path: str, *, query: Mapping[str, Any] | None = None) -> Stream:
         """A streaming GET; returns once the engine has answered (an event subscription is then in place)."""
         conn, res = self._open("GET", path, query, None, 30)
@@ -314,6 +361,37 @@ class Engine:
         if conn.sock is not None:
             conn.sock.settimeout(None)  # waits as long as it takes; `Stream.close` ends it
         return Stream(conn, res)
+
+
+_INFLIGHT: set[_UnixConnection] = set()  # exec streams being read (`abort_execs` ends them)
+_INFLIGHT_LOCK = threading.Lock()
+
+
+def abort_execs() -> int:
+    """End every exec stream being read in this process (Ctrl-C, the end of a start-up): their
+    readers return at once. The commands inside the containers run on until they end, as after a
+    killed `docker exec`. Returns how many were in flight."""
+    with _INFLIGHT_LOCK:
+        conns = list(_INFLIGHT)
+        _INFLIGHT.clear()
+    for conn in conns:
+        sock = conn.unix_sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+    return len(conns)
+
+
+def _demux(raw: bytes) -> str:
+    """The text of a multiplexed stdout/stderr stream (8-byte frame headers: stream, 0, 0, 0, size)."""
+    out, i = [], 0
+    while i + 8 <= len(raw) and raw[i] in (0, 1, 2) and raw[i + 1:i + 4] == b"\0\0\0":
+        size = int.from_bytes(raw[i + 4:i + 8], "big")
+        out.append(raw[i + 8:i + 8 + size])
+        i += 8 + size
+    if i < len(raw):  # not framed (a TTY exec): the rest as it is
+        out.append(raw[i:])
+    return b"".join(out).decode("utf-8", "replace")
 
 
 def _pow_error(exc: Exception, what: str) -> OperationError:
@@ -370,10 +448,13 @@ class LocalProject:
                             compose_env_files=list(inv.env_files), compose_profiles=list(inv.profiles),
                             compose_project_name=self.name, compose_project_directory=inv.project_directory)
 
-    def create(self, services: Sequence[str], *, scales: Mapping[str, int] | None = None) -> None:
-        """`docker compose up --no-start SERVICE...`: networks, volumes, containers; changed ones recreated."""
+    def create(self, services: Sequence[str], *, scales: Mapping[str, int] | None = None,
+               local_images_only: bool = False) -> None:
+        """`docker compose up --no-start SERVICE...`: networks, volumes, containers; changed ones recreated.
+        `local_images_only`: neither build nor pull (a missing image fails the command instead)."""
         scale_args = [a for name, n in sorted((scales or {}).items()) for a in ("--scale", f"{name}={n}")]
-        res = docker_cli.compose([*self._global_args(), "up", "--no-start", *scale_args, *services],
+        only_local = ["--no-build", "--pull", "never"] if local_images_only else []
+        res = docker_cli.compose([*self._global_args(), "up", "--no-start", *only_local, *scale_args, *services],
                                  cwd=self.root, check=False)
         if res.returncode != 0:
             _engine_or(res.stderr)
@@ -461,17 +542,20 @@ class LocalProject:
         return sorted(self.inspect(self.container_ids()), key=lambda c: (c.service, c.number))
 
     def start(self, container: ContainerState, *, timeout: float = 120) -> None:
+        self.start_id(container.id, container.name, timeout=timeout)
+
+    def start_id(self, container_id: str, name: str, *, timeout: float = 120) -> None:
         """`docker start`: no waiting on dependencies' Docker health (stackctl gates that itself)."""
         try:
-            if self._api("POST", f"/containers/{container.id}/start", timeout=timeout) is not None:
+            if self._api("POST", f"/containers/{container_id}/start", timeout=timeout) is not None:
                 return  # 204 started, 304 already running
         except EngineError as exc:
-            raise OperationError(f"cannot start {container.name}: {exc.message}") from None
+            raise OperationError(f"cannot start {name}: {exc.message}") from None
         except OSError as exc:  # timed out, connection lost
-            raise OperationError(f"cannot start {container.name}: {exc or type(exc).__name__}") from None
-        res = docker_cli.run(["start", container.id], check=False, timeout=timeout)
+            raise OperationError(f"cannot start {name}: {exc or type(exc).__name__}") from None
+        res = docker_cli.run(["start", container_id], check=False, timeout=timeout)
         if res.returncode != 0:
-            raise OperationError(f"cannot start {container.name}: {_last_line(res.stderr)}")
+            raise OperationError(f"cannot start {name}: {_last_line(res.stderr)}")
 
     def restart(self, container: ContainerState, *, stop_timeout: float | None, timeout: float = 180) -> None:
         args = ["restart", *(["-t", str(int(stop_timeout))] if stop_timeout is not None else []), container.id]
@@ -483,6 +567,21 @@ class LocalProject:
         """Run the container's own healthcheck command once, in the container (`docker exec`)."""
         limit = hc.timeout if timeout is None else min(timeout, hc.timeout)
         began = time.monotonic()
+        engine = self.engine()
+        if engine is not None:
+            try:
+                code, output = engine.exec_run(container.id, hc.argv, timeout=max(limit, 0.5))
+            except EngineUnavailable:
+                self._engine = None  # the CLI from now on
+            except EngineError as exc:
+                return ProbeResult(False, None, f"Error response from daemon: {exc.message}", time.monotonic() - began,
+                                   True, False)
+            except OSError:  # timed out (or the connection dropped): a failed probe, as a CLI timeout is
+                return ProbeResult(False, None, "", time.monotonic() - began)
+            else:
+                output = output.strip()
+                cannot_run = code in (126, 127) and "OCI runtime exec failed" in output
+                return ProbeResult(code == 0, code, output, time.monotonic() - began, False, cannot_run)
         try:
             res = docker_cli.run(["exec", container.id, *hc.argv], check=False, timeout=max(limit, 0.5))
         except docker_cli.CommandTimeout:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stackctl.errors import InputError
@@ -69,6 +70,13 @@ def render_env(profile: Profile) -> list[tuple[str, str]]:
     file exists, it is used as it is, with a warning."""
     if not profile.env.template.exists() or profile.env.file not in profile.compose.env_files:
         return []
+    stamp = _render_stamp(profile)
+    digest = _render_inputs(profile)
+    try:
+        if stamp.read_text(encoding="ascii") == digest:
+            return []  # rendered from these very inputs, and the file is as it was written
+    except OSError:
+        pass
     from stackctl.errors import StackctlError
     from stackctl.secrets.envfile import render
 
@@ -82,14 +90,98 @@ def render_env(profile: Profile) -> list[tuple[str, str]]:
     if result.written:
         changed = f" ({', '.join(result.changed)} changed)" if result.changed else ""
         notes.append(("info", f"rendered {result.path}{changed}"))
+    if not result.warnings:  # a render that had something to say says it again next time
+        from stackctl.fsutil import atomic_write
+
+        try:
+            atomic_write(stamp, _render_inputs(profile))
+        except OSError:
+            pass  # a cache: without it the next `up` renders again
     return notes
+
+
+def _render_stamp(profile: Profile) -> Path:
+    """Where `up` notes what the env file was last rendered from: outside the project (in the user's
+    cache), one file per env file path. It holds a digest, no value."""
+    import hashlib
+    import os
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stackctl" / "env-render"
+    key = hashlib.sha256(str(profile.env.file.resolve()).encode()).hexdigest()[:32]
+    return cache / key
+
+
+def _render_inputs(profile: Profile) -> str:
+    """A digest of everything `env render` reads (the template, the profile with its env.values, the
+    encrypted store) and of the env file as it is now: equal digests mean a render would change
+    nothing. Reading four small files costs far less than decrypting the store."""
+    import hashlib
+
+    from stackctl import __version__
+
+    h = hashlib.sha256(f"stackctl {__version__}\n".encode())
+    for path in (profile.env.template, profile.path, profile.secrets.store, profile.env.file):
+        try:
+            data = path.read_bytes()
+        except OSError:
+            data = b"\0missing"
+        h.update(f"{path}\n{len(data)}\n".encode())
+        h.update(data)
+    return h.hexdigest()
+
+
+class Early:
+    """`docker compose up --no-start` started before the project is resolved (see `create_early`)."""
+
+    def __init__(self, project: LocalProject, before: list[ContainerState], scales: dict[str, int]) -> None:
+        import threading
+
+        self.project, self.before, self.scales = project, before, scales
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="stackctl-create", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.project.create((), scales=self.scales, local_images_only=True)
+        except BaseException as exc:  # noqa: BLE001 - reported by `succeeded()`; the normal path runs then
+            self.error = exc
+
+    def succeeded(self) -> bool:
+        self.thread.join()
+        return self.error is None
+
+
+def create_early(profile: Profile, services: Sequence[str], *, build: bool) -> Early | None:
+    """Start creating the whole stack (`docker compose up --no-start`, local images only) while the
+    caller resolves the project with `docker compose config`: both only need the Compose files and
+    the env file, and the create is the longer of the two, so `up` saves the whole `config` from its
+    critical path. Only where the outcome is the one `up` would create anyway: the whole stack (no
+    SERVICE arguments), no `--build`, a project name from the profile, the Engine API to take the
+    before-picture with. When it fails (an image to build or pull, say), `up` creates as usual."""
+    if services or build or not profile.stack:
+        return None
+    from stackctl.compose.local import LocalProject
+    from stackctl.profile.compose import invocation_for
+
+    invocation, _ = invocation_for(profile)
+    project = LocalProject(invocation, profile.stack, profile.root)
+    if project.engine() is None:
+        return None
+    try:
+        before = project.containers()
+    except Exception:  # noqa: BLE001 - no engine yet: the normal path says what is wrong
+        return None
+    scales = {name: o.replicas for name, o in profile.services.items() if o.replicas is not None}
+    return Early(project, before, scales)
 
 
 def up(loaded: LoadedStack, services: Sequence[str] = (), *, timeout: float = DEFAULT_TIMEOUT, build: bool = False,
        view: Callable[[list[str]], View], note: Callable[[str], None] = lambda _m: None,
-       t0: float | None = None) -> UpResult:
+       t0: float | None = None, early: Early | None = None) -> UpResult:
     """Create the services with Compose (recreating changed ones), then start them health-gated.
-    `t0` (time.monotonic) is when the command started: times and `timeout` count from it."""
+    `t0` (time.monotonic) is when the command started: times and `timeout` count from it. `early`:
+    the create `create_early` started (used when it did what the create here would do)."""
     import time
 
     from stackctl.compose.local import compose_ready
@@ -98,17 +190,23 @@ def up(loaded: LoadedStack, services: Sequence[str] = (), *, timeout: float = DE
 
     t0 = time.monotonic() if t0 is None else t0
     plan = plan_up(loaded.stack, services)
+    scales = {name: o.replicas for name, o in loaded.profile.services.items()
+              if o.replicas is not None and name in plan.services}
+    done_early = (early is not None and early.succeeded() and early.project.name == loaded.stack.name
+                  and early.scales == scales and not services)
     compose_ready()  # the engine is checked when the first docker call fails (no `docker info` first)
-    project = project_for(loaded)
-    before = project.containers()
+    project = early.project if done_early and early is not None else project_for(loaded)
+    before = early.before if done_early and early is not None else project.containers()
     before_ids, before_services = {c.id for c in before}, {c.service for c in before}
     built = _build(loaded, project, plan, force=build, note=note)
     if built:
         t0 = time.monotonic()  # --timeout and the times shown cover the start-up, not the image build
-    scales = {name: o.replicas for name, o in loaded.profile.services.items()
-              if o.replicas is not None and name in plan.services}
-    note(f"creating {', '.join(plan.services)} (docker compose up --no-start)")
-    project.create(plan.services, scales=scales)
+    if not done_early or built:
+        note(f"creating {', '.join(plan.services)} (docker compose up --no-start)")
+        project.create(plan.services, scales=scales)
+    else:
+        note(f"created {', '.join(plan.services)} (docker compose up --no-start, run alongside docker compose "
+             "config)")
     containers = [c for c in project.containers() if c.service in plan.services]
     created = sorted({c.service for c in containers if c.service not in before_services})
     recreated = sorted({c.service for c in containers if c.service in before_services and c.id not in before_ids})

@@ -35,6 +35,15 @@ class Plan:
                     todo.append(name)
         return tuple(sorted(out, key=self.services.index))
 
+    def chain_depths(self) -> dict[str, int]:
+        """Per service, the longest chain of services waiting on it (0: nothing waits on it). When
+        several may start, the deeper ones go first: the engine starts containers largely one at a time."""
+        depth: dict[str, int] = {}
+        for name in reversed(self.services):
+            depth[name] = max((depth[other] + 1 for other in self.services if other in depth
+                               and any(d.service == name for d in self.gates.get(other, ()))), default=0)
+        return depth
+
     def waiters(self, service: str) -> tuple[tuple[str, str], ...]:
         """Direct dependents of `service` and the condition each waits for."""
         return tuple((name, d.condition) for name in self.services for d in self.gates.get(name, ())

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from stackctl.compose import cli as docker_cli
-from stackctl.compose.local import ContainerState, HealthcheckSpec, LocalProject, ProbeResult
+from stackctl.compose.local import ContainerState, HealthcheckSpec, LocalProject, ProbeResult, abort_execs
 from stackctl.errors import OperationError
 from stackctl.local.plan import Plan
 
@@ -198,6 +198,7 @@ class Startup:
         self.failures: list[Failure] = []
         self.finished_at: float | None = None
         self.poll_due = False  # an engine event says: inspect now
+        self.dirty: set[str] = set()  # the containers those events were about (inspected first, alone)
         self._unwatch: Callable[[], None] | None = None
         self.depth: dict[str, int] = {}  # the longest chain of services waiting on each (0: none)
         for name in reversed(plan.services):
@@ -259,11 +260,17 @@ class Startup:
         while True:
             self._launch_ready()
             now = self.clock()
-            if now >= next_poll or self.poll_due:
+            if now >= next_poll:
                 self.poll_due = False
+                self.dirty.clear()
                 self._poll()
                 next_poll = self.clock() + every
                 self._launch_ready()  # what the poll settled may unblock others: start them now
+            elif self.poll_due:  # an exit, restart or health change: inspect just those containers
+                self.poll_due = False
+                dirty, self.dirty = self.dirty, set()
+                self._poll(only=dirty)
+                self._launch_ready()
             if self.failures:
                 return
             if all(u.ready for u in self.units.values()):
@@ -464,6 +471,7 @@ class Startup:
                 t.healthy = True
         elif event.kind == "docker":
             self.poll_due = True
+            self.dirty.add(event.container)
             return
         elif event.kind == "broken":
             t.last_probe = event.probe
@@ -477,9 +485,9 @@ class Startup:
                        f"(start_period {hc.start_period:g} s + {hc.retries} retries × interval {hc.interval:g} s)")
         self._evaluate(unit)
 
-    def _poll(self) -> None:
+    def _poll(self, only: set[str] | None = None) -> None:
         watched = [t for u in self.units.values() if u.state not in ("failed", "stopped") for t in u.containers
-                   if t.started]
+                   if t.started and (only is None or t.state.id in only)]
         if not watched:
             return
         fresh = {c.id: c for c in self.project.inspect([t.state.id for t in watched])}
@@ -579,6 +587,7 @@ class Startup:
             for th in alive:
                 th.join(max(0.0, deadline - time.monotonic()))
         docker_cli.kill_children()
+        abort_execs()
         for th in alive:
             th.join(5)
 

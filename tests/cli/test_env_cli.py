@@ -129,3 +129,37 @@ def test_render_without_a_key_writes_nothing(proj, cli, tmp_path) -> None:
     assert not (proj.root / ".env").exists()
     check = cli("env", "check", "-o", "json", env={"XDG_CONFIG_HOME": str(tmp_path / "elsewhere")})
     assert "secret values were not checked" in check.stderr
+
+
+def test_up_renders_the_env_file_only_when_an_input_changed(proj, cli, monkeypatch) -> None:
+    """`up` (through `local.render_env`) skips decrypting the store when nothing it reads changed, and
+    still notices every change: a hand edit, a rotation, a new profile value."""
+    from stackctl import local
+    from stackctl.profile import load_profile
+    from stackctl.secrets import envfile
+
+    cli("secrets", "generate")
+    calls = []
+    real = envfile.render
+    monkeypatch.setattr(envfile, "render", lambda p, **kw: calls.append(1) or real(p, **kw))
+
+    def notes() -> list[tuple[str, str]]:
+        return local.render_env(load_profile(proj.root, "local"))
+
+    assert ("info", "rendered .env (ADMIN_EMAIL, DB_PASSWORD, LOG_LEVEL changed)") in notes() and len(calls) == 1
+    assert notes() == [] and len(calls) == 1  # same inputs: not rendered again
+    password = dotenv.load(proj.root / ".env")["DB_PASSWORD"]
+
+    (proj.root / ".env").write_text((proj.root / ".env").read_text().replace(password, "typed-by-hand-1"))
+    got = notes()
+    assert len(calls) == 2 and "holds values for DB_PASSWORD that are not in the store" in got[0][1]
+    (proj.root / ".env").unlink()
+    assert notes()[-1][0] == "info" and len(calls) == 3  # written again from the store
+    assert notes() == [] and len(calls) == 3
+
+    assert cli("secrets", "rotate", "DB_PASSWORD").exit_code == 0
+    assert notes() == [("info", "rendered .env (DB_PASSWORD changed)")] and len(calls) == 4
+    assert dotenv.load(proj.root / ".env")["DB_PASSWORD"] != password
+
+    proj.profile("local", "compose:\n  files: [compose.yaml]\nenv:\n  values: {LOG_LEVEL: debug}\n")
+    assert notes() == [("info", "rendered .env (LOG_LEVEL changed)")] and len(calls) == 5

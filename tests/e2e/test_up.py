@@ -477,3 +477,52 @@ def test_down_works_when_the_compose_files_no_longer_resolve(stack: Stack) -> No
     res = stack.cli("down")
     assert res.exit_code == 0, res
     assert not labelled("container", stack.name) and not labelled("network", stack.name)
+
+
+def test_first_up_creates_alongside_config_and_later_ones_recreate_nothing(stack: Stack) -> None:
+    """The create runs beside `docker compose config` (local images only); what it creates and what
+    `up` reports are the same as a create after it would give."""
+    stack.write("""
+        services:
+          web:
+            BASE
+            command: ["sleep", "600"]
+    """)
+    res, data = stack.up()
+    assert res.exit_code == 0, res
+    assert "created web (docker compose up --no-start, run alongside docker compose config)" in res.stderr
+    assert data["created"] == ["web"] and data["recreated"] == []
+    first_id = stack.container("web")["Id"]
+    res, data = stack.up()
+    assert res.exit_code == 0, res
+    assert data["created"] == [] and data["recreated"] == []
+    assert stack.container("web")["Id"] == first_id
+
+
+def test_engine_exec_is_docker_exec_without_the_cli(stack: Stack) -> None:
+    """Probes run through the Engine API: exit code, stdout and stderr, a timeout, a missing binary
+    (126/127 and the runtime's message, as the CLI reports them), a container that is not running."""
+    from stackctl.compose.local import Engine, EngineError, engine_socket
+
+    stack.write("""
+        services:
+          box:
+            BASE
+            command: ["sleep", "600"]
+    """)
+    res, _ = stack.up()
+    assert res.exit_code == 0, res
+    path = engine_socket()
+    assert path is not None
+    engine, cid = Engine(path), stack.container("box")["Id"]
+    code, out = engine.exec_run(cid, ["sh", "-c", "echo to-out; echo to-err >&2; exit 3"], timeout=10)
+    assert code == 3 and sorted(out.split()) == ["to-err", "to-out"]
+    assert engine.exec_run(cid, ["true"], timeout=10) == (0, "")
+    code, out = engine.exec_run(cid, ["no-such-binary"], timeout=10)
+    assert code in (126, 127) and "OCI runtime exec failed" in out
+    with pytest.raises(TimeoutError):
+        engine.exec_run(cid, ["sleep", "5"], timeout=0.5)
+    docker("stop", "-t", "0", cid)
+    with pytest.raises(EngineError) as info:
+        engine.exec_run(cid, ["true"], timeout=10)
+    assert info.value.status == 409

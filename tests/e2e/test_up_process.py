@@ -37,6 +37,12 @@ def _docker_children_of(container_id: str) -> list[str]:
     return found
 
 
+def _probes_running(container_id: str) -> bool:
+    """Whether the healthcheck command (`sleep 4`) runs in the container right now."""
+    top = subprocess.run(["docker", "top", container_id], capture_output=True, text=True).stdout
+    return any(line.rstrip().endswith(" sleep 4") for line in top.splitlines()[1:])
+
+
 @pytest.fixture
 def named(project: Any) -> Iterator[str]:
     name = f"upt-{uuid.uuid4().hex[:10]}"
@@ -57,7 +63,7 @@ def test_ctrl_c_stops_probing_and_leaves_no_docker_process(project: Any, named: 
             stop_signal: SIGKILL
             command: ["sleep", "600"]
             healthcheck:
-              test: ["CMD-SHELL", "sleep 5; exit 1"]
+              test: ["CMD-SHELL", "sleep 4; exit 1"]
               interval: 30s
               timeout: 20s
           after:
@@ -80,14 +86,17 @@ def test_ctrl_c_stops_probing_and_leaves_no_docker_process(project: Any, named: 
     cid = subprocess.run(["docker", "ps", "-q", "--no-trunc", "--filter", f"label=com.docker.compose.project={named}",
                           "--filter", "label=com.docker.compose.service=slow"], capture_output=True,
                          text=True).stdout.strip()
-    time.sleep(0.5)  # a probe (sleep 5) is in flight now
-    assert _docker_children_of(cid), "expected a probe in flight"
-    proc.send_signal(signal.SIGINT)  # to stackctl only, not its process group: it must kill its children
+    time.sleep(0.5)
+    assert _probes_running(cid), "expected a probe (sleep 4) in flight"
+    proc.send_signal(signal.SIGINT)  # to stackctl only, not its process group: it must end its probes
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err
     assert "interrupted: containers started so far keep running" in err
     assert "Traceback" not in err
-    assert _docker_children_of(cid) == []
+    assert _docker_children_of(cid) == []  # no `docker` CLI child left behind
+    # stackctl did not wait for the probe: it is still running in the container (as after a killed
+    # `docker exec`: Docker cannot stop an exec)
+    assert _probes_running(cid)
     # Left as Compose would leave them: slow still running, the dependent never started.
     ps = subprocess.run(["docker", "compose", "-p", named, "ps", "-a", "--format", "{{.Service}} {{.State}}"],
                         capture_output=True, text=True).stdout.split("\n")

@@ -416,3 +416,13 @@ def test_a_socket_that_is_not_a_usable_engine_means_the_cli(tmp_path: Path, answ
     finally:
         done.set()
         server.close()
+
+
+def test_demux_reads_docker_stream_frames() -> None:
+    def frame(stream: int, data: bytes) -> bytes:
+        return bytes([stream, 0, 0, 0]) + len(data).to_bytes(4, "big") + data
+
+    raw = frame(1, b"out ") + frame(2, b"err\n") + frame(1, b"")  # an empty frame too
+    assert local_mod._demux(raw) == "out err\n"
+    assert local_mod._demux(b"plain tty output") == "plain tty output"  # a TTY exec is not framed
+    assert local_mod._demux(frame(1, "é".encode())) == "é"
