@@ -174,6 +174,11 @@ setup_python() {
         printf '%s\n' "$want" >"$stamp"
         info "installed; stamp written"
     fi
+    # An editable install ships no bytecode, and with PYTHONDONTWRITEBYTECODE set (as on some CI
+    # machines) Python would compile every stackctl module on every command (~50 ms); a regular
+    # `pip install` compiles them once. compileall rewrites only what is stale.
+    "$venv/bin/python" -m compileall -q "$REPO_ROOT/stackctl" >/dev/null \
+        || die "python -m compileall stackctl failed"
     SUMMARY+=("python=$("$venv/bin/python" -c 'import sys; print(sys.version.split()[0])')")
 }
 
