@@ -6,6 +6,11 @@ stderr (`DockerCommandError`), and a missing tool becomes a one-line fix-it `Too
 
 Every child is registered while it runs, so `kill_children()` can end the ones still in flight
 (Ctrl-C during `stackctl up`, when probes run in worker threads): no docker process outlives us.
+
+`compose()` runs the Compose v2 plugin binary itself when it is where the docker CLI would find it
+and the docker CLI has nothing to add (no context chosen, no `STACKCTL_DOCKER`): `docker compose X`
+is the docker CLI starting (~45 ms) only to exec `docker-compose compose X`, and Compose runs
+standalone just the same. That is one Go process less on every `config` and on `up`'s create.
 """
 
 from __future__ import annotations
@@ -59,6 +64,39 @@ def docker_binary() -> str:
     return found
 
 
+# Where the docker CLI looks for CLI plugins after the config's `cliPluginsExtraDirs` and
+# `$DOCKER_CONFIG/cli-plugins` (docker/cli's defaultSystemPluginDirs on Linux).
+_SYSTEM_PLUGIN_DIRS = ("/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
+                       "/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins")
+
+
+@functools.cache
+def compose_plugin() -> str | None:
+    """The `docker-compose` plugin binary `docker compose` would run, when running it directly is the
+    same thing: no `STACKCTL_DOCKER`, no docker context chosen (`DOCKER_CONTEXT`, the config's
+    `currentContext`), a readable config. None otherwise: `compose()` goes through the docker CLI."""
+    import json
+
+    if os.environ.get("STACKCTL_DOCKER") or os.environ.get("DOCKER_CONTEXT"):
+        return None
+    config_dir = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    try:
+        config = json.loads((config_dir / "config.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        config = {}
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict) or config.get("currentContext") not in (None, "", "default"):
+        return None
+    extra = config.get("cliPluginsExtraDirs") or []
+    dirs = [*(d for d in extra if isinstance(d, str)), str(config_dir / "cli-plugins"), *_SYSTEM_PLUGIN_DIRS]
+    for directory in dirs:
+        candidate = os.path.join(directory, "docker-compose")
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
 _children: set[subprocess.Popen[Any]] = set()
 _children_lock = threading.Lock()
 
@@ -94,7 +132,15 @@ def kill_children() -> int:
 def run(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
         check: bool = True, timeout: float | None = None, input: str | None = None) -> Result:
     """Run `docker ARGS...` and capture its output (the child is killed on timeout or interrupt)."""
-    argv = [docker_binary(), *args]
+    result = _run_argv([docker_binary(), *args], cwd=cwd, env=env, timeout=timeout, input=input)
+    if check and result.returncode != 0:
+        raise DockerCommandError(["docker", *args], result.returncode, result.stderr)
+    return result
+
+
+def _run_argv(argv: list[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
+              timeout: float | None = None, input: str | None = None) -> Result:
+    args = argv[1:]
     proc = _start(argv, cwd=cwd, env=dict(env) if env is not None else None, text=True,
                   stdin=subprocess.PIPE if input is not None else None,
                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -110,10 +156,7 @@ def run(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] 
         raise
     finally:
         _forget(proc)
-    result = Result(argv=argv, returncode=proc.returncode, stdout=stdout, stderr=stderr)
-    if check and proc.returncode != 0:
-        raise DockerCommandError(["docker", *args], proc.returncode, stderr)
-    return result
+    return Result(argv=argv, returncode=proc.returncode, stdout=stdout, stderr=stderr)
 
 
 @contextlib.contextmanager
@@ -168,7 +211,11 @@ def compose(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, s
     on every successful command.
     """
     global _compose_answered
-    res = run(["compose", *args], cwd=cwd, env=env, check=False, timeout=timeout)
+    plugin = compose_plugin()
+    if plugin is not None:
+        res = _run_argv([plugin, *args], cwd=cwd, env=env, timeout=timeout)
+    else:
+        res = run(["compose", *args], cwd=cwd, env=env, check=False, timeout=timeout)
     if res.returncode != 0:
         compose_version()  # raises ToolMissingError when the plugin is missing or is v1
         if check:

@@ -13,7 +13,6 @@ view the caller passes, and errors are raised (`stackctl.errors`).
 
 from __future__ import annotations
 
-import concurrent.futures
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -311,6 +310,8 @@ def status(loaded: LoadedStack, *, probe: bool = True) -> list[ServiceStatus]:
     project = project_for(loaded)
     containers = project.containers()
     names = set(loaded.stack.service_names)
+    import concurrent.futures
+
     to_probe = [c for c in containers if probe and c.running and c.healthcheck is not None]
     probes: dict[str, ProbeResult] = {}
     if to_probe:
