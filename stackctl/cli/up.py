@@ -132,6 +132,8 @@ def _finish(result: UpResult, output: Output, *, verb: str) -> None:
         emit(result.to_data(), output)
     elif result.ok:
         extra = f"; recreated: {', '.join(result.recreated)}" if result.recreated else ""
+        if result.restarted:
+            extra += f"; restarted (depends_on restart: true): {', '.join(result.restarted)}"
         count = len(result.plan.services)
         console().print(f"stack {result.stack} {verb} in {run.elapsed:.1f} s "
                         f"({count} service{'s' if count != 1 else ''}{extra})", soft_wrap=True)

@@ -40,6 +40,7 @@ class UpResult:
     created: list[str] = field(default_factory=list)
     recreated: list[str] = field(default_factory=list)
     built: list[str] = field(default_factory=list)
+    restarted: list[str] = field(default_factory=list)  # running, restarted for depends_on.restart
 
     @property
     def ok(self) -> bool:
@@ -47,6 +48,7 @@ class UpResult:
 
     def to_data(self) -> dict[str, Any]:
         return {"stack": self.stack, "built": self.built, "created": self.created, "recreated": self.recreated,
+                "restarted": self.restarted,
                 **self.startup.to_data()}
 
 
@@ -184,7 +186,7 @@ def up(loaded: LoadedStack, services: Sequence[str] = (), *, timeout: float = DE
     import time
 
     from stackctl.compose.local import compose_ready
-    from stackctl.local.plan import plan_up
+    from stackctl.local.plan import plan_up, restart_dependents
     from stackctl.local.startup import Startup
 
     t0 = time.monotonic() if t0 is None else t0
@@ -210,10 +212,16 @@ def up(loaded: LoadedStack, services: Sequence[str] = (), *, timeout: float = DE
     created = sorted({c.service for c in containers if c.service not in before_services})
     recreated = sorted({c.service for c in containers if c.service in before_services and c.id not in before_ids})
     _check_health_gates(plan, containers)
-    run = Startup(project, plan, containers, timeout=timeout, view=view(list(plan.services)), t0=t0)
+    # Compose may stop such a dependent while it recreates the dependency (and `up --no-start` then
+    # leaves it stopped); running or not, it is restarted once the dependency is up again.
+    restart = set(restart_dependents(loaded.stack, plan, [*created, *recreated]))
+    grace = {s.name: s.stop_grace_period for s in loaded.stack.services}
+    run = Startup(project, plan, containers, timeout=timeout, view=view(list(plan.services)), t0=t0,
+                  restart=restart, stop_timeouts=grace)
     for unit in run.units.values():
         unit.recreated, unit.created = unit.name in recreated, unit.name in created
-    result = UpResult(loaded.stack.name, plan, run, created=created, recreated=recreated, built=built)
+    result = UpResult(loaded.stack.name, plan, run, created=created, recreated=recreated, built=built,
+                      restarted=sorted(restart))
     _run(run)
     return result
 
@@ -230,14 +238,15 @@ def restart(loaded: LoadedStack, services: Sequence[str], *, timeout: float = DE
     engine_ready()
     project = project_for(loaded)
     containers = [c for c in project.containers() if c.service in plan.services]
-    missing = [s for s in plan.services if not any(c.service == s for c in containers)]
+    missing = [s for s in plan.selected if not any(c.service == s for c in containers)]
     if missing:
         raise InputError(f"no container for {', '.join(missing)} (not created yet: run `stackctl up "
                          f"{' '.join(missing)}`)", field="SERVICE")
     grace = {s.name: s.stop_grace_period for s in loaded.stack.services}
     run = Startup(project, plan, containers, timeout=timeout, view=view(list(plan.services)), action="restart",
                   stop_timeouts=grace)
-    result = UpResult(loaded.stack.name, plan, run)
+    result = UpResult(loaded.stack.name, plan, run,
+                      restarted=[n for n in plan.services if n not in plan.selected])
     _run(run)
     return result
 

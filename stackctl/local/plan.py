@@ -77,11 +77,34 @@ def plan_up(stack: m.Stack, selected: Sequence[str] = ()) -> Plan:
 
 
 def plan_restart(stack: m.Stack, selected: Sequence[str]) -> Plan:
-    """`restart SERVICE...`: only those services, gated on nothing (their dependencies keep running)."""
+    """`restart SERVICE...`: those services, gated on nothing (their dependencies keep running), then
+    the services that declare `depends_on: {SERVICE: {restart: true}}` on one of them (and so on down),
+    each once what it waits for among the restarted ones is up again, as `docker compose restart` does."""
     _check_names(selected, set(stack.service_names))
-    names = tuple(dict.fromkeys(selected))
-    return Plan(services=names, gates={n: () for n in names}, one_shot=stack.one_shot_services() & set(names),
-                selected=names)
+    names = list(dict.fromkeys(selected))
+    gates: dict[str, tuple[m.Dependency, ...]] = {n: () for n in names}
+    changed = True
+    while changed:
+        changed = False
+        for svc in stack.services:
+            if svc.name in gates:
+                continue
+            waits = tuple(d for d in svc.depends_on if d.restart and d.service in gates)
+            if waits:
+                gates[svc.name] = waits
+                names.append(svc.name)
+                changed = True
+    order = _topological(names, {n: [d.service for d in gates[n]] for n in names})
+    return Plan(services=order, gates={n: gates[n] for n in order},
+                one_shot=stack.one_shot_services() & set(names), selected=tuple(dict.fromkeys(selected)))
+
+
+def restart_dependents(stack: m.Stack, plan: Plan, updated: Iterable[str]) -> frozenset[str]:
+    """Services of `plan` to restart because a dependency they declare `restart: true` on was updated
+    (created or recreated) by this `up`: Compose restarts them once the dependency is up again."""
+    changed = set(updated)
+    return frozenset(name for name in plan.services if name not in changed and any(
+        d.restart and d.service in changed for d in stack.service(name).depends_on))
 
 
 def _check_names(selected: Iterable[str], known: set[str]) -> None:

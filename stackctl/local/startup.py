@@ -34,7 +34,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -180,12 +180,13 @@ class Startup:
     def __init__(self, project: LocalProject, plan: Plan, containers: Sequence[ContainerState], *,
                  timeout: float, view: View, action: Literal["start", "restart"] = "start",
                  stop_timeouts: dict[str, float | None] | None = None, t0: float | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, restart: Collection[str] = ()) -> None:
         self.project = project
         self.plan = plan
         self.timeout = timeout
         self.view = view
         self.action = action
+        self.restart = frozenset(restart)  # services restarted rather than kept (depends_on.restart)
         self.stop_timeouts = stop_timeouts or {}
         self.clock = clock
         self.t0 = clock() if t0 is None else t0  # times are shown relative to this (the command's start)
@@ -253,8 +254,10 @@ class Startup:
                 unit.ready_at = 0.0
                 self._set(unit, "done", "no containers (scaled to 0)")
         watch = getattr(self.project, "watch", None)
-        if watch is not None and self.action == "start":
-            self._unwatch = watch(self._on_engine_event)  # before the first start: no exit is missed
+        if watch is not None:
+            # before the first start: no exit is missed. The exit a `docker restart` causes is not
+            # mistaken for a failure: only containers that (re)started are inspected (`_poll`).
+            self._unwatch = watch(self._on_engine_event)
         every = POLL_SECONDS if self._unwatch is None else WATCHED_POLL_SECONDS
         next_poll = 0.0
         while True:
@@ -355,7 +358,8 @@ class Startup:
 
     def _launch(self, unit: Unit) -> None:
         unit.started_at = self._rel()
-        needs_start = {id(t) for t in unit.containers if self.action == "restart" or not t.state.running}
+        restart = self._restarts(unit.name)
+        needs_start = {id(t) for t in unit.containers if restart or not t.state.running}
         for t in unit.containers:
             t.launched, t.restart_base = True, t.state.restart_count
             if id(t) not in needs_start:  # already running (re-`up`): keep it, check its health
@@ -363,7 +367,7 @@ class Startup:
                 if t.state.health == "healthy":
                     t.healthy = True
         if needs_start:
-            self._set(unit, "starting", "docker restart" if self.action == "restart" else "docker start")
+            self._set(unit, "starting", "docker restart" if restart else "docker start")
         else:  # all already running (re-`up`): go straight to what they are now
             unit.state, unit.detail = "probing", "already running"
         for t in unit.containers:
@@ -375,6 +379,9 @@ class Startup:
                 thread.start()
         self._evaluate(unit)
 
+    def _restarts(self, service: str) -> bool:
+        return self.action == "restart" or service in self.restart
+
     # ------------------------------------------------------------------ worker (one per container)
     def _work(self, t: Tracked, start: bool, probe: bool) -> None:
         c = t.state
@@ -382,7 +389,7 @@ class Startup:
         try:
             if start:
                 try:
-                    if self.action == "restart":
+                    if self._restarts(c.service):
                         self.project.restart(c, stop_timeout=self.stop_timeouts.get(c.service))
                     else:
                         self.project.start(c)

@@ -526,3 +526,50 @@ def test_engine_exec_is_docker_exec_without_the_cli(stack: Stack) -> None:
     with pytest.raises(EngineError) as info:
         engine.exec_run(cid, ["true"], timeout=10)
     assert info.value.status == 409
+
+
+RESTART_ON_UPDATE = """
+services:
+  db:
+    BASE
+    command: ["sh", "-c", "sleep 1; touch /tmp/ready; exec sleep 600"]
+    healthcheck: {{test: ["CMD", "test", "-f", "/tmp/ready"], interval: 30s}}
+    environment: {{VERSION: "{version}"}}
+  app:                   # restarted whenever db is updated or restarted
+    BASE
+    command: ["sleep", "600"]
+    depends_on: {{db: {{condition: service_healthy, restart: true}}}}
+  other:                 # waits on db too, but is left alone
+    BASE
+    command: ["sleep", "600"]
+    depends_on: {{db: {{condition: service_healthy}}}}
+"""
+
+
+def test_depends_on_restart_restarts_dependents_when_the_dependency_is_updated_or_restarted(stack: Stack) -> None:
+    stack.write(RESTART_ON_UPDATE.format(version="1"))
+    res, data = stack.up()
+    assert res.exit_code == 0, res
+    assert data["restarted"] == []  # a first start restarts nothing
+    started = {s: stack.container(s)["State"]["StartedAt"] for s in ("app", "other")}
+    ids = {s: stack.container(s)["Id"] for s in ("app", "other")}
+
+    stack.write(RESTART_ON_UPDATE.format(version="2"))  # db's config changes: Compose recreates it
+    res, data = stack.up()
+    assert res.exit_code == 0, res
+    assert data["recreated"] == ["db"] and data["restarted"] == ["app"]
+    assert first(data, "app", "starting") >= first(data, "db", "healthy")  # once db is up again
+    assert stack.container("app")["Id"] == ids["app"]  # the same container, restarted
+    assert stack.container("app")["State"]["StartedAt"] != started["app"]
+    assert stack.container("other")["State"]["StartedAt"] == started["other"]
+    res, data = stack.up()  # nothing updated: nothing restarted
+    assert res.exit_code == 0 and data["restarted"] == [], res
+
+    started = {s: stack.container(s)["State"]["StartedAt"] for s in ("app", "other")}
+    res = stack.cli("restart", "db", "-o", "json")
+    assert res.exit_code == 0, res
+    data = json.loads(res.stdout)
+    assert data["restarted"] == ["app"] and svc(data, "db")["state"] == "healthy"
+    assert first(data, "app", "starting") >= first(data, "db", "healthy")
+    assert stack.container("app")["State"]["StartedAt"] != started["app"]
+    assert stack.container("other")["State"]["StartedAt"] == started["other"]
