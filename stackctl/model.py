@@ -166,7 +166,10 @@ class Service:
     hostname: str | None = None
     init: bool | None = None
     read_only: bool | None = None
-
+    cap_add: tuple[str, ...] = ()  # as Compose names them (`NET_ADMIN`, `CAP_SYS_TIME`)
+    cap_drop: tuple[str, ...] = ()
+    privileged: bool | None = None
+    sysctls: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

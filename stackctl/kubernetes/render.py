@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +69,13 @@ SECRET_NAME = re.compile(r"(PASSW(OR)?D|PASSPHRASE|SECRET|TOKEN|API_?KEY|ACCESS_
 NOT_SECRET_NAME = re.compile(r"_(FILE|PATH|DIR|URL_FILE|KEY_FILE|LENGTH|ENABLED|ALGORITHM)$", re.IGNORECASE)
 URL_CREDENTIALS = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s:@]+:[^@\s/]+@", re.IGNORECASE)
 PROTOCOLS = {"tcp": "TCP", "udp": "UDP", "sctp": "SCTP"}
+# The sysctls a default kubelet (and the baseline Pod Security Standard) allows; any other needs the
+# kubelet's --allowed-unsafe-sysctls.
+SAFE_SYSCTLS = frozenset({
+    "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range",
+    "net.ipv4.ip_unprivileged_port_start", "net.ipv4.ip_local_reserved_ports", "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes",
+})
 
 
 @dataclass(frozen=True)
@@ -921,9 +928,7 @@ class _Renderer:
         self._file_mounts(plan, files, volumes, mounts, config_sums, secret_sums)
         if mounts:
             container["volumeMounts"] = mounts
-        security: dict[str, Any] = {}
-        if svc.read_only:
-            security["readOnlyRootFilesystem"] = True
+        security = self._container_security(plan)
         if security:
             container["securityContext"] = security
         pod: dict[str, Any] = {"automountServiceAccountToken": False, "enableServiceLinks": False}
@@ -1062,7 +1067,40 @@ class _Renderer:
                                                                     "not carried over")
         return out
 
+    def _container_security(self, plan: _Plan) -> dict[str, Any]:
+        svc = plan.svc
+        out: dict[str, Any] = {}
+        caps = {key: names for key, names in (("add", capabilities(svc.cap_add)), ("drop", capabilities(svc.cap_drop)))
+                if names}
+        if caps:
+            out["capabilities"] = caps
+        if svc.privileged:
+            out["privileged"] = True
+            self.warn(f"{plan.where}.privileged", "the container runs privileged; namespaces that enforce the baseline "
+                                                  "or restricted Pod Security Standard reject the pod")
+        if svc.read_only:
+            out["readOnlyRootFilesystem"] = True
+        return out
+
     def _pod_security(self, plan: _Plan, volumes: list[dict[str, Any]]) -> dict[str, Any]:
+        out = self._run_as(plan, volumes)
+        sysctls = self._sysctls(plan)
+        if sysctls:
+            out["sysctls"] = sysctls
+        return out
+
+    def _sysctls(self, plan: _Plan) -> list[dict[str, str]]:
+        out = []
+        for name, value in sorted(plan.svc.sysctls.items()):
+            if name not in SAFE_SYSCTLS:
+                self.warn(f"{plan.where}.sysctls.{name}", "is not a safe sysctl: the kubelet must allow it with "
+                                                          "--allowed-unsafe-sysctls, else the pod is rejected (as it "
+                                                          "is in namespaces that enforce the baseline or restricted "
+                                                          "Pod Security Standard)")
+            out.append({"name": name, "value": value})
+        return out
+
+    def _run_as(self, plan: _Plan, volumes: list[dict[str, Any]]) -> dict[str, Any]:
         user = plan.svc.user
         if not user:
             return {}
@@ -1510,6 +1548,16 @@ class _Renderer:
                                     f"networks.{net.name}")
             self.emit("NetworkPolicy", name, {"spec": spec}, wave=WAVE_CONFIG, label_name=self.stack_label,
                       annotations={A_SERVICE: f"network:{net.name}"})
+
+
+def capabilities(names: Sequence[str]) -> list[str]:
+    """Compose capability names → Kubernetes ones (`cap_sys_time` → `SYS_TIME`), first occurrence kept."""
+    out: list[str] = []
+    for name in names:
+        cap = name.strip().upper().removeprefix("CAP_")
+        if cap and cap not in out:
+            out.append(cap)
+    return out
 
 
 def _pure_reference(template: str | None) -> str | None:

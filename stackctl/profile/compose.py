@@ -27,7 +27,8 @@ _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m
 _SERVICE_FIELDS = frozenset({
     "image", "build", "command", "entrypoint", "environment", "ports", "expose", "volumes", "healthcheck",
     "depends_on", "deploy", "restart", "labels", "networks", "secrets", "configs", "stop_grace_period",
-    "user", "working_dir", "profiles", "pull_policy", "hostname", "init", "read_only",
+    "user", "working_dir", "profiles", "pull_policy", "hostname", "init", "read_only", "cap_add", "cap_drop",
+    "privileged", "sysctls",
 })
 _TOP_FIELDS = frozenset({"name", "services", "volumes", "networks", "secrets", "configs"})
 _DEPLOY_FIELDS = frozenset({"mode", "replicas", "resources", "update_config", "restart_policy", "labels",
@@ -314,6 +315,10 @@ def _service(name: str, svc: Mapping[str, Any], warnings: list[m.Warning_]) -> m
         hostname=svc.get("hostname"),
         init=svc.get("init"),
         read_only=svc.get("read_only"),
+        cap_add=tuple(str(c) for c in svc.get("cap_add") or ()),
+        cap_drop=tuple(str(c) for c in svc.get("cap_drop") or ()),
+        privileged=svc.get("privileged"),
+        sysctls=_str_map(svc.get("sysctls")),
     )
 
 

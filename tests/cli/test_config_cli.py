@@ -22,7 +22,7 @@ def test_config_json_is_the_resolved_model(project, cli) -> None:
           web:
             image: "example/web:${TAG:-1}"
             environment: {PASSWORD: "${PASSWORD}", LITERAL: "a$$b"}
-            cap_add: [NET_ADMIN]
+            ulimits: {nofile: 1024}
     """, "PASSWORD='p#ss w$rd'\n")
     res = cli("config", "-o", "json")
     assert res.exit_code == 0, res
@@ -31,7 +31,7 @@ def test_config_json_is_the_resolved_model(project, cli) -> None:
     assert data["profile"] == "local" and web["image"] == "example/web:1"
     assert web["environment"] == {"LITERAL": "a$b", "PASSWORD": "p#ss w$rd"}
     assert web["deploy"]["replicas"] == 2
-    assert "Warning: services.web.cap_add: not modeled by stackctl" in res.stderr
+    assert "Warning: services.web.ulimits: not modeled by stackctl" in res.stderr
     yaml_res = cli("config", "-o", "yaml")
     assert yaml.safe_load(yaml_res.stdout) == data
 

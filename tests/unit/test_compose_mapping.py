@@ -38,7 +38,11 @@ RESOLVED = {
             "secrets": [{"source": "db_password", "target": "/run/secrets/db_password", "mode": "0400"}],
             "stop_grace_period": "20s",
             "user": "1000:1000",
-            "cap_add": ["NET_ADMIN"],
+            "cap_add": ["NET_ADMIN", "CAP_SYS_TIME"],
+            "cap_drop": ["ALL"],
+            "privileged": True,
+            "sysctls": {"net.core.somaxconn": "1024", "net.ipv4.tcp_syncookies": "0"},
+            "ulimits": {"nofile": {"soft": 1024, "hard": 2048}},
             "x-custom": {"a": 1},
         },
         "db": {"image": "postgres", "command": None, "entrypoint": None},
@@ -76,9 +80,27 @@ def test_mapping_normalises_units_and_unescapes() -> None:
     assert stack.one_shot_services() == frozenset({"migrate"})
 
 
+def test_security_fields_are_carried_as_compose_wrote_them() -> None:
+    api = to_model(RESOLVED).service("api")
+    assert api.cap_add == ("NET_ADMIN", "CAP_SYS_TIME") and api.cap_drop == ("ALL",)
+    assert api.privileged is True
+    assert api.sysctls == {"net.core.somaxconn": "1024", "net.ipv4.tcp_syncookies": "0"}
+    db = to_model(RESOLVED).service("db")
+    assert (db.cap_add, db.cap_drop, db.privileged, db.sysctls) == ((), (), None, {})
+
+
+@pytest.mark.parametrize("sysctls", [{"net.ipv4.tcp_syncookies": 0, "kernel.shm_rmid_forced": "1"},
+                                     ["net.ipv4.tcp_syncookies=0", "kernel.shm_rmid_forced=1"]])
+def test_sysctls_mapping_or_list(sysctls: object) -> None:
+    svc = to_model({"services": {"a": {"image": "x", "sysctls": sysctls}}}).service("a")
+    assert svc.sysctls == {"net.ipv4.tcp_syncookies": "0", "kernel.shm_rmid_forced": "1"}
+
+
 def test_every_unmodeled_field_is_a_warning_never_dropped() -> None:
     fields = {w.field for w in to_model(RESOLVED).warnings}
-    assert "services.api.cap_add" in fields
+    assert "services.api.ulimits" in fields
+    assert not fields & {"services.api.cap_add", "services.api.cap_drop", "services.api.privileged",
+                         "services.api.sysctls"}
     assert "models" in fields
     assert not any(f.startswith(("x-", "services.api.x-")) for f in fields)  # extensions are for tools
 

@@ -102,10 +102,11 @@ def test_strict_turns_warnings_into_errors(demo: Any, cli: Callable[..., Any]) -
     demo.write("compose.yaml", COMPOSE.replace("    image: nginx:1.27\n", "    image: nginx:1.27\n    privileged: true\n"))
     relaxed = cli("render", "kubernetes", "-p", "production")
     assert relaxed.exit_code == 0
-    assert "Warning: services.web.privileged: not modeled by stackctl" in relaxed.stderr
+    assert "Warning: services.web.privileged: the container runs privileged; namespaces that enforce" in relaxed.stderr
     strict = cli("render", "kubernetes", "-p", "production", "--strict")
     assert strict.exit_code == 2
-    assert "Error: 1 warning with --strict (first: services.web.privileged: not modeled" in strict.stderr
+    assert "Error: 1 warning with --strict (first: services.web.privileged: the container runs privileged" \
+        in strict.stderr
     assert strict.stdout == ""
 
 

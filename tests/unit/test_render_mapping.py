@@ -1,10 +1,18 @@
-"""The small translations the Kubernetes renderer is built from (stackctl.kubernetes.mapping)."""
+"""The small translations the Kubernetes renderer is built from (stackctl.kubernetes.mapping), and how it
+maps the Compose security fields (cap_add, cap_drop, privileged, sysctls)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
 from stackctl.kubernetes import mapping as k
+from stackctl.kubernetes.inputs import Target
+from stackctl.kubernetes.render import Rendered, capabilities, render
+from stackctl.kubernetes.validate import validate
+from stackctl.profile.compose import to_model
+from stackctl.profile.schema import KubernetesSettings, ServiceOverride
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
@@ -152,3 +160,89 @@ def test_annotation_keys() -> None:
     assert k.annotation_key_ok("example.com/owner")
     assert not k.annotation_key_ok("has space")
     assert not k.annotation_key_ok("x" * 64)
+
+
+# ---------------------------------------------------------------------------------------------
+# Security fields: cap_add, cap_drop, privileged, sysctls
+# ---------------------------------------------------------------------------------------------
+def _render(**fields: Any) -> Rendered:
+    stack = to_model({"name": "demo", "services": {"app": {"image": "nginx", **fields}}})
+    target = Target(profile="production", profile_file="profiles/production.yaml",
+                    kubernetes=KubernetesSettings(namespace="demo-prod"), services={}, defaults=ServiceOverride())
+    rendered = render(stack, target)
+    assert validate(list(rendered.objects), "1.35") == []
+    return rendered
+
+
+def _pod(r: Rendered) -> dict[str, Any]:
+    return r.workload("app")["spec"]["template"]["spec"]
+
+
+def _warnings(r: Rendered) -> list[str]:
+    return [str(w) for w in r.warnings]
+
+
+@pytest.mark.parametrize(("names", "expected"), [
+    (["NET_ADMIN", "CAP_SYS_TIME"], ["NET_ADMIN", "SYS_TIME"]),
+    (["cap_net_raw", "NET_RAW", "CAP_NET_RAW", "chown"], ["NET_RAW", "CHOWN"]),
+    (["ALL"], ["ALL"]), (["all", "CAP_ALL"], ["ALL"]), ([], [])])
+def test_capability_names(names: list[str], expected: list[str]) -> None:
+    assert capabilities(names) == expected
+
+
+def test_cap_add_and_cap_drop_become_container_capabilities() -> None:
+    r = _render(cap_add=["NET_ADMIN", "CAP_SYS_TIME", "NET_ADMIN"], cap_drop=["ALL"], read_only=True)
+    assert _pod(r)["containers"][0]["securityContext"] == {
+        "capabilities": {"add": ["NET_ADMIN", "SYS_TIME"], "drop": ["ALL"]}, "readOnlyRootFilesystem": True}
+    assert "securityContext" not in _pod(r)
+    assert _warnings(r) == []
+
+
+def test_cap_drop_alone() -> None:
+    r = _render(cap_drop=["CAP_NET_RAW", "MKNOD"])
+    assert _pod(r)["containers"][0]["securityContext"] == {"capabilities": {"drop": ["NET_RAW", "MKNOD"]}}
+
+
+def test_privileged_is_rendered_with_a_pod_security_warning() -> None:
+    r = _render(privileged=True)
+    assert _pod(r)["containers"][0]["securityContext"] == {"privileged": True}
+    assert _warnings(r) == ["services.app.privileged: the container runs privileged; namespaces that enforce the "
+                            "baseline or restricted Pod Security Standard reject the pod"]
+
+
+def test_privileged_false_renders_nothing() -> None:
+    r = _render(privileged=False)
+    assert "securityContext" not in _pod(r)["containers"][0]
+    assert _warnings(r) == []
+
+
+@pytest.mark.parametrize("sysctls", [
+    {"net.ipv4.tcp_syncookies": 0, "kernel.shm_rmid_forced": "1", "net.ipv4.ip_local_port_range": "1024 65000"},
+    ["net.ipv4.tcp_syncookies=0", "kernel.shm_rmid_forced=1", "net.ipv4.ip_local_port_range=1024 65000"]])
+def test_sysctls_become_pod_sysctls_sorted_by_name(sysctls: object) -> None:
+    r = _render(sysctls=sysctls)
+    assert _pod(r)["securityContext"] == {"sysctls": [
+        {"name": "kernel.shm_rmid_forced", "value": "1"},
+        {"name": "net.ipv4.ip_local_port_range", "value": "1024 65000"},
+        {"name": "net.ipv4.tcp_syncookies", "value": "0"}]}
+    assert "securityContext" not in _pod(r)["containers"][0]
+    assert _warnings(r) == []
+
+
+def test_unsafe_sysctls_are_rendered_with_a_warning_each() -> None:
+    r = _render(sysctls={"vm.max_map_count": "262144", "net.ipv4.tcp_fin_timeout": "30",
+                         "net.core.somaxconn": "1024"})
+    assert [s["name"] for s in _pod(r)["securityContext"]["sysctls"]] == [
+        "net.core.somaxconn", "net.ipv4.tcp_fin_timeout", "vm.max_map_count"]
+    assert [w.field for w in r.warnings] == ["services.app.sysctls.net.core.somaxconn",
+                                             "services.app.sysctls.vm.max_map_count"]
+    assert all("--allowed-unsafe-sysctls" in w.message for w in r.warnings)
+
+
+def test_sysctls_join_the_existing_pod_security_context() -> None:
+    r = _render(user="1000:1000", volumes=[{"type": "tmpfs", "target": "/tmp"}],
+                sysctls={"net.ipv4.tcp_syncookies": "1"}, cap_add=["NET_BIND_SERVICE"])
+    assert _pod(r)["securityContext"] == {
+        "runAsUser": 1000, "runAsGroup": 1000, "runAsNonRoot": True, "fsGroup": 1000,
+        "fsGroupChangePolicy": "OnRootMismatch", "sysctls": [{"name": "net.ipv4.tcp_syncookies", "value": "1"}]}
+    assert _pod(r)["containers"][0]["securityContext"] == {"capabilities": {"add": ["NET_BIND_SERVICE"]}}
