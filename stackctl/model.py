@@ -110,6 +110,15 @@ class UpdateConfig:
 
 
 @dataclass(frozen=True)
+class SwarmPlacement:
+    """`deploy.placement`, as Compose resolved it."""
+
+    constraints: tuple[str, ...] = ()  # `node.labels.zone == eu-1`, `node.role != manager` ...
+    preferences: tuple[str, ...] = ()  # `spread:` descriptors, in order
+    max_replicas_per_node: int | None = None
+
+
+@dataclass(frozen=True)
 class Deploy:
     mode: DeployMode = "replicated"
     replicas: int | None = None
@@ -118,6 +127,7 @@ class Deploy:
     update_config: UpdateConfig | None = None
     restart_policy: Mapping[str, Any] | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    placement: SwarmPlacement | None = None
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,10 @@ SECRET_NAME = re.compile(r"(PASSW(OR)?D|PASSPHRASE|SECRET|TOKEN|API_?KEY|ACCESS_
 NOT_SECRET_NAME = re.compile(r"_(FILE|PATH|DIR|URL_FILE|KEY_FILE|LENGTH|ENABLED|ALGORITHM)$", re.IGNORECASE)
 URL_CREDENTIALS = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s:@]+:[^@\s/]+@", re.IGNORECASE)
 PROTOCOLS = {"tcp": "TCP", "udp": "UDP", "sctp": "SCTP"}
+SWARM_CONSTRAINT = re.compile(r"^\s*(?P<attr>[A-Za-z][\w.\-/]*)\s*(?P<op>==|!=)\s*(?P<value>\S+)\s*$")
+NODE_ATTRIBUTE_LABELS = {"node.hostname": "kubernetes.io/hostname", "node.platform.os": "kubernetes.io/os",
+                         "node.platform.arch": "kubernetes.io/arch"}
+ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "armhf": "arm"}
 # The sysctls a default kubelet (and the baseline Pod Security Standard) allows; any other needs the
 # kubelet's --allowed-unsafe-sysctls.
 SAFE_SYSCTLS = frozenset({
@@ -983,26 +987,95 @@ class _Renderer:
         return out
 
     def _placement(self, plan: _Plan) -> dict[str, Any]:
+        """Where the pods may run: Compose's `deploy.placement` (Swarm constraints become required node
+        affinity, `spread` preferences soft topology spread) and the profile's `placement` (spread,
+        anti-affinity), which wins where both say something."""
         placement = plan.override.placement
-        if placement is None:
-            return {}
-        if plan.kind not in ("Deployment", "StatefulSet"):
+        swarm = plan.svc.deploy.placement
+        if placement is not None and plan.kind not in ("Deployment", "StatefulSet"):
             raise self.profile_error(f"{plan.where}.placement", f"spreads replicas of a Deployment or StatefulSet "
                                                                 f"(this service is a {plan.kind})")
         selector = {"matchLabels": self.pod_selector(plan, workload=True)}
         out: dict[str, Any] = {}
-        if placement.spread:
+        affinity: dict[str, Any] = {}
+        where = f"{plan.where}.deploy.placement"
+        if swarm is not None:
+            terms = [t for i, c in enumerate(swarm.constraints)
+                     if (t := self._node_constraint(c, f"{where}.constraints[{i}]")) is not None]
+            if terms:
+                affinity["nodeAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchExpressions": terms}]}}
+        spread = list(placement.spread) if placement is not None else []
+        if swarm is not None and swarm.preferences:
+            if plan.kind in ("Deployment", "StatefulSet"):
+                for i, pref in enumerate(swarm.preferences):
+                    key = pref.removeprefix("node.labels.")
+                    if not pref.startswith("node.labels.") or not k.annotation_key_ok(key):
+                        self.warn(f"{where}.preferences[{i}]", f"spread over {pref!r} has no Kubernetes "
+                                                               "equivalent (only node labels); dropped")
+                    elif key not in spread:
+                        spread.append(key)
+            else:
+                self.warn(f"{where}.preferences", f"spreading applies to replicas; a {plan.kind} has none to spread")
+        if spread:
+            skew = placement.max_skew if placement is not None else 1
+            unsatisfiable = placement.when_unsatisfiable if placement is not None else "ScheduleAnyway"
             out["topologySpreadConstraints"] = [
-                {"maxSkew": placement.max_skew, "topologyKey": key, "whenUnsatisfiable": placement.when_unsatisfiable,
-                 "labelSelector": selector} for key in placement.spread]
-        if placement.anti_affinity == "required":
-            out["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
-                {"labelSelector": selector, "topologyKey": "kubernetes.io/hostname"}]}}
-        elif placement.anti_affinity == "preferred":
-            out["affinity"] = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                {"maxSkew": skew, "topologyKey": key, "whenUnsatisfiable": unsatisfiable, "labelSelector": selector}
+                for key in spread]
+        anti = placement.anti_affinity if placement is not None else None
+        if anti is None and swarm is not None and swarm.max_replicas_per_node is not None:
+            if swarm.max_replicas_per_node == 1 and plan.kind in ("Deployment", "StatefulSet"):
+                anti = "required"  # one per node, exactly
+            else:
+                self.warn(f"{where}.max_replicas_per_node", f"{swarm.max_replicas_per_node} per node has no "
+                                                            "Kubernetes equivalent but 1 (anti-affinity); dropped")
+        if anti == "required":
+            affinity["podAntiAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": selector, "topologyKey": "kubernetes.io/hostname"}]}
+        elif anti == "preferred":
+            affinity["podAntiAffinity"] = {"preferredDuringSchedulingIgnoredDuringExecution": [
                 {"weight": 100, "podAffinityTerm": {"labelSelector": selector,
-                                                    "topologyKey": "kubernetes.io/hostname"}}]}}
+                                                    "topologyKey": "kubernetes.io/hostname"}}]}
+        if affinity:
+            out["affinity"] = affinity
         return out
+
+    def _node_constraint(self, text: str, where: str) -> dict[str, Any] | None:
+        """One Swarm constraint as a node selector requirement, or None (with a warning)."""
+        match = SWARM_CONSTRAINT.match(text)
+        if match is None:
+            self.warn(where, f"{text!r} is not a Swarm constraint (`node.labels.KEY == VALUE`); dropped")
+            return None
+        attr, op, value = match.group("attr"), match.group("op"), match.group("value")
+        equal = op == "=="
+        if attr == "node.role":
+            if value not in ("manager", "worker"):
+                self.warn(where, f"{text!r}: a node role is manager or worker; dropped")
+                return None
+            on_control_plane = equal == (value == "manager")
+            self.note(where, f"{text!r}: {'on' if on_control_plane else 'off'} control-plane nodes "
+                             "(node-role.kubernetes.io/control-plane)")
+            return {"key": "node-role.kubernetes.io/control-plane",
+                    "operator": "Exists" if on_control_plane else "DoesNotExist"}
+        if attr.startswith("node.labels."):
+            key = attr.removeprefix("node.labels.")
+            if not k.annotation_key_ok(key):
+                self.warn(where, f"{text!r}: {key!r} is not a valid Kubernetes label key; dropped")
+                return None
+        elif attr in NODE_ATTRIBUTE_LABELS:
+            key = NODE_ATTRIBUTE_LABELS[attr]
+            if attr == "node.platform.arch":
+                value = ARCHITECTURES.get(value.lower(), value.lower())
+            elif attr == "node.platform.os":
+                value = value.lower()
+        else:
+            self.warn(where, f"{text!r}: {attr} has no Kubernetes node label; dropped")
+            return None
+        if len(value) > 63 or not k.LABEL_VALUE.match(value):
+            self.warn(where, f"{text!r}: {value!r} is not a valid label value; dropped")
+            return None
+        return {"key": key, "operator": "In" if equal else "NotIn", "values": [value]}
 
     def _image(self, plan: _Plan) -> str:
         svc = plan.svc

@@ -338,13 +338,23 @@ def _resources(r: Mapping[str, Any] | None, where: str) -> m.Resources:
                        pids=r.get("pids"))
 
 
+def _placement(p: Any, where: str, warnings: list[m.Warning_]) -> m.SwarmPlacement | None:
+    if not p:
+        return None
+    for key in sorted(set(p) - {"constraints", "preferences", "max_replicas_per_node"}):
+        warnings.append(m.Warning_(f"{where}.{key}", "not modeled by stackctl"))
+    prefs = [str(pref["spread"]) for pref in p.get("preferences") or [] if isinstance(pref, Mapping)
+             and pref.get("spread")]
+    limit = p.get("max_replicas_per_node")
+    return m.SwarmPlacement(constraints=tuple(str(c) for c in p.get("constraints") or ()), preferences=tuple(prefs),
+                            max_replicas_per_node=int(limit) if limit else None)
+
+
 def _deploy(d: Mapping[str, Any], where: str, warnings: list[m.Warning_]) -> m.Deploy:
     for key in sorted(d):
         if key not in _DEPLOY_FIELDS:
             warnings.append(m.Warning_(f"{where}.{key}", "not modeled by stackctl"))
-    if d.get("placement"):
-        warnings.append(m.Warning_(f"{where}.placement", "Swarm placement is not carried to Kubernetes; use the "
-                                                          "profile's placement settings"))
+    placement = _placement(d.get("placement"), f"{where}.placement", warnings)
     res = d.get("resources") or {}
     for key in sorted(set(res) - {"limits", "reservations"}):
         warnings.append(m.Warning_(f"{where}.resources.{key}", "not modeled by stackctl"))
@@ -360,4 +370,5 @@ def _deploy(d: Mapping[str, Any], where: str, warnings: list[m.Warning_]) -> m.D
                                      order=uc.get("order"), failure_action=uc.get("failure_action")) if uc else None,
         restart_policy=d.get("restart_policy"),
         labels=_str_map(d.get("labels")),
+        placement=placement,
     )

@@ -12,7 +12,7 @@ from stackctl.kubernetes.inputs import Target
 from stackctl.kubernetes.render import Rendered, capabilities, render
 from stackctl.kubernetes.validate import validate
 from stackctl.profile.compose import to_model
-from stackctl.profile.schema import KubernetesSettings, ServiceOverride
+from stackctl.profile.schema import KubernetesSettings, Placement, ServiceOverride
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
@@ -246,3 +246,66 @@ def test_sysctls_join_the_existing_pod_security_context() -> None:
         "runAsUser": 1000, "runAsGroup": 1000, "runAsNonRoot": True, "fsGroup": 1000,
         "fsGroupChangePolicy": "OnRootMismatch", "sysctls": [{"name": "net.ipv4.tcp_syncookies", "value": "1"}]}
     assert _pod(r)["containers"][0]["securityContext"] == {"capabilities": {"add": ["NET_BIND_SERVICE"]}}
+
+
+# ------------------------------------------------------------------------------- Swarm placement
+def _pod(rendered: Rendered) -> dict[str, Any]:
+    return dict(rendered.workload("app")["spec"]["template"]["spec"])
+
+
+def _placement(**placement: Any) -> Rendered:
+    return _render(deploy={"replicas": 3, "placement": placement})
+
+
+def test_swarm_constraints_become_required_node_affinity() -> None:
+    r = _placement(constraints=["node.labels.zone == eu-1", "node.labels.disk != hdd", "node.hostname == box-1",
+                                "node.platform.os == Linux", "node.platform.arch == x86_64", "node.role == worker"])
+    terms = _pod(r)["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert terms == [{"matchExpressions": [  # all ANDed, as Swarm does
+        {"key": "zone", "operator": "In", "values": ["eu-1"]},
+        {"key": "disk", "operator": "NotIn", "values": ["hdd"]},
+        {"key": "kubernetes.io/hostname", "operator": "In", "values": ["box-1"]},
+        {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
+        {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
+        {"key": "node-role.kubernetes.io/control-plane", "operator": "DoesNotExist"}]}]
+    assert not [w for w in r.warnings if "placement" in str(w)]
+    assert r == _placement(constraints=["node.labels.zone == eu-1", "node.labels.disk != hdd", "node.hostname == box-1",
+                                        "node.platform.os == Linux", "node.platform.arch == x86_64",
+                                        "node.role == worker"])  # deterministic
+
+
+def test_swarm_constraints_without_a_kubernetes_meaning_are_dropped_with_a_warning() -> None:
+    r = _placement(constraints=["node.id == 2ivku8v2gvtg4", "engine.labels.operatingsystem == ubuntu",
+                                "node.role == boss", "node.labels.zone == not a value", "zone is eu"])
+    assert "affinity" not in _pod(r)
+    warned = {str(w).split(":")[0] for w in r.warnings}
+    assert {f"services.app.deploy.placement.constraints[{i}]" for i in range(5)} <= warned
+
+
+def test_swarm_spread_preferences_and_one_replica_per_node() -> None:
+    r = _placement(preferences=[{"spread": "node.labels.zone"}, {"spread": "node.id"}], max_replicas_per_node=1)
+    pod = _pod(r)
+    assert [(c["topologyKey"], c["whenUnsatisfiable"]) for c in pod["topologySpreadConstraints"]] == \
+        [("zone", "ScheduleAnyway")]  # soft, as Swarm's spread is
+    assert pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]["topologyKey"] == \
+        "kubernetes.io/hostname"
+    assert any("preferences[1]" in str(w) for w in r.warnings)
+    r = _placement(max_replicas_per_node=2)
+    assert "affinity" not in _pod(r)
+    assert any("max_replicas_per_node: 2 per node has no Kubernetes equivalent" in str(w) for w in r.warnings)
+
+
+def test_the_profiles_placement_wins_and_merges_with_swarm_constraints() -> None:
+    stack = to_model({"name": "demo", "services": {"app": {"image": "nginx", "deploy": {"replicas": 3, "placement": {
+        "constraints": ["node.labels.zone == eu-1"], "preferences": [{"spread": "node.labels.rack"}],
+        "max_replicas_per_node": 1}}}}})
+    target = Target(profile="production", profile_file="profiles/production.yaml",
+                    kubernetes=KubernetesSettings(namespace="demo-prod"), defaults=ServiceOverride(),
+                    services={"app": ServiceOverride(placement=Placement(spread=("topology.kubernetes.io/zone",),
+                                                                         anti_affinity="preferred"))})
+    rendered = render(stack, target)
+    assert validate(list(rendered.objects), "1.35") == []
+    pod = _pod(rendered)
+    assert [c["topologyKey"] for c in pod["topologySpreadConstraints"]] == ["topology.kubernetes.io/zone", "rack"]
+    assert set(pod["affinity"]) == {"nodeAffinity", "podAntiAffinity"}
+    assert "preferredDuringSchedulingIgnoredDuringExecution" in pod["affinity"]["podAntiAffinity"]  # the profile's
