@@ -142,7 +142,41 @@ def _kubernetes(profile: Any, reach: bool) -> list[Check]:
     checks = [Check("kubeconfig", "ok", f"context {wanted!r} in {', '.join(str(f) for f in files)}")]
     if reach:
         checks.append(_reach(wanted))
+        argo_users = _argo_users(profile)
+        if argo_users and checks[-1].status == "ok":
+            checks.append(_guard("argo rollouts", lambda: _argo_rollouts(wanted, argo_users, profile)))
     return checks
+
+
+def _argo_users(profile: Any) -> list[str]:
+    """The profile fields that make services Argo Rollouts canaries."""
+    def argo(strategy: str | None, canary: Any) -> bool:
+        return strategy == "canary" and canary is not None and canary.controller == "argo-rollouts"
+
+    d = profile.defaults
+    users = ["defaults.canary.controller"] if argo(d.strategy, d.canary) else []
+    users += [f"services.{name}.canary.controller" for name, o in sorted(profile.services.items())
+              if argo(o.strategy or d.strategy, o.canary or d.canary)]
+    return users
+
+
+def _argo_rollouts(context: str, services: list[str], profile: Any) -> Check:
+    """Services rendered as Argo Rollouts need the kind in the cluster (promote refuses otherwise)."""
+    from stackctl.kubernetes import apply as ka
+    from stackctl.kubernetes import argo
+
+    cluster = ka.connect(context)
+    try:
+        served = argo.served(cluster)
+    finally:
+        cluster.close()
+    users = ", ".join(services)
+    if served:
+        return Check("argo rollouts", "ok", f"context {context!r} serves {argo.API_VERSION} {argo.KIND} "
+                                            f"(for {users})")
+    return Check("argo rollouts", "fail", f"context {context!r} does not serve {argo.API_VERSION} {argo.KIND}, "
+                                          f"which {profile.display_path} asks for ({users})",
+                 "install Argo Rollouts in the cluster, or use controller: stackctl")
 
 
 def _reach(context: str) -> Check:

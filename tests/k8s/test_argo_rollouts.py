@@ -84,6 +84,15 @@ def test_without_argo_rollouts_promote_names_the_setting_and_applies_nothing(pro
     assert "profiles/dev.yaml: services.web.canary.controller: runs as an Argo Rollouts Rollout" in res.stderr
     assert "does not serve argoproj.io/v1alpha1 Rollout" in res.stderr
     assert kube.plane.request("GET", f"/api/v1/namespaces/{kube.namespace}")[0] == 404  # nothing applied
+    assert doctor(cli) == ("fail", "context 'stackctl-test' does not serve argoproj.io/v1alpha1 Rollout, which "
+                               "profiles/dev.yaml asks for (services.web.canary.controller)")
+
+
+def doctor(cli: Any) -> tuple[str, str]:
+    """`stackctl doctor`'s Argo Rollouts check: (status, detail)."""
+    res = cli("doctor", "-p", "dev", "-o", "json")
+    check = next(c for c in json.loads(res.stdout) if c["name"] == "argo rollouts")
+    return check["status"], check["detail"]
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +114,7 @@ def argo(control_plane: Any) -> Iterator[Any]:
 
 def test_argo_canary_goes_through_its_steps(project, cli, kube, argo) -> None:
     write(project, kube.namespace)
+    assert doctor(cli)[0] == "ok"
     res = ok(cli("promote", "dev"))
     assert "created    Rollout/web" in res.stderr and "ready      Rollout/web" in res.stderr
     first = rollout(kube)
