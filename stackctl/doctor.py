@@ -149,14 +149,16 @@ def _kubernetes(profile: Any, reach: bool) -> list[Check]:
 
 
 def _argo_users(profile: Any) -> list[str]:
-    """The profile fields that make services Argo Rollouts canaries."""
-    def argo(strategy: str | None, canary: Any) -> bool:
-        return strategy == "canary" and canary is not None and canary.controller == "argo-rollouts"
+    """The profile fields that make services Argo Rollouts (canary or blue-green)."""
+    def field(o: Any, d: Any) -> str | None:
+        strategy = o.strategy or d.strategy
+        key = {"canary": "canary", "blue-green": "blue_green"}.get(strategy or "")
+        chosen = (getattr(o, key) or getattr(d, key)) if key else None
+        return f"{key}.controller" if chosen is not None and chosen.controller == "argo-rollouts" else None
 
     d = profile.defaults
-    users = ["defaults.canary.controller"] if argo(d.strategy, d.canary) else []
-    users += [f"services.{name}.canary.controller" for name, o in sorted(profile.services.items())
-              if argo(o.strategy or d.strategy, o.canary or d.canary)]
+    users = [f"defaults.{f}" for f in [field(d, d)] if f]
+    users += [f"services.{name}.{f}" for name, o in sorted(profile.services.items()) if (f := field(o, d))]
     return users
 
 

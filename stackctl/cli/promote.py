@@ -116,12 +116,12 @@ def _require_argo(cluster: Cluster, objects: Any, prof: Profile, ctx: str) -> No
     from stackctl.errors import InputError
     from stackctl.kubernetes import argo
 
-    names = argo.services(objects)
+    names = argo.fields(objects)
     if names and not argo.served(cluster):
         cluster.close()
         raise InputError(f"runs as an Argo Rollouts Rollout, and context {ctx} does not serve "
                          f"{argo.API_VERSION} {argo.KIND} (Argo Rollouts is not installed there)",
-                         file=prof.display_path, field=f"services.{names[0]}.canary.controller",
+                         file=prof.display_path, field=names[0],
                          hint="install Argo Rollouts in the cluster, or use controller: stackctl "
                               "(promote runs the canary steps itself)")
 

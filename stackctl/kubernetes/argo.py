@@ -23,6 +23,7 @@ from typing import Any
 
 API_VERSION = "argoproj.io/v1alpha1"
 KIND = "Rollout"
+CONTROLLER_MANAGER = "rollouts-controller"  # the Argo controller's field manager
 
 _DEFS = "https://kubernetes.io/api/_definitions.json#/$defs/"
 _INT_OR_PERCENT = {"oneOf": [{"type": "integer", "minimum": 0},
@@ -174,6 +175,36 @@ def services(objects: Sequence[Mapping[str, Any]]) -> list[str]:
     """The Compose services rendered as Rollouts (their `stackctl.io/service` annotation)."""
     return [str(((o.get("metadata") or {}).get("annotations") or {}).get("stackctl.io/service")
                 or o["metadata"]["name"]) for o in objects if o.get("kind") == KIND]
+
+
+def for_live(obj: dict[str, Any], live: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What to apply for `obj`, given what is live. The active Service of a blue-green Rollout has a
+    selector the Argo controller rewrites (it adds the ReplicaSet's `rollouts-pod-template-hash`) and,
+    a selector being one atomic value, then owns whole: applying ours again would either conflict or,
+    forced, make the Service select both versions. Once the controller owns it, the Service is
+    applied without its selector (the revision still records the full object)."""
+    if obj.get("kind") != "Service" or live is None or not _selector_owned_by_argo(live):
+        return obj
+    return {**obj, "spec": {k: v for k, v in (obj.get("spec") or {}).items() if k != "selector"}}
+
+
+def _selector_owned_by_argo(live: Mapping[str, Any]) -> bool:
+    for entry in (live.get("metadata") or {}).get("managedFields") or []:
+        if entry.get("manager") != CONTROLLER_MANAGER:
+            continue
+        spec = ((entry.get("fieldsV1") or {}).get("f:spec") or {})
+        if "f:selector" in spec:
+            return True
+    return False
+
+
+def fields(objects: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The profile fields that made Rollouts of `objects` (`services.web.canary.controller`)."""
+    out = []
+    for name, obj in zip(services(objects), (o for o in objects if o.get("kind") == KIND)):
+        strategy = ((obj.get("spec") or {}).get("strategy") or {})
+        out.append(f"services.{name}.{'blue_green' if 'blueGreen' in strategy else 'canary'}.controller")
+    return out
 
 
 def abort(cluster: Any, namespace: str, selector: str) -> list[Any]:

@@ -220,7 +220,8 @@ class Deployer:
                         result.applied.append(item)
                         self.view.applied(item)
                     continue
-                result.applied += ka.apply_objects(self.cluster, phase.objects, live, force=opts.force_conflicts,
+                to_apply = [argo.for_live(o, live.get(Ref.of(o).key)) for o in phase.objects]
+                result.applied += ka.apply_objects(self.cluster, to_apply, live, force=opts.force_conflicts,
                                                    dry_run=opts.dry_run, pool=self.pool, on_applied=self.view.applied)
                 if phase.await_jobs and watcher is not None:
                     self.view.note(f"waiting for {', '.join(str(j) for j in phase.await_jobs)} to complete")
@@ -427,7 +428,7 @@ def diff(cluster: Cluster, release: kh.Release, objects: Sequence[Mapping[str, A
         def after_of(obj: dict[str, Any]) -> dict[str, Any]:
             if obj["kind"] != "Namespace" and not exists:
                 return obj
-            return cluster.apply(obj, force=force_conflicts, dry_run=True)
+            return cluster.apply(argo.for_live(obj, live.get(Ref.of(obj).key)), force=force_conflicts, dry_run=True)
 
         afters = list(deployer.pool.map(after_of, desired))
     finally:

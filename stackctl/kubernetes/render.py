@@ -214,7 +214,7 @@ class _Renderer:
     def colour(self, plan: _Plan) -> str | None:
         """Blue-green Deployments are rendered as the first colour; promote picks the colour to deploy
         (`stackctl.kubernetes.bluegreen`), so the render stays the same whatever is live."""
-        if plan.kind == "Deployment" and self._effective(plan, "strategy") == "blue-green":
+        if plan.kind == "Deployment" and self._effective(plan, "strategy") == "blue-green" and not self.argo(plan):
             return FIRST_COLOUR
         return None
 
@@ -224,10 +224,11 @@ class _Renderer:
                 and not self.argo(plan))
 
     def argo(self, plan: _Plan) -> bool:
-        """A canary run by Argo Rollouts: the service's Deployment is rendered as a `Rollout`."""
-        canary = self._effective(plan, "canary")
-        return (plan.kind == "Deployment" and self._effective(plan, "strategy") == "canary"
-                and canary is not None and canary.controller == "argo-rollouts")
+        """A canary or blue-green run by Argo Rollouts: the service's Deployment is rendered as a `Rollout`."""
+        strategy = self._effective(plan, "strategy")
+        settings = {"canary": "canary", "blue-green": "blue_green"}.get(strategy or "")
+        chosen = self._effective(plan, settings) if settings else None
+        return plan.kind == "Deployment" and chosen is not None and chosen.controller == "argo-rollouts"
 
     def pod_selector(self, plan: _Plan, *, workload: bool = False) -> dict[str, str]:
         """What selects the service's serving pods: its Services' selector; with `workload`, its
@@ -710,7 +711,7 @@ class _Renderer:
                                                                       "Deployment, blue-green has two)")
             if blue_green is not None and not blue_green.keep_previous:
                 annotations[A_KEEP_PREVIOUS] = "false"
-        elif strategy == "blue-green":
+        elif strategy == "blue-green" and not self.argo(plan):
             self.warn(f"{plan.where}.strategy", f"blue-green applies to Deployments; this {plan.kind} rolls "
                                                 "as usual")
         if plan.override.job is not None and plan.kind not in ("Job", "CronJob"):
@@ -843,12 +844,32 @@ class _Renderer:
         return out
 
     def _argo_strategy(self, plan: _Plan, deployment: Mapping[str, Any] | None) -> dict[str, Any]:
-        """An Argo Rollouts canary: setWeight and pause steps (weights by replica ratio: no traffic
-        router is configured), the surge/unavailable settings of the rolling update."""
+        """An Argo Rollouts canary (setWeight and pause steps, weights by replica ratio: no traffic
+        router is configured; the surge/unavailable settings of the rolling update) or blue-green
+        (the service's Service is the active one, switched once the new ReplicaSet is ready)."""
+        blue_green = self._effective(plan, "strategy") == "blue-green"
+        field = "blue_green" if blue_green else "canary"
         if deployment is not None and deployment.get("type") == "Recreate":
-            raise self.profile_error(f"{plan.where}.canary.controller",
-                                     "a canary needs old and new pods side by side, and this service must be "
-                                     "recreated (strategy: recreate, or a ReadWriteOnce volume)")
+            raise self.profile_error(f"{plan.where}.{field}.controller",
+                                     f"{'blue-green' if blue_green else 'a canary'} needs old and new pods side by "
+                                     "side, and this service must be recreated (strategy: recreate, or a "
+                                     "ReadWriteOnce volume)")
+        if blue_green:
+            if not plan.ports:
+                raise self.profile_error(f"{plan.where}.blue_green.controller",
+                                         "Argo Rollouts switches the service's Service, and it has no ports (no "
+                                         "Service); give it `expose:` or `ports:`")
+            aliases = [a for net in plan.svc.networks for a in net.aliases if k.service_name(a) not in (None, plan.name)]
+            if aliases:
+                raise self.profile_error(f"{plan.where}.blue_green.controller",
+                                         f"Argo Rollouts switches one Service, and the network aliases "
+                                         f"({', '.join(aliases)}) would each get one that sees both versions; drop "
+                                         "them or use controller: stackctl")
+            settings = self._effective(plan, "blue_green")
+            out: dict[str, Any] = {"activeService": plan.name, "autoPromotionEnabled": True}
+            if settings is not None and not settings.keep_previous:
+                out["scaleDownDelaySeconds"] = 0  # else Argo's default: the old ReplicaSet goes 30 s after
+            return {"blueGreen": out}
         steps: list[dict[str, Any]] = []
         for step in (self._effective(plan, "canary") or Canary()).steps:
             steps.append({"setWeight": step.weight})

@@ -125,6 +125,9 @@ class BlueGreen:
     switch (instant rollback) until `stackctl promote --finalize`; false removes it at once."""
 
     keep_previous: bool = True
+    # stackctl: two Deployments, promote switches the Service. argo-rollouts: an Argo Rollouts
+    # `Rollout` whose controller switches the Service (`blueGreen.activeService`).
+    controller: str = "stackctl"
 
 
 @dataclass(frozen=True)
@@ -612,8 +615,9 @@ def _pdb(node: _Node | None) -> DisruptionBudget | None:
 def _blue_green(node: _Node | None) -> BlueGreen | None:
     if node is None:
         return None
-    node.only(("keep_previous",))
-    return BlueGreen(keep_previous=node.boolean("keep_previous", True))
+    node.only(("keep_previous", "controller"))
+    return BlueGreen(keep_previous=node.boolean("keep_previous", True),
+                     controller=node.choice("controller", CANARY_CONTROLLERS) or "stackctl")
 
 
 def _job(node: _Node | None, *, scheduled: bool) -> JobSettings | None:

@@ -32,7 +32,7 @@ STEPS = "[{weight: 25, pause: 1s}, {weight: 50, pause: 1s}]"
 
 
 def write(project: Any, namespace: str, *, greeting: str = "hello", extra: str = "", steps: str = STEPS,
-          replicas: int = 4) -> None:
+          replicas: int = 4, strategy: str = "") -> None:
     extra = textwrap.indent(textwrap.dedent(extra).strip("\n"), "    ") if extra else ""
     (project.root / "compose.yaml").write_text(COMPOSE.format(greeting=json.dumps(greeting), extra=extra))
     project.profile("dev", f"""
@@ -46,10 +46,7 @@ def write(project: Any, namespace: str, *, greeting: str = "hello", extra: str =
         services:
           web:
             replicas: {replicas}
-            strategy: canary
-            canary:
-              controller: argo-rollouts
-              steps: {steps}
+            {strategy or f"strategy: canary{chr(10)}            canary: {{controller: argo-rollouts, steps: {steps}}}"}
         """)
 
 
@@ -207,3 +204,37 @@ def test_apply_takes_back_the_fields_the_argo_controller_rewrote(kube, argo) -> 
         cluster.close()
     assert live is not None
     assert live["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "GREETING", "value": "bonjour"}]
+
+
+def active_hash(kube: Any) -> str:
+    """The ReplicaSet hash the Service selects (Argo adds it to the active Service's selector)."""
+    return str(kube.get("services", "web")["spec"]["selector"].get("rollouts-pod-template-hash", ""))
+
+
+def test_argo_blue_green_switches_the_service_once_the_new_version_is_ready(project, cli, kube, argo) -> None:
+    bg = "strategy: blue-green\n            blue_green: {controller: argo-rollouts}"
+    write(project, kube.namespace, replicas=2, strategy=bg)
+    res = ok(cli("promote", "dev"))
+    assert "ready      Rollout/web" in res.stderr
+    first = rollout(kube)
+    assert first["spec"]["strategy"] == {"blueGreen": {"activeService": "web", "autoPromotionEnabled": True}}
+    assert first["status"]["phase"] == "Healthy" and active_hash(kube) == first["status"]["stableRS"]
+
+    write(project, kube.namespace, replicas=2, strategy=bg, greeting="bonjour")
+    ok(cli("promote", "dev"))
+    now = rollout(kube)
+    assert now["status"]["phase"] == "Healthy"
+    assert now["status"]["currentPodHash"] != first["status"]["stableRS"]
+    assert active_hash(kube) == now["status"]["currentPodHash"]  # switched to the new version
+    assert revisions(cli) == [(1, "superseded"), (2, "deployed")]
+
+    # a version that never gets ready is never switched to; --atomic goes back to revision 2
+    write(project, kube.namespace, replicas=2, strategy=bg, greeting="hola", extra="""
+        labels:
+          sim.stackctl.io/state: unready
+        """)
+    res = cli("promote", "dev", "--timeout", "3", "--atomic")
+    assert res.exit_code == 1, res
+    assert "rolled back to revision 2" in res.stderr, res.stderr
+    assert active_hash(kube) == now["status"]["currentPodHash"]  # traffic never moved
+    kube.wait_for(lambda: rollout(kube)["status"].get("phase") == "Healthy", what="back on revision 2")

@@ -18,7 +18,7 @@ from stackctl.kubernetes.rollout import status
 from stackctl.kubernetes.validate import validate
 from stackctl.profile import load_profile
 from stackctl.profile.compose import to_model
-from stackctl.profile.schema import (Autoscaling, Canary, CanaryStep, KubernetesSettings, ServiceOverride,
+from stackctl.profile.schema import (Autoscaling, BlueGreen, Canary, CanaryStep, KubernetesSettings, ServiceOverride,
                                      UpdateSettings)
 
 WEB = {"image": "nginx:1.27", "ports": [{"target": 80, "published": "8080", "protocol": "tcp"}],
@@ -126,3 +126,58 @@ def test_profile_canary_controller(tmp_path: Path) -> None:
                                            r"of stackctl, argo-rollouts, got 'flagger'") as info:
         load_profile(tmp_path, "production")
     assert info.value.exit_code == 2
+
+
+# ------------------------------------------------------------------------------- blue-green
+ARGO_BG = BlueGreen(controller="argo-rollouts")
+
+
+def test_argo_blue_green_renders_a_rollout_switching_the_services_service() -> None:
+    r = run(ServiceOverride(strategy="blue-green", blue_green=ARGO_BG))
+    assert r.of_kind("Deployment") == []
+    ro = r.get("Rollout", "web")
+    assert ro["spec"]["strategy"] == {"blueGreen": {"activeService": "web", "autoPromotionEnabled": True}}
+    assert "stackctl.io/colour" not in ro["spec"]["selector"]["matchLabels"]  # no colours: Argo switches
+    assert r.get("Service", "web")["spec"]["selector"] == ro["spec"]["selector"]["matchLabels"]
+    assert validate(list(r.objects), "1.35") == []
+    assert argo.fields(r.objects) == ["services.web.blue_green.controller"]
+    quick = run(ServiceOverride(strategy="blue-green", blue_green=BlueGreen(keep_previous=False,
+                                                                          controller="argo-rollouts")))
+    assert quick.get("Rollout", "web")["spec"]["strategy"]["blueGreen"]["scaleDownDelaySeconds"] == 0
+    scaled = run(ServiceOverride(strategy="blue-green", blue_green=ARGO_BG,
+                                 autoscaling=Autoscaling(min_replicas=2, max_replicas=4)),
+                 {"web": {**WEB, "deploy": {"replicas": 2, "resources": {"reservations": {"cpus": "0.25"}}}}})
+    assert scaled.get("HorizontalPodAutoscaler", "web")["spec"]["scaleTargetRef"]["kind"] == "Rollout"
+
+
+def test_argo_blue_green_needs_one_service_to_switch() -> None:
+    with pytest.raises(ProfileError, match=r"services.web.blue_green.controller: Argo Rollouts switches the "
+                                           r"service's Service, and it has no ports"):
+        run(ServiceOverride(strategy="blue-green", blue_green=ARGO_BG), {"web": {"image": "example/worker:1"}})
+    with pytest.raises(ProfileError, match=r"services.web.blue_green.controller: Argo Rollouts switches one Service, "
+                                           r"and the network aliases \(www\)"):
+        run(ServiceOverride(strategy="blue-green", blue_green=ARGO_BG),
+            {"web": {**WEB, "networks": {"default": {"aliases": ["www"]}}}})
+
+
+def test_profile_blue_green_controller(tmp_path: Path) -> None:
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: busybox\n")
+    (tmp_path / "profiles/production.yaml").write_text(
+        "compose: {files: [compose.yaml]}\nservices: {web: {strategy: blue-green, blue_green: "
+        "{controller: argo-rollouts, keep_previous: false}}}\n")
+    assert load_profile(tmp_path, "production").services["web"].blue_green == BlueGreen(
+        keep_previous=False, controller="argo-rollouts")
+
+
+def test_a_service_whose_selector_argo_owns_is_applied_without_it() -> None:
+    svc = run(ServiceOverride(strategy="blue-green", blue_green=ARGO_BG)).get("Service", "web")
+    assert argo.for_live(svc, None) is svc  # first apply: the whole Service
+    ours = {"metadata": {"managedFields": [{"manager": "stackctl", "fieldsV1": {"f:spec": {"f:selector": {}}}}]}}
+    assert argo.for_live(svc, ours) is svc
+    taken = {"metadata": {"managedFields": [
+        {"manager": "stackctl", "fieldsV1": {"f:spec": {"f:ports": {}}}},
+        {"manager": "rollouts-controller", "operation": "Update", "fieldsV1": {"f:spec": {"f:selector": {}}}}]}}
+    applied = argo.for_live(svc, taken)
+    assert "selector" not in applied["spec"] and applied["spec"]["ports"] == svc["spec"]["ports"]
+    assert "selector" in svc["spec"]  # the rendered (and recorded) object keeps it
