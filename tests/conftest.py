@@ -7,6 +7,8 @@ scripts/test.sh) a missing tool is a failure, never a skip.
 
 from __future__ import annotations
 
+import atexit
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -14,10 +16,43 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def _load_rig() -> Any:
+    """tests/k8s/rig.py (a script too: scripts/k8s-cluster.sh runs it), as module stackctl_k8s_rig."""
+    spec = importlib.util.spec_from_file_location("stackctl_k8s_rig", REPO / "tests" / "k8s" / "rig.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["stackctl_k8s_rig"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+rig = _load_rig()
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[Any]:
+    """The session's control plane (rig.ControlPlane: etcd, kube-apiserver, controller-manager,
+    scheduler, KWOK nodes), shared by the k8s tier and the golden API-server test; kubeconfig with
+    contexts stackctl-test (current), production and staging, all pointing at it."""
+    if not shutil.which("openssl"):
+        rig.unavailable("openssl is not installed")
+    try:
+        bin_dir = rig.binaries()
+    except rig.RigError as exc:
+        rig.unavailable(str(exc))
+    plane = rig.ControlPlane.start(bin_dir=bin_dir)
+    atexit.register(plane.stop)  # also on an interrupted session; stop() is idempotent
+    try:
+        yield plane
+    finally:
+        plane.stop()
 
 
 def _compose_cli_available() -> bool:

@@ -1,6 +1,7 @@
 """The Kubernetes tier: a real control plane (etcd, kube-apiserver, controller-manager, scheduler,
-KWOK nodes) started once per session from the cached binaries (tests/k8s/rig.py), a namespace per
-test, a loopback registry for image tests.
+KWOK nodes) started once per session from the cached binaries (tests/k8s/rig.py; the `control_plane`
+fixture lives in tests/conftest.py, shared with the golden API-server test), a namespace per test, a
+loopback registry for image tests.
 
 Locally the tier skips when the rig cannot be had (no Go toolchain to build it); in CI
 (`STACKCTL_REQUIRE_K8S=1`) that is a failure. Teardown always runs: namespaces are deleted after
@@ -11,7 +12,6 @@ pytest itself be killed, the processes die with it: they carry a parent-death si
 from __future__ import annotations
 
 import atexit
-import importlib.util
 import os
 import re
 import secrets
@@ -30,46 +30,10 @@ from typing import Any
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-REQUIRED = os.environ.get("STACKCTL_REQUIRE_K8S") == "1"
 
 
-def _load_rig() -> Any:
-    spec = importlib.util.spec_from_file_location("stackctl_k8s_rig", HERE / "rig.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["stackctl_k8s_rig"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-rig = _load_rig()
-
-
-def _unavailable(reason: str) -> None:
-    if REQUIRED:
-        pytest.fail(f"the Kubernetes tier is required (STACKCTL_REQUIRE_K8S=1) but the rig is missing: {reason}",
-                    pytrace=False)
-    pytest.skip(f"no Kubernetes rig ({reason}); set STACKCTL_REQUIRE_K8S=1 to fail instead")
-
-
-@pytest.fixture(scope="session")
-def control_plane() -> Iterator[Any]:
-    """The session's control plane (rig.ControlPlane): kubeconfig with contexts stackctl-test
-    (current), production and staging, all pointing at it."""
-    if not shutil.which("openssl"):
-        _unavailable("openssl is not installed")
-    try:
-        bin_dir = rig.binaries()
-    except rig.RigError as exc:
-        _unavailable(str(exc))
-    plane = rig.ControlPlane.start(bin_dir=bin_dir)
-    atexit.register(plane.stop)  # also on an interrupted session; stop() is idempotent
-    try:
-        yield plane
-    finally:
-        plane.stop()
+rig = sys.modules["stackctl_k8s_rig"]  # loaded by tests/conftest.py, which owns `control_plane`
+_unavailable = rig.unavailable
 
 
 class Kube:

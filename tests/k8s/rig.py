@@ -65,6 +65,16 @@ class RigError(RuntimeError):
     pass
 
 
+def unavailable(reason: str) -> None:
+    """In a pytest session: the rig cannot be had. A failure under STACKCTL_REQUIRE_K8S=1 (CI), else a skip."""
+    import pytest
+
+    if os.environ.get("STACKCTL_REQUIRE_K8S") == "1":
+        pytest.fail(f"the Kubernetes tier is required (STACKCTL_REQUIRE_K8S=1) but the rig is missing: {reason}",
+                    pytrace=False)
+    pytest.skip(f"no Kubernetes rig ({reason}); set STACKCTL_REQUIRE_K8S=1 to fail instead")
+
+
 def binaries(*, build: bool = True) -> Path:
     """The bin dir of the cached binaries (scripts/k8s-binaries.sh builds them when missing)."""
     explicit = os.environ.get("STACKCTL_K8S_BIN")  # a bin dir of your own (skips the build script)
@@ -186,6 +196,7 @@ class ControlPlane:
             "--service-cluster-ip-range=10.96.0.0/16", "--authorization-mode=Node,RBAC",
             f"--token-auth-file={self.workdir / 'tokens.csv'}", "--anonymous-auth=false",
             "--enable-priority-and-fairness=false", "--event-ttl=30m", "-v=0",
+            "--allow-privileged=true",  # as kubeadm and kwokctl clusters do (privileged pods are a workload's choice)
         ], detach)
         self._write_kubeconfig()
         self._wait_ready(deadline)
