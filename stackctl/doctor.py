@@ -150,15 +150,12 @@ def _kubernetes(profile: Any, reach: bool) -> list[Check]:
 
 def _argo_users(profile: Any) -> list[str]:
     """The profile fields that make services Argo Rollouts (canary or blue-green)."""
-    def field(o: Any, d: Any) -> str | None:
-        strategy = o.strategy or d.strategy
-        key = {"canary": "canary", "blue-green": "blue_green"}.get(strategy or "")
-        chosen = (getattr(o, key) or getattr(d, key)) if key else None
-        return f"{key}.controller" if chosen is not None and chosen.controller == "argo-rollouts" else None
+    from stackctl.profile.schema import argo_controller_field
 
     d = profile.defaults
-    users = [f"defaults.{f}" for f in [field(d, d)] if f]
-    users += [f"services.{name}.{f}" for name, o in sorted(profile.services.items()) if (f := field(o, d))]
+    users = [f"defaults.{f}" for f in [argo_controller_field(d, d)] if f]
+    users += [f"services.{name}.{f}" for name, o in sorted(profile.services.items())
+              if (f := argo_controller_field(o, d))]
     return users
 
 

@@ -542,20 +542,17 @@ class LocalProject:
         return sorted(self.inspect(self.container_ids()), key=lambda c: (c.service, c.number))
 
     def start(self, container: ContainerState, *, timeout: float = 120) -> None:
-        self.start_id(container.id, container.name, timeout=timeout)
-
-    def start_id(self, container_id: str, name: str, *, timeout: float = 120) -> None:
         """`docker start`: no waiting on dependencies' Docker health (stackctl gates that itself)."""
         try:
-            if self._api("POST", f"/containers/{container_id}/start", timeout=timeout) is not None:
+            if self._api("POST", f"/containers/{container.id}/start", timeout=timeout) is not None:
                 return  # 204 started, 304 already running
         except EngineError as exc:
-            raise OperationError(f"cannot start {name}: {exc.message}") from None
+            raise OperationError(f"cannot start {container.name}: {exc.message}") from None
         except OSError as exc:  # timed out, connection lost
-            raise OperationError(f"cannot start {name}: {exc or type(exc).__name__}") from None
-        res = docker_cli.run(["start", container_id], check=False, timeout=timeout)
+            raise OperationError(f"cannot start {container.name}: {exc or type(exc).__name__}") from None
+        res = docker_cli.run(["start", container.id], check=False, timeout=timeout)
         if res.returncode != 0:
-            raise OperationError(f"cannot start {name}: {_last_line(res.stderr)}")
+            raise OperationError(f"cannot start {container.name}: {_last_line(res.stderr)}")
 
     def restart(self, container: ContainerState, *, stop_timeout: float | None, timeout: float = 180) -> None:
         args = ["restart", *(["-t", str(int(stop_timeout))] if stop_timeout is not None else []), container.id]

@@ -162,8 +162,10 @@ def _normalised_by_argo(ref: Ref, conflicts: Sequence[FieldConflict]) -> bool:
     (`resources: {}` added, quantities reformatted) and so becomes the owner of fields it did not
     mean to change (argoproj/argo-rollouts#3281). Those conflicts alone are taken over: the values
     are stackctl's own. A conflict with any other manager is still reported."""
-    return ref.kind == "Rollout" and bool(conflicts) and all(
-        c.manager == "rollouts-controller" and c.field.startswith(".spec.template.") for c in conflicts)
+    from stackctl.kubernetes import argo
+
+    return ref.kind == argo.KIND and bool(conflicts) and all(
+        c.manager == argo.CONTROLLER_MANAGER and c.field.startswith(".spec.template.") for c in conflicts)
 
 
 def _conflicts(ref: Ref, body: Mapping[str, Any]) -> list[FieldConflict]:

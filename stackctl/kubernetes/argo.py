@@ -1,4 +1,5 @@
-"""Argo Rollouts: the `Rollout` a canary service becomes with `canary.controller: argo-rollouts`.
+"""Argo Rollouts: the `Rollout` a service becomes with `canary.controller: argo-rollouts` or
+`blue_green.controller: argo-rollouts`.
 
 What stackctl needs to know about the kind, and nothing more:
 
@@ -6,11 +7,12 @@ What stackctl needs to know about the kind, and nothing more:
   where the CRD is not installed (written for stackctl from the v1alpha1 API; the pod template,
   selector and metadata reuse the Kubernetes definitions `validate` already loads). Unknown fields
   are errors, as for the built-in kinds;
-* `semantic()`: the rules the Argo controller enforces beyond the schema (a strategy, a step does
-  one thing, surge and unavailable not both zero);
-* `status()`: whether a Rollout has rolled out, as the Argo controller reports it (`status.phase`
-  Healthy for the current generation; Degraded, aborted or timed out is a failure);
-* `require()`: the pre-flight of promote, a clear error when the cluster does not serve the kind;
+* `semantic()`: the rules the Argo controller enforces beyond the schema (weights that only grow,
+  surge and unavailable not both zero, a selector);
+* `status_fields()`: whether a Rollout has rolled out, as the Argo controller reports it
+  (`status.phase` Healthy for the current generation; Degraded or aborted is a failure);
+* `served()` / `fields()`: promote's pre-flight, a located error when the cluster lacks the kind;
+* `for_live()`: the active Service of a blue-green Rollout, once the controller owns its selector;
 * `abort()`: `promote --abort` for these services, the `status.abort` flag the Argo CLI sets.
 """
 
@@ -100,13 +102,14 @@ def semantic(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def _steps(obj: Mapping[str, Any]) -> list[Any]:
+    return list((((obj.get("spec") or {}).get("strategy") or {}).get("canary") or {}).get("steps") or [])
+
+
 def pauses(obj: Mapping[str, Any]) -> int:
     """Seconds a Rollout's canary steps pause in total (promote's deadline grows by as much)."""
-    total = 0
-    for step in (((obj.get("spec") or {}).get("strategy") or {}).get("canary") or {}).get("steps") or []:
-        duration = (step.get("pause") or {}).get("duration") if isinstance(step, Mapping) else None
-        total += _seconds(duration)
-    return total
+    return sum(_seconds((step.get("pause") or {}).get("duration")) for step in _steps(obj)
+               if isinstance(step, Mapping))
 
 
 def _seconds(duration: Any) -> int:
@@ -119,10 +122,6 @@ def _seconds(duration: Any) -> int:
 
 _GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNITS = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-
-
-def steps_total(obj: Mapping[str, Any]) -> int:
-    return len((((obj.get("spec") or {}).get("strategy") or {}).get("canary") or {}).get("steps") or [])
 
 
 def status_fields(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -148,7 +147,7 @@ def status_fields(obj: Mapping[str, Any]) -> dict[str, Any]:
     if phase == "Healthy":
         out["done"] = True
         return out
-    total = steps_total(obj)
+    total = len(_steps(obj))
     index = st.get("currentStepIndex")
     where = f"step {min(int(index), total)}/{total}" if total and index is not None else ""
     weight = ((st.get("canary") or {}).get("weights") or {}).get("canary", {}).get("weight")
@@ -171,10 +170,15 @@ def served(cluster: Any) -> bool:
     return any(r.get("kind") == KIND and r.get("name") == "rollouts" for r in (listing or {}).get("resources") or [])
 
 
+def _service(obj: Mapping[str, Any]) -> str:
+    """The Compose service a Rollout was rendered for (its `stackctl.io/service` annotation)."""
+    return str(((obj.get("metadata") or {}).get("annotations") or {}).get("stackctl.io/service")
+               or obj["metadata"]["name"])
+
+
 def services(objects: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The Compose services rendered as Rollouts (their `stackctl.io/service` annotation)."""
-    return [str(((o.get("metadata") or {}).get("annotations") or {}).get("stackctl.io/service")
-                or o["metadata"]["name"]) for o in objects if o.get("kind") == KIND]
+    """The Compose services rendered as Rollouts."""
+    return [_service(o) for o in objects if o.get("kind") == KIND]
 
 
 def for_live(obj: dict[str, Any], live: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -200,11 +204,8 @@ def _selector_owned_by_argo(live: Mapping[str, Any]) -> bool:
 
 def fields(objects: Sequence[Mapping[str, Any]]) -> list[str]:
     """The profile fields that made Rollouts of `objects` (`services.web.canary.controller`)."""
-    out = []
-    for name, obj in zip(services(objects), (o for o in objects if o.get("kind") == KIND)):
-        strategy = ((obj.get("spec") or {}).get("strategy") or {})
-        out.append(f"services.{name}.{'blue_green' if 'blueGreen' in strategy else 'canary'}.controller")
-    return out
+    return [f"services.{_service(o)}.{'blue_green' if 'blueGreen' in o['spec']['strategy'] else 'canary'}.controller"
+            for o in objects if o.get("kind") == KIND]
 
 
 def abort(cluster: Any, namespace: str, selector: str) -> list[Any]:

@@ -23,7 +23,7 @@ from stackctl import model as m
 from stackctl.errors import InputError, ProfileError
 from stackctl.kubernetes import mapping as k
 from stackctl.kubernetes.inputs import HostPath, SecretInputs, Target
-from stackctl.profile.schema import Canary, ServiceOverride
+from stackctl.profile.schema import Canary, ServiceOverride, argo_controller_field
 
 # Identity labels and stackctl's annotations (promote relies on these names; see docs/kubernetes.md).
 L_NAME = "app.kubernetes.io/name"
@@ -225,10 +225,7 @@ class _Renderer:
 
     def argo(self, plan: _Plan) -> bool:
         """A canary or blue-green run by Argo Rollouts: the service's Deployment is rendered as a `Rollout`."""
-        strategy = self._effective(plan, "strategy")
-        settings = {"canary": "canary", "blue-green": "blue_green"}.get(strategy or "")
-        chosen = self._effective(plan, settings) if settings else None
-        return plan.kind == "Deployment" and chosen is not None and chosen.controller == "argo-rollouts"
+        return plan.kind == "Deployment" and argo_controller_field(plan.override, self.target.defaults) is not None
 
     def pod_selector(self, plan: _Plan, *, workload: bool = False) -> dict[str, str]:
         """What selects the service's serving pods: its Services' selector; with `workload`, its

@@ -193,16 +193,17 @@ def up(loaded: LoadedStack, services: Sequence[str] = (), *, timeout: float = DE
     plan = plan_up(loaded.stack, services)
     scales = {name: o.replicas for name, o in loaded.profile.services.items()
               if o.replicas is not None and name in plan.services}
-    done_early = (early is not None and early.succeeded() and early.project.name == loaded.stack.name
-                  and early.scales == scales and not services)
+    if early is not None and not (early.succeeded() and early.project.name == loaded.stack.name
+                                  and early.scales == scales and not services):
+        early = None  # it failed, or created something else: create here
     compose_ready()  # the engine is checked when the first docker call fails (no `docker info` first)
-    project = early.project if done_early and early is not None else project_for(loaded)
-    before = early.before if done_early and early is not None else project.containers()
+    project = early.project if early is not None else project_for(loaded)
+    before = early.before if early is not None else project.containers()
     before_ids, before_services = {c.id for c in before}, {c.service for c in before}
     built = _build(loaded, project, plan, force=build, note=note)
     if built:
         t0 = time.monotonic()  # --timeout and the times shown cover the start-up, not the image build
-    if not done_early or built:
+    if early is None or built:
         note(f"creating {', '.join(plan.services)} (docker compose up --no-start)")
         project.create(plan.services, scales=scales)
     else:

@@ -693,6 +693,19 @@ def _containers(node: _Node, key: str) -> tuple[ExtraContainer, ...]:
 
 
 CANARY_CONTROLLERS = ("stackctl", "argo-rollouts")
+STRATEGY_SETTINGS = {"canary": "canary", "blue-green": "blue_green"}  # strategy → its settings field
+
+
+def argo_controller_field(own: ServiceOverride, defaults: ServiceOverride) -> str | None:
+    """`canary.controller` or `blue_green.controller` when the service's strategy is run by Argo
+    Rollouts (its own settings, else the profile's defaults, as the renderer reads them); else None."""
+    def pick(attr: str) -> Any:
+        value = getattr(own, attr)
+        return value if value is not None else getattr(defaults, attr)
+
+    key = STRATEGY_SETTINGS.get(pick("strategy") or "")
+    chosen = pick(key) if key else None
+    return f"{key}.controller" if chosen is not None and chosen.controller == "argo-rollouts" else None
 PAUSE = re.compile(r"^(\d+)(s|m|h)?$")
 
 
