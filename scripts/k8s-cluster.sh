@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
-# scripts/k8s-cluster.sh - a local Kubernetes control plane for trying stackctl
-# promote by hand: etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler and KWOK (3 simulated nodes, a default StorageClass whose
-# claims bind), all on 127.0.0.1, from the binaries scripts/k8s-binaries.sh
-# builds (it builds them first when they are missing: a long while).
+# scripts/k8s-cluster.sh - a local Kubernetes cluster for trying stackctl promote by hand: etcd,
+# kube-apiserver, kube-controller-manager, kube-scheduler, and either KWOK (3 simulated nodes: pods
+# never run, they are only declared Running/Ready) or ONE REAL NODE (--real-node: containerd + runc,
+# kubelet, kube-proxy, CoreDNS, a default StorageClass whose claims bind to host directories, and a
+# loopback registry on 127.0.0.1:5000 that the node pulls from). Binaries come from
+# scripts/k8s-binaries.sh and scripts/k8s-node-binaries.sh (built first when missing: a long while).
 #
-#   scripts/k8s-cluster.sh start     # prints `export KUBECONFIG=...`
-#   eval "$(scripts/k8s-cluster.sh start)"
-#   stackctl promote production --context production --yes
+#   eval "$(scripts/k8s-cluster.sh start --real-node)"
+#   stackctl promote production --yes          # profiles/production.yaml pushes to 127.0.0.1:5000
 #   scripts/k8s-cluster.sh status
-#   scripts/k8s-cluster.sh stop
+#   scripts/k8s-cluster.sh stop                # everything: processes, containers, mounts, chains
 #
-# The kubeconfig has three contexts on the same cluster: stackctl-test
-# (current), production and staging. State and logs live in
-# ${XDG_RUNTIME_DIR:-/tmp}/stackctl-k8s (override with --dir DIR).
-# Pods never run: KWOK only simulates them (Running/Ready, Jobs complete).
+# The kubeconfig has three contexts on the same cluster: stackctl-test (current), production and
+# staging. A KWOK cluster lives in ${XDG_RUNTIME_DIR:-/tmp}/stackctl-k8s (--dir DIR), on 127.0.0.1.
+# The real node (root only; one per machine) keeps its state in /var/tmp/stackctl-realnode; it binds
+# to its pod bridge (10.244.0.1) and loopback only, and no packet from a pod leaves the machine
+# (tests/k8s/realnode.py). A start after a crash cleans up what the crashed run left first.
 set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PYTHON="$REPO_ROOT/.venv/bin/python"

@@ -96,6 +96,21 @@ def binaries(*, build: bool = True) -> Path:
     return Path(lines[-1])
 
 
+def load_realnode() -> Any:
+    """tests/k8s/realnode.py as module stackctl_k8s_realnode (this file is loaded by path, not as a package)."""
+    import importlib.util
+
+    name = "stackctl_k8s_realnode"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / "realnode.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -120,6 +135,10 @@ class ControlPlane:
     port: int = 0
     pids: dict[str, int] = field(default_factory=dict)
     owns_workdir: bool = True
+    kwok_nodes: int = NODES
+    real_node: bool = False
+    bind_address: str = "127.0.0.1"
+    node: Any = None  # realnode.RealNode when real_node
 
     # -- paths ---------------------------------------------------------------------------------
     @property
@@ -128,7 +147,7 @@ class ControlPlane:
 
     @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return f"https://{self.bind_address}:{self.port}"
 
     @property
     def ca_file(self) -> Path:
@@ -140,28 +159,55 @@ class ControlPlane:
     # -- lifecycle -----------------------------------------------------------------------------
     @classmethod
     def start(cls, *, workdir: Path | None = None, bin_dir: Path | None = None, timeout: float = 120,
-              detach: bool = False) -> ControlPlane:
-        """Start everything and wait until a Node is Ready. On any failure everything started is
+              detach: bool = False, real_node: bool = False, kwok_nodes: int | None = None,
+              registry_port: int = 0) -> ControlPlane:
+        """Start everything and wait until the nodes are Ready. On any failure everything started is
         stopped again before the error propagates. `detach` keeps the processes alive after this
-        process exits (for scripts/k8s-cluster.sh); otherwise they die with it, however it ends."""
+        process exits (for scripts/k8s-cluster.sh); otherwise they die with it, however it ends.
+
+        `real_node`: instead of KWOK nodes (unless `kwok_nodes` asks for some beside it), one real node
+        (tests/k8s/realnode.py: containerd, kubelet, kube-proxy, CoreDNS, a default StorageClass and a
+        loopback registry on `registry_port`, 0 = any free port). Its state lives in the fixed
+        realnode.STATE_DIR (one real node per machine); whatever a previous run left there, crashed or
+        still running, is cleaned up first."""
         bin_dir = bin_dir or binaries()
-        owns = workdir is None
+        node_dir = None
+        if real_node:
+            realnode = load_realnode()
+            node_dir = realnode.node_binaries()
+            if workdir is not None and workdir != realnode.STATE_DIR:
+                raise RigError(f"a real-node cluster keeps its state in {realnode.STATE_DIR}, not {workdir}")
+            workdir = realnode.STATE_DIR
+            if workdir.exists():
+                left = realnode.cleanup(workdir)
+                if left:
+                    raise RigError(f"cannot clean up what a previous real node left: {'; '.join(left)}")
+        owns = workdir is None or real_node
         if workdir is None:
             base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
             workdir = Path(tempfile.mkdtemp(prefix="stackctl-k8s-", dir=base))
         workdir.mkdir(parents=True, exist_ok=True)
-        rig = cls(workdir=workdir, bin_dir=bin_dir, owns_workdir=owns)
+        rig = cls(workdir=workdir, bin_dir=bin_dir, owns_workdir=owns, real_node=real_node,
+                  kwok_nodes=(0 if real_node else NODES) if kwok_nodes is None else kwok_nodes)
         try:
+            if real_node:
+                realnode.RealNode.prepare_host(workdir)
+                rig.bind_address = realnode.NODE_IP
             rig._start(timeout, detach)
+            if real_node:
+                rig.node = realnode.RealNode(
+                    plane=rig, node_dir=node_dir, registry_port=registry_port or free_port(), state=workdir,
+                    spawn=lambda name, argv, env=None: rig._spawn(name, argv, detach, env))
+                rig.node.start(time.monotonic() + timeout)
         except BaseException:
             rig.stop()
             raise
         return rig
 
-    def _spawn(self, name: str, argv: list[str], detach: bool) -> None:
+    def _spawn(self, name: str, argv: list[str], detach: bool, env: dict[str, str] | None = None) -> None:
         log = open(self.log(name), "wb")  # noqa: SIM115 - the child owns it
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                                     preexec_fn=_own_session if detach else _die_with_parent, close_fds=True)
         finally:
             log.close()
@@ -187,7 +233,8 @@ class ControlPlane:
         pki = self.workdir / "pki"
         self._spawn("kube-apiserver", [
             str(b / "kube-apiserver"), f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={self.port}",
+            f"--bind-address={self.bind_address}", f"--advertise-address={self.bind_address}",
+            f"--secure-port={self.port}",
             f"--tls-cert-file={pki / 'server.crt'}", f"--tls-private-key-file={pki / 'server.key'}",
             f"--client-ca-file={pki / 'ca.crt'}",
             "--service-account-issuer=https://kubernetes.default.svc",
@@ -197,6 +244,7 @@ class ControlPlane:
             f"--token-auth-file={self.workdir / 'tokens.csv'}", "--anonymous-auth=false",
             "--enable-priority-and-fairness=false", "--event-ttl=30m", "-v=0",
             "--allow-privileged=true",  # as kubeadm and kwokctl clusters do (privileged pods are a workload's choice)
+            *self._kubelet_client_flags(),
         ], detach)
         self._write_kubeconfig()
         self._wait_ready(deadline)
@@ -213,13 +261,28 @@ class ControlPlane:
             str(b / "kube-scheduler"), f"--kubeconfig={kc}", "--bind-address=127.0.0.1", "--secure-port=0",
             "--leader-elect=false", "--kube-api-qps=500", "--kube-api-burst=1000", "-v=0",
         ], detach)
+        if self.kwok_nodes:
+            self._start_kwok(detach, deadline)
+
+    def _kubelet_client_flags(self) -> list[str]:
+        """How the API server reaches a real kubelet (logs, exec, port-forward)."""
+        if not self.real_node:
+            return []
+        pki = self.workdir / "pki"
+        return [f"--kubelet-client-certificate={pki / 'admin.crt'}", f"--kubelet-client-key={pki / 'admin.key'}",
+                f"--kubelet-certificate-authority={pki / 'ca.crt'}",
+                "--kubelet-preferred-address-types=InternalIP",  # else logs/exec look the node name up in DNS
+                "--enable-admission-plugins=NodeRestriction"]
+
+    def _start_kwok(self, detach: bool, deadline: float) -> None:
+        kc, b = str(self.kubeconfig), self.bin_dir
         self._spawn("kwok", [
             str(b / "kwok"), f"--kubeconfig={kc}", "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={NODE_SELECTOR_ANNOTATION}=fake",
             "--node-lease-duration-seconds=40", f"--config={self._stages()}", "--cidr=10.0.0.1/16",
             "--server-address=127.0.0.1:0",
         ], detach)
-        for i in range(NODES):
+        for i in range(self.kwok_nodes):
             self._node(f"kwok-node-{i}")
         self._storage_class()
         self._wait_nodes(deadline)
@@ -230,7 +293,8 @@ class ControlPlane:
         if not pids and (self.workdir / "pids.json").is_file():
             with contextlib.suppress(ValueError, OSError):
                 pids = json.loads((self.workdir / "pids.json").read_text())
-        order = ["kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"]
+        order = ["kubelet", "kube-proxy", "coredns", "provisioner", "registry", "containerd",
+                 "kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"]
         names = [n for n in order if n in pids] + [n for n in pids if n not in order]
         for name in names:
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -244,6 +308,12 @@ class ControlPlane:
             with contextlib.suppress(ChildProcessError, OSError):
                 os.waitpid(pids[name], 0)
         self.pids.clear()
+        if self.real_node:
+            # Container processes, shims, chains, bridge, mounts, cgroups, sysctls; the dir goes last.
+            left = load_realnode().cleanup(self.workdir)
+            if left:
+                print(f"rig: real-node clean-up incomplete: {'; '.join(left)}", file=sys.stderr)
+            return
         if self.owns_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
         else:
@@ -265,7 +335,8 @@ class ControlPlane:
         ssl_("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
              "-subj", "/CN=kube-apiserver")
         (pki / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,"
-                                     "DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.96.0.1\n"
+                                     "DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.96.0.1,"
+                                     "IP:10.244.0.1\n"  # realnode.NODE_IP
                                      "extendedKeyUsage=serverAuth\n")
         ssl_("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
              "-out", "server.crt", "-days", "30", "-extfile", "san.ext")
@@ -386,7 +457,7 @@ class ControlPlane:
                 ready = [n["metadata"]["name"] for n in body.get("items", [])
                          if any(c.get("type") == "Ready" and c.get("status") == "True"
                                 for c in n.get("status", {}).get("conditions", []))]
-                if len(ready) >= NODES:
+                if len([n for n in ready if n.startswith("kwok-node-")]) >= self.kwok_nodes:
                     # the default ServiceAccount of `default` shows the controller-manager works
                     s, _ = self.request("GET", "/api/v1/namespaces/default/serviceaccounts/default")
                     if s == 200:
@@ -640,42 +711,79 @@ def _default_dir() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="k8s-cluster", description="A local Kubernetes control plane "
-                                     "(etcd, kube-apiserver, controller-manager, scheduler, KWOK) on 127.0.0.1.")
+    parser = argparse.ArgumentParser(prog="k8s-cluster", description="A local Kubernetes cluster: etcd, "
+                                     "kube-apiserver, controller-manager, scheduler, and KWOK nodes or one real node.")
     parser.add_argument("action", choices=("start", "stop", "status"))
-    parser.add_argument("--dir", type=Path, default=_default_dir(), help="state directory (default: %(default)s)")
+    parser.add_argument("--dir", type=Path, default=_default_dir(),
+                        help="state directory of a KWOK cluster (default: %(default)s)")
+    parser.add_argument("--real-node", action="store_true",
+                        help="one real node (containerd, kubelet, kube-proxy, CoreDNS, a loopback registry) "
+                             "instead of KWOK nodes; state in the fixed realnode.STATE_DIR")
+    parser.add_argument("--registry-port", type=int, default=5000,
+                        help="port of the real node's loopback registry (default: %(default)s)")
     args = parser.parse_args(argv)
-    state: Path = args.dir
-    pids_file = state / "pids.json"
+    real_state: Path = load_realnode().STATE_DIR
     if args.action == "start":
-        if pids_file.is_file():
+        state = real_state if args.real_node else args.dir
+        if (state / "pids.json").is_file() and any(_alive(p) for p in _pids(state).values()):
             print(f"already running (state in {state}); `stop` it first", file=sys.stderr)
             return 1
-        if state.exists():
+        if state.exists() and not args.real_node:
             shutil.rmtree(state)
         t0 = time.monotonic()
-        rig = ControlPlane.start(workdir=state, detach=True)
-        print(f"# control plane up in {time.monotonic() - t0:.1f}s: {rig.server} "
+        if args.real_node:
+            print("# real node: building or checking the node binaries (a cold build takes ~25 min; "
+                  "cached after that)", file=sys.stderr)
+        try:
+            rig = ControlPlane.start(workdir=state, detach=True, real_node=args.real_node,
+                                     registry_port=args.registry_port, timeout=180)
+        except RigError as exc:
+            print(f"k8s-cluster: error: {exc}", file=sys.stderr)
+            return 1
+        if args.real_node:
+            (state / "real-node").write_text(rig.node.registry + "\n")
+        what = f"1 real node, registry {rig.node.registry}" if args.real_node else f"{rig.kwok_nodes} KWOK nodes"
+        print(f"# cluster up in {time.monotonic() - t0:.1f}s: {rig.server}, {what} "
               f"(contexts: {', '.join(CONTEXTS)}); logs in {state / 'logs'}", file=sys.stderr)
         print(f"export KUBECONFIG={rig.kubeconfig}")
         return 0
+    states = [args.dir] if not args.real_node else []
+    states += [real_state] if real_state.exists() or args.real_node else []
     if args.action == "stop":
-        if not pids_file.is_file():
+        stopped = False
+        for state in states:
+            if not state.exists():
+                continue
+            rig = ControlPlane(workdir=state, bin_dir=Path("."), owns_workdir=False,
+                               real_node=state == real_state)
+            rig.stop()
+            shutil.rmtree(state, ignore_errors=True)
+            stopped = True
+            print(f"stopped ({state})", file=sys.stderr)
+        if not stopped:
             print("not running", file=sys.stderr)
-            return 0
-        rig = ControlPlane(workdir=state, bin_dir=Path("."), owns_workdir=False)
-        rig.stop()
-        shutil.rmtree(state, ignore_errors=True)
-        print("stopped", file=sys.stderr)
         return 0
-    if not pids_file.is_file():
+    code = 1
+    for state in states:
+        pids = _pids(state)
+        if not pids:
+            continue
+        print(f"# {state}" + (f" (real node, registry {(state / 'real-node').read_text().strip()})"
+                              if (state / "real-node").is_file() else ""))
+        for name, pid in pids.items():
+            print(f"{name:<24} pid {pid:<8} {'running' if _alive(pid) else 'DEAD'}")
+        print(f"export KUBECONFIG={state / 'kubeconfig'}")
+        code = 0 if all(_alive(p) for p in pids.values()) else 1
+    if code and not any(_pids(s) for s in states):
         print("not running")
-        return 1
-    pids = json.loads(pids_file.read_text())
-    for name, pid in pids.items():
-        print(f"{name:<24} pid {pid:<8} {'running' if _alive(pid) else 'DEAD'}")
-    print(f"export KUBECONFIG={state / 'kubeconfig'}")
-    return 0 if all(_alive(p) for p in pids.values()) else 1
+    return code
+
+
+def _pids(state: Path) -> dict[str, int]:
+    try:
+        return dict(json.loads((state / "pids.json").read_text()))
+    except (OSError, ValueError):
+        return {}
 
 
 if __name__ == "__main__":
