@@ -60,6 +60,17 @@ KIND_ORDER = ("Namespace", "ConfigMap", "Secret", "PersistentVolumeClaim", "Serv
               "PodDisruptionBudget", "Ingress")
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Rollout")
 WAVE_NAMESPACE, WAVE_CONFIG, WAVE_WORKLOADS = 0, 1, 2
+SERVED_KINDS = ("Deployment", "StatefulSet", "DaemonSet")  # long-running pods a Service sends traffic to
+# Seconds a served pod keeps serving once it is told to stop (a preStop sleep; profile `shutdown_delay`).
+# The endpoint is removed as the kubelet starts stopping the pod, and every node's kube-proxy drops it from
+# its rules a moment later: connections opened meanwhile still reach the pod. A few seconds cover that
+# propagation on a healthy cluster, as production charts assume.
+DEFAULT_SHUTDOWN_DELAY = 5
+COMPOSE_STOP_GRACE = 10  # s: Compose's default stop_grace_period, the app's own time to stop after SIGTERM
+SLEEP_ACTION_SINCE = (1, 30)  # the preStop `sleep` action: beta and on by default in 1.30, GA in 1.34
+# A rolling update without settings of its own starts a new pod before it stops an old one: the
+# served capacity never drops (Kubernetes' own default, 25 % each, takes pods away from 4 replicas on).
+DEFAULT_ROLLING_UPDATE = {"maxSurge": 1, "maxUnavailable": 0}
 DEFAULT_STORAGE = 2**30
 CONFIGMAP_MAX = 1_000_000  # the API server refuses ConfigMaps over 1 MiB (whole object)
 RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -176,6 +187,7 @@ class _Renderer:
         self.file_fingerprints: dict[tuple[str, str], str] = {}
         self.levels: dict[str, int] = {}
         self.sorted_plans: list[_Plan] = []
+        self.old_version_noted = False
         self.built_images = {svc.image: k.built_image(stack.name, svc.name, svc.image, self.kube.registry,
                                                       self.kube.image_tag)
                              for svc in stack.services if svc.build is not None and svc.image}
@@ -826,11 +838,17 @@ class _Renderer:
                 rolling["maxSurge"] = update.max_surge
             if update.max_unavailable is not None:
                 rolling["maxUnavailable"] = update.max_unavailable
-        elif uc is not None and uc.parallelism:
+        elif uc is not None and (uc.parallelism is not None or uc.order):
+            # Swarm: parallelism 1 unless set, 0 = all at once
+            pods: int | str = "100%" if uc.parallelism == 0 else (uc.parallelism or 1)
             if uc.order == "start-first":
-                rolling = {"maxSurge": uc.parallelism, "maxUnavailable": 0}
+                rolling = {"maxSurge": pods, "maxUnavailable": 0}
             else:  # Swarm's default order is stop-first
-                rolling = {"maxSurge": 0, "maxUnavailable": uc.parallelism}
+                rolling = {"maxSurge": 0, "maxUnavailable": pods}
+        else:
+            # Whatever the replica count: with 1 to 3 it is what Kubernetes' 25 % rounds to anyway (now
+            # explicit), from 4 on it keeps every replica serving, and an autoscaled count is unknown here.
+            rolling = dict(DEFAULT_ROLLING_UPDATE)
         if uc is not None and uc.delay:
             out["minReadySeconds"] = k.seconds(uc.delay)
         if uc is not None and uc.failure_action not in (None, "pause"):
@@ -944,6 +962,10 @@ class _Renderer:
             container["resources"] = resources
         if plan.kind not in ("Job", "CronJob"):
             container.update(self._probes(plan))
+        delay = self._shutdown_delay(plan)
+        if delay:
+            # Kubernetes' own sleep action: the kubelet waits, so the image needs no `sleep` binary.
+            container["lifecycle"] = {"preStop": {"sleep": {"seconds": delay}}}
         volumes: list[dict[str, Any]] = []
         mounts: list[dict[str, Any]] = []
         self._mounts(plan, claims, volumes, mounts, config_sums)
@@ -984,11 +1006,48 @@ class _Renderer:
         pod_security = self._pod_security(plan, volumes)
         if pod_security:
             pod["securityContext"] = pod_security
-        if svc.stop_grace_period is not None:
+        if delay:
+            # The grace period counts from the start of the preStop hook: the app keeps its own time
+            # to stop (stop_grace_period, else Compose's 10 s) after the delay.
+            own = (k.seconds(svc.stop_grace_period, minimum=0) if svc.stop_grace_period is not None
+                   else COMPOSE_STOP_GRACE)
+            pod["terminationGracePeriodSeconds"] = delay + own
+        elif svc.stop_grace_period is not None:
             pod["terminationGracePeriodSeconds"] = k.seconds(svc.stop_grace_period, minimum=0)
         if volumes:
             pod["volumes"] = volumes
         return pod
+
+    def _shutdown_delay(self, plan: _Plan) -> int:
+        """The preStop sleep of the service's main container, in seconds (0: none). Only pods that a
+        Service sends traffic to get one: a long-running workload with ports."""
+        own = plan.override.shutdown_delay
+        chosen = own if own is not None else self.target.defaults.shutdown_delay
+        where = f"{plan.where}.shutdown_delay" if own is not None else "defaults.shutdown_delay"
+        if plan.kind not in SERVED_KINDS or not plan.ports:
+            if own:  # asked for this very service, where nothing would drain
+                why = (f"this {plan.kind} gets no Service" if plan.kind not in SERVED_KINDS
+                       else "the service has no ports, so no Service sends it traffic")
+                raise self.profile_error(where, f"delays the stop of pods behind a Service; {why}")
+            return 0
+        delay = DEFAULT_SHUTDOWN_DELAY if chosen is None else int(chosen)
+        if delay and not self._sleep_action():
+            since = "{}.{}".format(*SLEEP_ACTION_SINCE)
+            if chosen is not None:
+                raise self.profile_error(where, f"needs Kubernetes {since} or later (the preStop sleep action); "
+                                                f"the target is {self.kube.version}")
+            if not self.old_version_noted:
+                self.old_version_noted = True
+                self.note("kubernetes.version", f"{self.kube.version}: no preStop drain delay (the sleep action "
+                                                f"needs {since}): a stopping pod may still get new connections "
+                                                "until every node has dropped its endpoint")
+            return 0
+        return delay
+
+    def _sleep_action(self) -> bool:
+        """Whether the target version runs a preStop `sleep` (an unreadable version: assume current)."""
+        match = re.match(r"^v?(\d+)\.(\d+)", self.kube.version)
+        return match is None or (int(match.group(1)), int(match.group(2))) >= SLEEP_ACTION_SINCE
 
     def _extra(self, plan: _Plan, c: Any, field_name: str, index: int, *, sidecar: bool) -> dict[str, Any]:
         out: dict[str, Any] = {"name": c.name, "image": c.image}

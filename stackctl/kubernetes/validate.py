@@ -235,6 +235,21 @@ def _pod(ref: str, path: str, pod: dict[str, Any], claim_templates: list[str]) -
                     out.append(Problem(ref, f"{where}.volumeMounts[{j}].mountPath",
                                        f"{mount.get('mountPath')} is mounted twice"))
                 mount_paths.add(mount.get("mountPath"))
+            out.extend(_sleep_hooks(ref, where, c, pod))
+    return out
+
+
+def _sleep_hooks(ref: str, where: str, container: dict[str, Any], pod: dict[str, Any]) -> list[Problem]:
+    """A lifecycle `sleep` must fit the grace period (the API server's rule; the grace period
+    counts from the start of the preStop hook). Zero is refused too: only 1.33+ allows it."""
+    grace = pod.get("terminationGracePeriodSeconds", 30)  # the API default
+    out = []
+    for hook in ("postStart", "preStop"):
+        sleep = ((container.get("lifecycle") or {}).get(hook) or {}).get("sleep")
+        seconds = sleep.get("seconds") if isinstance(sleep, dict) else None
+        if isinstance(seconds, int) and isinstance(grace, int) and not 0 < seconds <= grace:
+            out.append(Problem(ref, f"{where}.lifecycle.{hook}.sleep.seconds",
+                               f"must be greater than 0 and at most terminationGracePeriodSeconds ({grace})"))
     return out
 
 

@@ -34,6 +34,7 @@ KUBE_VERSION = re.compile(r"^v?(\d+)\.(\d+)(\.\d+)?$")
 PERCENT = re.compile(r"^\d{1,3}%$")
 DEFAULT_KUBE_VERSION = "1.35"
 DEFAULT_WAIT_IMAGE = "busybox:1.37"
+DURATION_SECONDS = re.compile(r"^(\d+)(s|m|h)?$")  # whole seconds: 30, 30s, 2m, 1h
 
 _BYTES_SUFFIX = {
     "": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
@@ -203,6 +204,9 @@ class ServiceOverride:
     init_containers: tuple[ExtraContainer, ...] = ()
     sidecars: tuple[ExtraContainer, ...] = ()
     placement: Placement | None = None
+    # seconds a served pod keeps serving after it is told to stop (a preStop sleep), so every node
+    # stops routing to it first; 0 = none; None = the renderer's default
+    shutdown_delay: int | None = None
 
 
 @dataclass(frozen=True)
@@ -477,7 +481,7 @@ def _ingress(node: _Node | None) -> Ingress | None:
 
 _OVERRIDE_FIELDS = ("replicas", "resources", "strategy", "ingress", "service_type", "kind", "schedule",
                     "time_zone", "concurrency_policy", "liveness", "autoscaling", "pdb", "pull_policy", "update",
-                    "blue_green", "canary", "job", "init_containers", "sidecars", "placement")
+                    "blue_green", "canary", "job", "init_containers", "sidecars", "placement", "shutdown_delay")
 # Fields that describe one service and make no sense under `defaults:`.
 _SERVICE_ONLY_FIELDS = ("kind", "schedule", "time_zone", "concurrency_policy", "autoscaling", "pdb", "job",
                         "init_containers", "sidecars")
@@ -523,7 +527,21 @@ def _override(node: _Node | None, *, defaults: bool = False) -> ServiceOverride:
         init_containers=_containers(node, "init_containers"),
         sidecars=_containers(node, "sidecars"),
         placement=_placement(node.mapping("placement")),
+        shutdown_delay=_duration_seconds(node, "shutdown_delay"),
     )
+
+
+def _duration_seconds(node: _Node, key: str) -> int | None:
+    """A duration in whole seconds: `5`, `5s`, `2m`, `1h`; `0` / `0s` is zero."""
+    value = node.data.get(key)
+    if value is None:
+        return None
+    match = (DURATION_SECONDS.match(str(value)) if isinstance(value, (int, str)) and not isinstance(value, bool)
+             else None)
+    if match is None:
+        raise node.fail(f"must be a duration in whole seconds like 5s, 30s or 2m (0 for none), got {_kind(value)}",
+                        key)
+    return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2) or "s"]
 
 
 def _int_or_percent(node: _Node, key: str) -> int | str | None:
@@ -706,7 +724,6 @@ def argo_controller_field(own: ServiceOverride, defaults: ServiceOverride) -> st
     key = STRATEGY_SETTINGS.get(pick("strategy") or "")
     chosen = pick(key) if key else None
     return f"{key}.controller" if chosen is not None and chosen.controller == "argo-rollouts" else None
-PAUSE = re.compile(r"^(\d+)(s|m|h)?$")
 
 
 def _canary(node: _Node | None) -> Canary | None:
@@ -731,7 +748,8 @@ def _canary(node: _Node | None) -> Canary | None:
         if steps and weight <= steps[-1].weight:
             raise step.fail(f"must be more than the previous step's ({steps[-1].weight})", "weight")
         pause = step.data.get("pause", 0)
-        match = PAUSE.match(str(pause)) if isinstance(pause, (int, str)) and not isinstance(pause, bool) else None
+        match = (DURATION_SECONDS.match(str(pause)) if isinstance(pause, (int, str)) and not isinstance(pause, bool)
+                 else None)
         if match is None:
             raise step.fail(f"must be a duration like 30s, 2m or 1h, got {_kind(pause)}", "pause")
         seconds = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2) or "s"]

@@ -409,7 +409,8 @@ def test_named_volume_shared_by_two_services_is_one_claim_and_forces_recreate() 
                                                 "fsGroup": 33, "fsGroupChangePolicy": "OnRootMismatch"}
     rwx = run(services, volumes={"data": {}},
               kube={"volumes": {"data": VolumeSettings(access_mode="ReadWriteMany")}})
-    assert "strategy" not in rwx.workload("web")["spec"]
+    assert rwx.workload("web")["spec"]["strategy"] == {"type": "RollingUpdate",  # the zero-downtime default
+                                                       "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
     assert not [w for w in warnings_of(rwx) if "volumes.data" in w]
     assert_valid(r)
 
