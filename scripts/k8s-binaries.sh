@@ -20,7 +20,8 @@
 #   k8s/<kube>-etcd<etcd>-kwok<kwok>/bin/{etcd,kube-apiserver,...,kwok,kwokctl,kubectl}
 #   k8s/<kube>-etcd<etcd>-kwok<kwok>/stages/   KWOK stage configs (kustomize/stage)
 #   k8s/<kube>-etcd<etcd>-kwok<kwok>/.complete marker written last
-#   go/mod, go/build                           GOMODCACHE and GOCACHE, shared
+#   go/mod, go/build                           GOMODCACHE and GOCACHE, shared (also
+#                                              by k8s-node-binaries.sh, argo-rollouts.sh)
 # Everything is built in a temporary sibling directory and renamed into place
 # at the end, so an interrupted build never leaves a partial set behind. A set
 # built before kubectl was part of it gets kubectl added (built alone, renamed
@@ -30,6 +31,10 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=k8s-versions.env
 . "$here/k8s-versions.env"
+# log, die, rmtree, take_lock, remove_stale, go_env, json_field, build_kube
+# (shared with scripts/k8s-node-binaries.sh)
+# shellcheck source-path=SCRIPTDIR source=lib/gobuild.sh
+. "$here/lib/gobuild.sh"
 : "${KUBE_VERSION:?KUBE_VERSION missing in k8s-versions.env}"
 : "${ETCD_VERSION:?ETCD_VERSION missing in k8s-versions.env}"
 : "${KWOK_VERSION:?KWOK_VERSION missing in k8s-versions.env}"
@@ -41,9 +46,6 @@ key="${KUBE_VERSION}-etcd${ETCD_VERSION}-kwok${KWOK_VERSION}"
 dest="$cache/k8s/$key"
 core=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok kwokctl)
 bins=("${core[@]}" kubectl)
-
-log() { printf '==> %s\n' "$*"; }
-die() { printf '==> ERROR: %s\n' "$*" >&2; exit 1; }
 
 is_complete() {
     [ -f "$dest/.complete" ] || return 1
@@ -64,94 +66,23 @@ if is_complete; then
     exit 0
 fi
 
-mkdir -p "$cache/k8s" "$cache/go/mod" "$cache/go/build"
-
+mkdir -p "$cache/k8s"
 # One builder per version set at a time; others wait and then reuse its result.
-exec 9>"$cache/k8s/.lock-$key"
-if command -v flock >/dev/null 2>&1; then
-    if ! flock -n 9; then
-        log "another build of $key is running; waiting for it"
-        flock 9
-    fi
-fi
+take_lock "$cache/k8s/.lock-$key" "$key"
 if is_complete; then
     log "cached: $dest"
     echo "$dest/bin"
     exit 0
 fi
 
-GO=${GO:-$(command -v go 2>/dev/null || echo /usr/local/go/bin/go)}
-[ -x "$GO" ] || command -v "$GO" >/dev/null 2>&1 || die "go not found (set GO=/path/to/go)"
-P=${K8S_BUILD_P:-2}
-
-export GOMODCACHE="$cache/go/mod"
-export GOCACHE="$cache/go/build"
-export GOTOOLCHAIN=local   # no toolchain downloads: a module needing a newer Go fails loudly
-export GOWORK=off
-export CGO_ENABLED=0       # static binaries, as the upstream release builds are
-export GOFLAGS="-buildvcs=false"
-unset GOBIN GOOS GOARCH
+# GO, P; GOMODCACHE/GOCACHE under $cache/go; GOTOOLCHAIN=local, CGO_ENABLED=0, ...
+go_env "$cache"
 
 log "go: $("$GO" version)"
 log "versions: kubernetes $KUBE_VERSION (staging $KUBE_STAGING_VERSION), etcd $ETCD_VERSION, kwok $KWOK_VERSION"
 log "cache: $cache"
 
-# Leftovers of interrupted builds (we hold the lock, so none is in progress).
-# Module cache files are read-only, so make trees writable before removing.
-rmtree() { [ -e "$1" ] || return 0; chmod -R u+w "$1" 2>/dev/null || true; rm -rf "$1"; }
-for stale in "$cache/k8s/.build-$key".*; do
-    [ -e "$stale" ] && { log "removing stale $stale"; rmtree "$stale"; }
-done
-# json_field FIELD: first "FIELD": "value" of go's -json output on stdin.
-json_field() { sed -n "s/^[[:space:]]*\"$1\": \"\\(.*\\)\",\\{0,1\\}\$/\\1/p" | head -n1; }
-
-# k8s.io/kubernetes replaces every staging module with ./staging/...; a wrapper
-# module pins each of them to the published v0.X.Y instead.
-# build_kube WORKDIR BINDIR CMD...: build k8s.io/kubernetes/cmd/CMD into BINDIR.
-build_kube() {
-    local dir=$1 bindir=$2
-    shift 2
-    local kube_cmds=("$@")
-    t=$SECONDS
-    log "kube: resolving k8s.io/kubernetes@$KUBE_VERSION"
-    mkdir "$dir" && cd "$dir"
-    kube_json=$("$GO" mod download -json "k8s.io/kubernetes@$KUBE_VERSION")
-    kube_gomod=$(json_field GoMod <<<"$kube_json")
-    kube_info=$(json_field Info <<<"$kube_json")
-    # The release time, from the proxy's .info ({"Version":...,"Time":...}).
-    kube_time=$(sed -n 's/.*"Time": *"\([^"]*\)".*/\1/p' "$kube_info" 2>/dev/null || true)
-    [ -f "$kube_gomod" ] || die "go.mod of k8s.io/kubernetes@$KUBE_VERSION not found"
-    mapfile -t staging < <(awk '{ for (i = 2; i < NF; i++) if ($i == "=>" && $(i+1) ~ /^\.\/staging\//) print $(i-1) }' "$kube_gomod")
-    [ "${#staging[@]}" -gt 0 ] || die "no ./staging replace lines in $kube_gomod"
-    log "kube: ${#staging[@]} staging modules -> $KUBE_STAGING_VERSION"
-    godebug=$(awk '/^godebug[[:space:]]*\(/ { blk = 1 } blk { print; if ($0 ~ /^\)/) blk = 0; next } /^godebug[[:space:]]/ { print }' "$kube_gomod")
-
-    "$GO" mod init local/k8sbin >&2
-    edits=()
-    for m in "${staging[@]}"; do edits+=("-replace=$m=$m@$KUBE_STAGING_VERSION"); done
-    "$GO" mod edit "${edits[@]}"
-    if [ -n "$godebug" ]; then
-        log "kube: godebug from upstream go.mod: $(tr '\n' ' ' <<<"$godebug")"
-        printf '\n%s\n' "$godebug" >>go.mod
-    fi
-    pkgs=()
-    for c in "${kube_cmds[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c@$KUBE_VERSION"); done
-    "$GO" get -tool "${pkgs[@]}" >&2
-
-    v=${KUBE_VERSION#v}
-    major=${v%%.*}; minor=${v#*.}; minor=${minor%%.*}
-    ldf="-s -w"
-    for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-        ldf+=" -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=$major -X $p.gitMinor=$minor"
-        ldf+=" -X $p.gitTreeState=archive"
-        # no git commit is known for a module download; clear the $Format placeholder
-        ldf+=" -X $p.gitCommit="
-        if [ -n "$kube_time" ]; then ldf+=" -X $p.buildDate=$kube_time"; fi
-    done
-    log "kube: building ${kube_cmds[*]} (the long part)"
-    GOBIN="$bindir" "$GO" install -mod=mod -p "$P" -trimpath -ldflags "$ldf" tool >&2
-    log "kube: done in $((SECONDS - t))s"
-}
+remove_stale "$cache/k8s/.build-$key"
 
 # version_of BIN: the first lines of its version output (kubectl has no --version).
 version_of() {

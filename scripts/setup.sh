@@ -16,7 +16,11 @@
 #   --skip-python    STACKCTL_SETUP_SKIP_PYTHON=1    step 1
 #   --skip-images    STACKCTL_SETUP_SKIP_IMAGES=1    step 4
 #   --skip-registry  STACKCTL_SETUP_SKIP_REGISTRY=1  step 5
-#   --with-k8s       STACKCTL_SETUP_K8S=1            also build the Kubernetes test binaries
+#   --with-k8s       STACKCTL_SETUP_K8S=1            also build the Kubernetes test binaries:
+#                    the control plane (scripts/k8s-binaries.sh), a real node's containerd,
+#                    runc, CNI plugins, kubelet, kube-proxy, CoreDNS and pause
+#                    (scripts/k8s-node-binaries.sh) and Argo Rollouts (scripts/argo-rollouts.sh),
+#                    all from the Go module proxy into versioned cache dirs (~45-50 min cold)
 # Other knobs:
 #   STACKCTL_PYTHON          interpreter for the venv (default python3, >= 3.11)
 #   STACKCTL_DEBIAN_MIRROR   mirror for debootstrap (default: from apt sources)
@@ -432,6 +436,19 @@ if [ "$WITH_K8S" -eq 1 ]; then
     K8S_BIN=$(bash "$REPO_ROOT/scripts/k8s-binaries.sh" | tail -n 1)
     [ -x "$K8S_BIN/kube-apiserver" ] || die "Kubernetes binaries missing after scripts/k8s-binaries.sh"
     info "$K8S_BIN"
+    step "Kubernetes node binaries (containerd, runc, CNI plugins, kubelet, kube-proxy, CoreDNS, pause)"
+    # What a real node runs, built the same way into its own versioned cache dir (~25 min cold).
+    # Its "==>" lines (each component with its expected duration) are shown indented; the last
+    # one is the cache dir.
+    node_out=$(mktemp)
+    CLEANUP_FILES+=("$node_out")
+    if ! bash "$REPO_ROOT/scripts/k8s-node-binaries.sh" | tee "$node_out" | sed 's/^/    /'; then
+        die "scripts/k8s-node-binaries.sh failed (see its messages above); the node binaries are needed by the real-node tests"
+    fi
+    K8S_NODE_DIR=$(tail -n 1 "$node_out")
+    for b in containerd runc kubelet kube-proxy coredns pause; do
+        [ -x "$K8S_NODE_DIR/bin/$b" ] || die "$b missing after scripts/k8s-node-binaries.sh (in $K8S_NODE_DIR/bin)"
+    done
     step "Argo Rollouts controller and CRDs (for the argo-rollouts canary tests)"
     ARGO_DIR=$(bash "$REPO_ROOT/scripts/argo-rollouts.sh" | tail -n 1)
     [ -x "$ARGO_DIR/bin/rollouts-controller" ] || die "rollouts-controller missing after scripts/argo-rollouts.sh"
