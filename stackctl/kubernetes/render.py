@@ -1618,10 +1618,10 @@ class _Renderer:
                                          f"has none (set services.{plan.svc.name}.resources.requests)")
             metrics.append({"type": "Resource", "resource": {"name": resource, "target": {
                 "type": "Utilization", "averageUtilization": target}}})
-        target = ({"apiVersion": API_VERSIONS["Rollout"], "kind": "Rollout"} if self.argo(plan)
+        scaled = ({"apiVersion": API_VERSIONS["Rollout"], "kind": "Rollout"} if self.argo(plan)
                   else {"apiVersion": "apps/v1", "kind": plan.kind})
         spec: dict[str, Any] = {
-            "scaleTargetRef": {**target, "name": plan.name},
+            "scaleTargetRef": {**scaled, "name": plan.name},
             "minReplicas": hpa.min_replicas, "maxReplicas": hpa.max_replicas, "metrics": metrics}
         behavior = {}
         for key, rules in (("scaleUp", hpa.scale_up), ("scaleDown", hpa.scale_down)):

@@ -35,9 +35,10 @@ class Problem:
 
 def _schema_root() -> Any:
     try:
-        import importlib.resources as resources
+        from importlib import resources
 
-        import kubernetes_validate  # noqa: F401  (the schemas ship as its package data)
+        # no type information (the schemas ship as its package data)
+        import kubernetes_validate  # type: ignore[import-untyped]  # noqa: F401
     except ImportError:  # pragma: no cover - a declared dependency
         raise ToolMissingError("the kubernetes-validate package is not installed (pip install kubernetes-validate)")
     return resources.files("kubernetes_validate").joinpath("kubernetes-json-schema")
@@ -77,7 +78,7 @@ def _registry(version: str) -> Any:
 
 @functools.cache
 def _validator(version: str, kind: str, api_version: str) -> Any:
-    import jsonschema
+    import jsonschema  # type: ignore[import-untyped,unused-ignore]  # typed by types-jsonschema, when installed
 
     if (api_version, kind) == (argo.API_VERSION, argo.KIND):  # no CRD needed: stackctl's own schema
         return jsonschema.Draft202012Validator(argo.SCHEMA, registry=_registry(version))

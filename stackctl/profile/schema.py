@@ -400,7 +400,7 @@ def _kind(value: Any) -> str:
 def parse_cpus(value: Any) -> float:
     """`0.5`, `"0.5"`, `"500m"` → cores."""
     if isinstance(value, bool):
-        raise ValueError("must be a number of CPUs like 0.5 or 500m")
+        raise ValueError("must be a number of CPUs like 0.5 or 500m")  # noqa: TRY004 (callers locate ValueErrors)
     if isinstance(value, (int, float)):
         cpus = float(value)
     elif isinstance(value, str) and re.fullmatch(r"\d+m", value.strip()):
@@ -418,7 +418,7 @@ def parse_cpus(value: Any) -> float:
 def parse_bytes(value: Any) -> int:
     """Kubernetes quantities: `512Mi`, `1Gi`, `500M` (decimal), or a plain byte count."""
     if isinstance(value, bool):
-        raise ValueError("must be a memory size like 512Mi or 1Gi")
+        raise ValueError("must be a memory size like 512Mi or 1Gi")  # noqa: TRY004 (callers locate ValueErrors)
     if isinstance(value, int):
         if value <= 0:
             raise ValueError(f"must be > 0, got {value}")
@@ -494,7 +494,7 @@ def _override(node: _Node | None, *, defaults: bool = False) -> ServiceOverride:
     if defaults:
         for key in _SERVICE_ONLY_FIELDS:
             if key in node.data:
-                raise node.fail("can only be set per service (services.<name>.%s)" % key, key)
+                raise node.fail(f"can only be set per service (services.<name>.{key})", key)
     kind = node.choice("kind", WORKLOAD_KINDS)
     schedule = node.string("schedule", pattern=CRON_SCHEDULE,
                            what="must be a cron schedule like '*/15 * * * *' or @hourly")

@@ -8,8 +8,15 @@ import pytest
 
 from stackctl.errors import ProfileError
 from stackctl.profile import load_profile
-from stackctl.profile.schema import (Autoscaling, DisruptionBudget, Liveness, ScalingPolicy, ScalingRules,
-                                     UpdateSettings, VolumeSettings)
+from stackctl.profile.schema import (
+    Autoscaling,
+    DisruptionBudget,
+    Liveness,
+    ScalingPolicy,
+    ScalingRules,
+    UpdateSettings,
+    VolumeSettings,
+)
 
 
 @pytest.fixture

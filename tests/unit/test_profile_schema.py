@@ -100,8 +100,8 @@ kubernetes: {namespace: shop-prod, context: prod, protected: true}
          "profiles/production.yaml: kubernets: unknown field"),
         ("compose: {files: [compose.yaml]}\nservices: {web: {resources: {limits: {memory: lots}}}}\n",
          "profiles/production.yaml: services.web.resources.limits.memory: must be a memory size like 512Mi"),
-        ("compose: {files: [compose.yaml]}\nservices: {web: {resources: {limits: {memory: 1Gi}, "
-         "requests: {memory: 2Gi}}}}\n",
+        (("compose: {files: [compose.yaml]}\nservices: {web: {resources: {limits: {memory: 1Gi}, "
+          "requests: {memory: 2Gi}}}}\n"),
          "profiles/production.yaml: services.web.resources: requests.memory must not exceed limits.memory"),
         ("compose: {files: [compose.yaml]}\nservices: {web: {ingress: {hosts: [Shop.Example.com]}}}\n",
          "profiles/production.yaml: services.web.ingress.hosts[0]: must be a DNS host name"),

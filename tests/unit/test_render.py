@@ -13,11 +13,28 @@ from stackctl import model as m
 from stackctl.errors import InputError, ProfileError
 from stackctl.kubernetes import write
 from stackctl.kubernetes.inputs import HostPath, SecretInputs, Target
-from stackctl.kubernetes.render import A_CONFIG_HASH, A_SECRET_HASH, A_WAIT, A_WAVE, Rendered, render
+from stackctl.kubernetes.render import (
+    A_CONFIG_HASH,
+    A_SECRET_HASH,
+    A_WAIT,
+    A_WAVE,
+    Rendered,
+    render,
+)
 from stackctl.kubernetes.validate import validate
 from stackctl.profile.compose import to_model
-from stackctl.profile.schema import (Autoscaling, DisruptionBudget, Ingress, KubernetesSettings, Liveness,
-                                     ResourceSpec, Resources, ServiceOverride, UpdateSettings, VolumeSettings)
+from stackctl.profile.schema import (
+    Autoscaling,
+    DisruptionBudget,
+    Ingress,
+    KubernetesSettings,
+    Liveness,
+    Resources,
+    ResourceSpec,
+    ServiceOverride,
+    UpdateSettings,
+    VolumeSettings,
+)
 
 HC = {"test": ["CMD", "curl", "-f", "http://localhost:8000/health"], "interval": "10s", "timeout": "3s",
       "retries": 3}
@@ -75,7 +92,7 @@ def test_renderer_imports_no_kubernetes_client_and_no_docker() -> None:
     code = ("import sys, stackctl.kubernetes.render, stackctl.kubernetes.inputs; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('kubernetes', 'python_on_whales', 'docker', "
             "'kubernetes_validate')]; print(bad); sys.exit(1 if bad else 0)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -173,8 +190,8 @@ def test_service_healthy_waits_on_the_dependency_service_port() -> None:
     inits = pod(r, "api")["initContainers"]
     assert [c["name"] for c in inits] == ["wait-for-db"]
     assert inits[0]["image"] == "mirror.example.com/busybox:1.37"
-    assert inits[0]["command"] == ["sh", "-c", "until nc -z -w 2 db 5432; do echo 'waiting for db:5432'; "
-                                               "sleep 2; done"]
+    assert inits[0]["command"] == ["sh", "-c", ("until nc -z -w 2 db 5432; do echo 'waiting for db:5432'; "
+                                                "sleep 2; done")]
     assert inits[0]["securityContext"]["runAsNonRoot"] is True
     assert any("services.api.depends_on.worker: service_healthy cannot be waited for (it has no port)" in w
                for w in warnings_of(r))

@@ -18,8 +18,15 @@ from stackctl.kubernetes.rollout import status
 from stackctl.kubernetes.validate import validate
 from stackctl.profile import load_profile
 from stackctl.profile.compose import to_model
-from stackctl.profile.schema import (Autoscaling, BlueGreen, Canary, CanaryStep, KubernetesSettings, ServiceOverride,
-                                     UpdateSettings)
+from stackctl.profile.schema import (
+    Autoscaling,
+    BlueGreen,
+    Canary,
+    CanaryStep,
+    KubernetesSettings,
+    ServiceOverride,
+    UpdateSettings,
+)
 
 WEB = {"image": "nginx:1.27", "ports": [{"target": 80, "published": "8080", "protocol": "tcp"}],
        "deploy": {"replicas": 4}}

@@ -127,7 +127,7 @@ def test_unknown_kubernetes_version(demo: Any, cli: Callable[..., Any]) -> None:
 def test_secret_values_from_the_store(demo: Any, cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch,
                                       tmp_path: Path) -> None:
     """--with-secrets fills values from the store; the checksum is the same as without values."""
-    import stackctl.kubernetes.gather as gather
+    from stackctl.kubernetes import gather
     from stackctl.kubernetes.inputs import SecretInputs
 
     real = gather.secret_inputs

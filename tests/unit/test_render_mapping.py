@@ -206,8 +206,8 @@ def test_cap_drop_alone() -> None:
 def test_privileged_is_rendered_with_a_pod_security_warning() -> None:
     r = _render(privileged=True)
     assert _pod(r)["containers"][0]["securityContext"] == {"privileged": True}
-    assert _warnings(r) == ["services.app.privileged: the container runs privileged; namespaces that enforce the "
-                            "baseline or restricted Pod Security Standard reject the pod"]
+    assert _warnings(r) == [("services.app.privileged: the container runs privileged; namespaces that enforce the "
+                             "baseline or restricted Pod Security Standard reject the pod")]
 
 
 def test_privileged_false_renders_nothing() -> None:

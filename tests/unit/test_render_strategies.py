@@ -13,12 +13,28 @@ from stackctl.kubernetes import bluegreen as bg
 from stackctl.kubernetes import canary as cn
 from stackctl.kubernetes.apply import Ref
 from stackctl.kubernetes.inputs import Target
-from stackctl.kubernetes.render import A_CANARY_STEPS, A_KEEP_PREVIOUS, L_COLOUR, L_TRACK, Rendered, render
+from stackctl.kubernetes.render import (
+    A_CANARY_STEPS,
+    A_KEEP_PREVIOUS,
+    L_COLOUR,
+    L_TRACK,
+    Rendered,
+    render,
+)
 from stackctl.kubernetes.validate import validate
-from stackctl.profile.compose import to_model
 from stackctl.profile import load_profile
-from stackctl.profile.schema import (Autoscaling, BlueGreen, Canary, CanaryStep, ExtraContainer, JobSettings,
-                                     KubernetesSettings, Placement, ServiceOverride)
+from stackctl.profile.compose import to_model
+from stackctl.profile.schema import (
+    Autoscaling,
+    BlueGreen,
+    Canary,
+    CanaryStep,
+    ExtraContainer,
+    JobSettings,
+    KubernetesSettings,
+    Placement,
+    ServiceOverride,
+)
 
 WEB = {"image": "nginx:1.27", "ports": [{"target": 80, "published": "8080", "protocol": "tcp"}],
        "networks": {"default": {"aliases": ["www"]}}}
@@ -114,8 +130,8 @@ def test_plan_a_new_version_goes_to_the_idle_colour_and_holds_the_services_back(
     assert p.switch == {("Service", "demo-prod", "web"), ("Service", "demo-prod", "www")}
     assert all(o["spec"]["selector"][L_COLOUR] == "green" for o in p.objects if o["kind"] == "Service")
     assert p.keep == {("Deployment.apps", "demo-prod", "web-blue")}
-    assert p.notes == ["web: blue-green, deploying green beside blue; the Service switches to green when it is "
-                       "ready"]
+    assert p.notes == [("web: blue-green, deploying green beside blue; the Service switches to green when it is "
+                        "ready")]
     # and the one after that goes back to blue
     p3 = bg.plan(_desired("nginx:1.29"), _live(p.objects))
     assert _names(p3, "Deployment") == ["web-blue"] and p3.switch
@@ -175,8 +191,8 @@ def test_canary_profile_errors_are_located(tmp_path: Path) -> None:
     (tmp_path / "profiles").mkdir()
     (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: busybox\n")
     for steps, message in (
-            ("[{weight: 10, pause: 30s}, {weight: 5}]", r"services.web.canary.steps\[1\].weight: must be more than "
-                                                       r"the previous step's \(10\)"),
+            ("[{weight: 10, pause: 30s}, {weight: 5}]", (r"services.web.canary.steps\[1\].weight: must be more than "
+                                                        r"the previous step's \(10\)")),
             ("[{weight: 100}]", r"services.web.canary.steps\[0\].weight: must be ≤ 99|at most 99"),
             ("[{weight: 10, pause: soon}]", r"services.web.canary.steps\[0\].pause: must be a duration like 30s"),
             ("[{pause: 1s}]", r"services.web.canary.steps\[0\].weight: is required"),

@@ -29,7 +29,7 @@ def test_no_real_private_key_is_committed() -> None:
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
     for rel in _git("grep", "-l", "-I", "-e", "-----BEGIN [A-Z ]*PRIVATE KEY-----", "--", "."):
-        if rel.endswith(".py") or rel.endswith(".md"):
+        if rel.endswith((".py", ".md")):
             continue  # code and docs that mention the header
         data = (REPO / rel).read_bytes()
         with pytest.raises(ValueError):

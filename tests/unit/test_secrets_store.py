@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from stackctl.errors import InputError, SecretsError
-from stackctl.secrets import keys, store as st
+from stackctl.secrets import keys
+from stackctl.secrets import store as st
 
 
 @pytest.fixture
@@ -394,7 +395,7 @@ def test_reseal_after_a_hand_merge(tmp_path: Path, me: keys.Identity) -> None:
         name = "production"
         root = tmp_path
 
-        class secrets:  # noqa: N801
+        class secrets:
             store = path
             history = 10
 

@@ -16,8 +16,16 @@ import pytest
 
 from stackctl import model as m
 from stackctl.compose import local as local_mod
-from stackctl.compose.local import ContainerState, Engine, EngineError, EngineUnavailable, HealthcheckSpec, \
-    LocalProject, ProbeResult, engine_socket
+from stackctl.compose.local import (
+    ContainerState,
+    Engine,
+    EngineError,
+    EngineUnavailable,
+    HealthcheckSpec,
+    LocalProject,
+    ProbeResult,
+    engine_socket,
+)
 from stackctl.local import startup as startup_mod
 from stackctl.local.plan import plan_up
 from stackctl.local.startup import Startup, Tracked, probe_pause
@@ -122,7 +130,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *_: Any) -> None: ...
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.server.paths.append(self.path)
         if self.path.startswith("/events"):
             self.send_response(200)

@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 
 from stackctl import model as m
-from stackctl.compose.local import ContainerState, HealthcheckSpec, ProbeResult, healthcheck_from
+from stackctl.compose.local import (
+    ContainerState,
+    HealthcheckSpec,
+    ProbeResult,
+    healthcheck_from,
+)
 from stackctl.errors import InputError
 from stackctl.local import startup as startup_mod
 from stackctl.local.plan import plan_restart, plan_up
