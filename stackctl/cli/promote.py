@@ -5,11 +5,20 @@ Kubernetes cluster. Glue only: the work is in `stackctl.kubernetes.promote` and 
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from stackctl.cli.common import Output, OutputOpt, console, emit, err_console, info, load_profile, warn
+from stackctl.cli.common import (
+    Output,
+    OutputOpt,
+    console,
+    emit,
+    err_console,
+    info,
+    load_profile,
+    warn,
+)
 
 if TYPE_CHECKING:
     from stackctl.kubernetes.apply import Cluster
@@ -20,7 +29,7 @@ if TYPE_CHECKING:
 
 ProfileArg = Annotated[str, typer.Argument(help="Profile name (profiles/<name>.yaml); it needs a kubernetes: section.",
                                            show_default=False)]
-ContextOpt = Annotated[Optional[str], typer.Option(
+ContextOpt = Annotated[str | None, typer.Option(
     "--context", help="kubeconfig context (default: the profile's kubernetes.context, else the current one). "
                       "A protected profile accepts only its own.")]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", min=1, help="Seconds to wait for the rollout.")]
@@ -29,6 +38,10 @@ ForceOpt = Annotated[bool, typer.Option("--force-conflicts",
                                         help="Take over fields that other field managers own (else: reported).")]
 PruneOpt = Annotated[bool, typer.Option("--prune/--no-prune",
                                         help="Delete the stack's objects that it no longer renders.")]
+FailFastOpt = Annotated[bool, typer.Option(
+    "--fail-fast/--no-fail-fast",
+    help="Stop waiting as soon as a pod of the new version cannot become ready by itself (image not pulled, "
+         "crash loop, fits no node, probe never passing); --no-fail-fast waits for --timeout.")]
 
 
 def promote(
@@ -43,6 +56,7 @@ def promote(
     atomic: Annotated[bool, typer.Option("--atomic", help="Roll back to the previous revision when the rollout "
                                                           "fails or times out.")] = False,
     timeout: TimeoutOpt = 300.0,
+    fail_fast: FailFastOpt = True,
     yes: YesOpt = False,
     force_conflicts: ForceOpt = False,
     finalize: Annotated[bool, typer.Option("--finalize", help="Blue-green: remove the previous colour (kept "
@@ -94,7 +108,7 @@ def promote(
         info(f"{differ} object(s) differ" if differ else "no differences")
         raise typer.Exit(1 if differ else 0)
     options = kp.Options(dry_run=dry_run, prune=prune, atomic=atomic, timeout=timeout,
-                         force_conflicts=force_conflicts, finalize=finalize)
+                         force_conflicts=force_conflicts, finalize=finalize, fail_fast=fail_fast)
     verb = "dry run of promote" if dry_run else "promote"
     info(f"{verb}: stack {release.stack} (profile {prof.name}) → context {ctx} ({cluster.server}), "
          f"namespace {release.namespace}")
@@ -186,11 +200,12 @@ def history(profile: ProfileArg, context: ContextOpt = None, output: OutputOpt =
 
 def rollback(
     profile: ProfileArg,
-    to: Annotated[Optional[int], typer.Option("--to", min=1, help="Revision to go back to (default: the one "
+    to: Annotated[int | None, typer.Option("--to", min=1, help="Revision to go back to (default: the one "
                                                                    "before the current).")] = None,
     context: ContextOpt = None,
     prune: PruneOpt = True,
     timeout: TimeoutOpt = 300.0,
+    fail_fast: FailFastOpt = True,
     yes: YesOpt = False,
     force_conflicts: ForceOpt = False,
     output: OutputOpt = Output.text,
@@ -207,7 +222,7 @@ def rollback(
     _confirm(prof, ctx, cluster.server, yes, action=f"roll back to revision {target.number}")
     info(f"rollback: stack {release.stack} → revision {target.number} ({target.description}), context {ctx}, "
          f"namespace {release.namespace}")
-    options = kp.Options(prune=prune, timeout=timeout, force_conflicts=force_conflicts)
+    options = kp.Options(prune=prune, timeout=timeout, force_conflicts=force_conflicts, fail_fast=fail_fast)
     result = _deploy(cluster, release, options, ctx, output,
                      lambda d: d.deploy(target.objects(), description=f"rollback to {target.number}"))
     if output is not Output.text:
@@ -294,15 +309,14 @@ def _connect(prof: Profile, requested: str | None) -> tuple[Cluster, str]:
 def _warm_compose() -> None:
     """Run the Compose version check (rendering needs it first) on a thread while the profile loads:
     it is a process start of its own. Its result is cached; a failure shows when rendering asks."""
+    import contextlib
     import threading
 
     from stackctl.compose import cli
 
     def check() -> None:
-        try:
+        with contextlib.suppress(Exception):  # rendering calls it again and reports it
             cli.compose_version()
-        except Exception:  # noqa: BLE001 - rendering calls it again and reports it
-            pass
 
     threading.Thread(target=check, name="compose-version", daemon=True).start()
 

@@ -12,7 +12,8 @@ on plain dicts. The tree, per pod that is not ready:
   config .................... CreateContainerConfigError (a missing Secret/ConfigMap or key)
   crash ..................... CrashLoopBackOff, a non-zero exit, OOMKilled (with the last log lines)
   init ...................... stuck in an init container (a dependency that never became ready)
-  probe ..................... Running but not Ready: failing readiness/liveness/startup probes
+  probe ..................... Running but not Ready: failing readiness/liveness/startup probes;
+                              restarted because its startup probe never passed
   Job failed ................ the Job's Failed condition and its pods' exit codes
 """
 
@@ -245,9 +246,9 @@ def _scheduling(evidence: Evidence, pod: Mapping[str, Any], message: str) -> Fin
                             "or add a toleration")
     if "affinity" in text or "selector" in text:
         spec = pod.get("spec") or {}
-        details = tuple(x for x in (f"nodeSelector: {spec['nodeSelector']}" if spec.get("nodeSelector") else "",
-                                    "affinity: set" if spec.get("affinity") else "") if x)
-        return Finding("placement", f"cannot be scheduled: {message}", (name,), details,
+        placement = tuple(x for x in (f"nodeSelector: {spec['nodeSelector']}" if spec.get("nodeSelector") else "",
+                                      "affinity: set" if spec.get("affinity") else "") if x)
+        return Finding("placement", f"cannot be scheduled: {message}", (name,), placement,
                        hint="no node matches the pod's node selector or affinity: label a node, or relax it")
     return Finding("scheduling", f"cannot be scheduled: {message or 'no reason given'}", (name,),
                    (f"requests per pod: {_requests(pod)}",))
@@ -278,6 +279,16 @@ def _container_finding(evidence: Evidence, pod: Mapping[str, Any], cs: Mapping[s
     terminated = state.get("terminated") or {}
     last_term = last.get("terminated") or {}
     restarts = int(cs.get("restartCount") or 0)
+    killed = [e for e in _events_for(evidence.events, name, "Killing")
+              if "startup probe" in str(e.get("message") or "").lower()]
+    if killed and restarts and not init:  # restarted by the kubelet, not crashed
+        unhealthy = [_msg(e.get("message")) for e in _events_for(evidence.events, name, "Unhealthy")
+                     if str(e.get("message") or "").startswith("Startup probe failed")]
+        return Finding("probe", f"{what} never passes its startup probe (restarted {restarts} "
+                                f"time{'s' if restarts != 1 else ''})", (name,),
+                       (*dict.fromkeys(unhealthy[-2:]), *_probe_summary(pod)),
+                       hint="it takes longer to start than the startup probe allows (healthcheck start_period "
+                            "and retries), or the health check never passes in the cluster")
     crashed = reason == "CrashLoopBackOff" or (last_term and restarts > 0) or (
         terminated and terminated.get("exitCode") not in (None, 0))
     if crashed:
@@ -355,7 +366,7 @@ def _qty(text: Any) -> float:
 def diagnose(evidence: Evidence) -> list[Finding]:
     """Findings for one workload that did not roll out, most telling first."""
     wl = evidence.workload
-    kind, name = wl.get("kind", ""), wl["metadata"]["name"]
+    kind = wl.get("kind", "")
     findings: list[Finding] = []
     st = wl.get("status") or {}
     if kind == "Job":

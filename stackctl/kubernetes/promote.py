@@ -7,7 +7,8 @@ The steps of one deploy (`Deployer.deploy`), shared by promote, rollback and `--
 3. write the ApplySet parent with the union of old and new group-kinds (so an interrupted run can
    still be pruned later), then apply phase by phase (`apply.phases`), waiting for the Jobs a
    later wave depends on before that wave;
-4. wait for every workload (watches; `--timeout` covers steps 3-4);
+4. wait for every workload (watches; `--timeout` covers steps 3-4), stopping early when a pod of
+   the new revision cannot become ready by itself (`rollout.blocker`, unless `fail_fast` is off);
 5. prune: delete the objects labelled as this stack's ApplySet that the new set no longer has —
    except those annotated `stackctl.io/prune: "false"` (PersistentVolumeClaims: data);
 6. shrink the parent's group-kinds, record the revision (none when nothing changed).
@@ -32,9 +33,7 @@ from typing import Any
 
 from stackctl.errors import InputError, OperationError
 from stackctl.kubernetes import apply as ka
-from stackctl.kubernetes import argo
-from stackctl.kubernetes import bluegreen
-from stackctl.kubernetes import canary
+from stackctl.kubernetes import argo, bluegreen, canary
 from stackctl.kubernetes import history as kh
 from stackctl.kubernetes.apply import Applied, Cluster, Ref
 from stackctl.kubernetes.rollout import QuietView, View, Watcher
@@ -52,6 +51,7 @@ class Options:
     timeout: float = 300.0
     force_conflicts: bool = False
     finalize: bool = False  # blue-green: remove the previous colour (see `bluegreen`)
+    fail_fast: bool = True  # stop waiting once a pod cannot become ready by itself (see `rollout.blocker`)
 
 
 @dataclass
@@ -171,10 +171,9 @@ class Deployer:
                       if bluegreen.colour_of(o) and o["kind"] == "Deployment"]
             names += [f"{Ref.of(o).name}-canary" for o in desired if canary.steps_of(o)]
             watcher = Watcher(self.cluster, release.namespace, selector=release.member_selector, view=self.view,
-                              event_names=names)
+                              event_names=names, pod_selector=pod_selector(desired), fail_fast=opts.fail_fast)
             watcher.start_events()
-            kinds = {r.kind for r in workloads}
-            watcher.ensure(kinds | ({"Pod"} if "Job" in kinds else set()))
+            watcher.follow({r.kind for r in workloads})
         try:
             ns_ref = Ref(kind="Namespace", name=release.namespace, api_version="v1")
             live_ns = self.cluster.get(ns_ref)
@@ -340,6 +339,8 @@ class Deployer:
         names = ", ".join(str(s.ref) for s in stuck[:4]) + (" ..." if len(stuck) > 4 else "")
         what = "failed" if outcome.failed else f"did not finish within {self.options.timeout:g}s"
         message = f"the rollout of {self.release.stack} {what}: {names}"
+        if len(outcome.failed) == 1:  # why, in the error line itself (the report has every workload)
+            message = f"the rollout of {self.release.stack} failed: {outcome.failed[0].ref}: {outcome.failed[0].failed}"
         failed_rev = kh.record(self.cluster, self.release, desired, status="failed",
                                description=f"failed: {names}", context=self.context, summary=result.summary(),
                                previous=revs)
@@ -370,7 +371,7 @@ class Deployer:
         self.view.note(f"--atomic: rolling back to revision {prev.number}")
         again = Deployer(self.cluster, self.release, view=self.view, context=self.context,
                          options=Options(prune=self.options.prune, timeout=self.options.timeout,
-                                         force_conflicts=True))
+                                         force_conflicts=True, fail_fast=self.options.fail_fast))
         try:
             back = again.deploy(prev.objects(), description=f"rollback to {prev.number} (atomic)",
                                 extra_delete=created)
@@ -381,6 +382,21 @@ class Deployer:
         finally:
             again.close()
         return prev.number, back.revision if back.revision is not None else prev.number
+
+
+def pod_selector(objects: Sequence[Mapping[str, Any]]) -> str | None:
+    """The label selector of the stack's pods: the stack label its workloads' pod templates carry
+    (pods do not carry the ApplySet label, which is on the workloads only). None when they carry none."""
+    stacks = sorted({str(labels[kh.L_STACK]) for o in objects if o.get("kind") in WAITED
+                     for labels in [_template_labels(o)] if labels.get(kh.L_STACK)})
+    if not stacks:
+        return None
+    return f"{kh.L_STACK}={stacks[0]}" if len(stacks) == 1 else f"{kh.L_STACK} in ({','.join(stacks)})"
+
+
+def _template_labels(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    template = (obj.get("spec") or {}).get("template") or {}
+    return (template.get("metadata") or {}).get("labels") or {}
 
 
 def _canonical(objects: Sequence[Mapping[str, Any]]) -> list[str]:

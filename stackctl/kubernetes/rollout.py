@@ -6,12 +6,20 @@ that resourceVersion (re-listing on 410 Gone), one thread per kind plus one for 
 events, all feeding one queue; `wait()` consumes the queue until every target is done, one fails
 (a Job's Failed condition, a Deployment's ProgressDeadlineExceeded) or the deadline passes.
 
+Fail fast: `wait()` also follows the pods of the revision being rolled out (`revision_pods()`: the
+newest ReplicaSet's pods, the StatefulSet's update revision, the Job's own pods) and stops as soon
+as one is in a state that does not heal by itself (`blocker()`, pure; the thresholds are the
+constants below). A state that may still clear (a pod that does not fit any node yet, a container
+whose Secret the kubelet has not seen yet) must last a grace period first (`Grace`): the queue read
+then times out when that period ends, so nothing polls.
+
 The view goes to stderr: a live table on a terminal (per workload desired/updated/ready, the latest
 events underneath), plain lines otherwise (a line per workload change and per warning event).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import queue
 import threading
 import time
@@ -20,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from stackctl.kubernetes import argo
-from stackctl.kubernetes.apply import KINDS, Applied, ApiError, Cluster, Kind, Ref
+from stackctl.kubernetes.apply import KINDS, ApiError, Applied, Cluster, Kind, Ref
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -147,6 +155,263 @@ def status(obj: Mapping[str, Any], *, succeeded_pods: int | None = None) -> Stat
 
 def _with(base: Status, **kw: Any) -> Status:
     return Status(**{**base.__dict__, **kw})
+
+
+# ---------------------------------------------------------------------------------------------
+# Fail fast: pods of the new revision that will not become ready by themselves (pure)
+# ---------------------------------------------------------------------------------------------
+# The thresholds, in one place (docs/promote.md, "Fail fast", states them).
+FAIL_IMAGE_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
+FAIL_CONFIG_REASONS = ("CreateContainerConfigError", "CreateContainerError")
+CONFIG_GRACE = 15.0  # s; a Secret applied just before may reach the kubelet late, and it retries a failed
+#                      container start only every 10-15 s: a shorter grace could stop before that retry
+CRASH_RESTARTS = 2  # CrashLoopBackOff with at least this many restarts
+OOM_RESTARTS = 1  # last terminated OOMKilled, with at least this many restarts
+UNSCHEDULABLE_GRACE = 15.0  # s; a rolling update's surge pod may not fit until an old pod is gone
+STARTUP_RESTARTS = 1  # restarted after its startup probe used up its failureThreshold
+SCALE_UP_REASON = "TriggeredScaleUp"  # the cluster autoscaler adds a node for the pod: wait for it
+PROBE_FAILURES_DEFAULT = 3  # a probe's failureThreshold when the spec leaves it out (the API default)
+
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+STS_REVISION_LABEL = "controller-revision-hash"
+DS_GENERATION_LABEL = "pod-template-generation"
+ARGO_HASH_LABEL = "rollouts-pod-template-hash"
+POD_OWNERS = ("Deployment", "StatefulSet", "DaemonSet", "Rollout")  # fail fast follows their pods too
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """Why one pod will not become ready by itself; `grace`: how long the state must last first."""
+
+    pod: str
+    category: str  # image | config | crash | unschedulable | startup | readiness
+    text: str  # what the pod does: "cannot pull its image (ImagePullBackOff)"
+    grace: float = 0.0
+    container: str = ""  # "container api" / "init container wait" when the pod has several
+
+    @property
+    def sentence(self) -> str:
+        return f"pod {self.pod}{f' ({self.container})' if self.container else ''} {self.text}"
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    return obj.get("metadata") or {}
+
+
+def _one_line(text: Any, limit: int = 160) -> str:
+    out = " ".join(str(text or "").split())
+    return out if len(out) <= limit else out[:limit - 1] + "…"
+
+
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{n} times"
+
+
+def _event_count(ev: Mapping[str, Any]) -> int:
+    return int(ev.get("count") or (ev.get("series") or {}).get("count") or 1)
+
+
+def _event_container(ev: Mapping[str, Any]) -> str | None:
+    """The container a kubelet event is about (`fieldPath: spec.containers{api}`), None for the pod."""
+    path = str((ev.get("involvedObject") or ev.get("regarding") or {}).get("fieldPath") or "")
+    if "{" in path and path.endswith("}"):
+        return path[path.index("{") + 1:-1]
+    return None
+
+
+def pod_events(pod: Mapping[str, Any], events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The events about this pod (by uid where both have one: a StatefulSet's pod keeps its name)."""
+    meta = _meta(pod)
+    name, uid = meta.get("name"), meta.get("uid")
+    out = []
+    for ev in events:
+        obj = ev.get("involvedObject") or ev.get("regarding") or {}
+        if obj.get("kind", "Pod") != "Pod" or obj.get("name") != name:
+            continue
+        if uid and obj.get("uid") and obj.get("uid") != uid:
+            continue
+        out.append(ev)
+    return out
+
+
+def _failures(events: Iterable[Mapping[str, Any]], reason: str, prefix: str) -> int:
+    return sum(_event_count(e) for e in events
+               if e.get("reason") == reason and str(e.get("message") or e.get("note") or "").startswith(prefix))
+
+
+def _timestamp(text: Any) -> float | None:
+    try:
+        return dt.datetime.fromisoformat(str(text)).timestamp() if text else None
+    except ValueError:
+        return None
+
+
+def _unready_since_start(pod: Mapping[str, Any], started_at: Any) -> bool:
+    """The pod's Ready condition has been False since the container started (it never passed its
+    readiness probe in between): the condition's last transition is not later than the start."""
+    ready = _cond(pod, "Ready")
+    if ready is None or ready.get("status") == "True":
+        return False
+    changed, started = _timestamp(ready.get("lastTransitionTime")), _timestamp(started_at)
+    return changed is not None and started is not None and changed <= started
+
+
+def blocker(pod: Mapping[str, Any], events: Iterable[Mapping[str, Any]] = (), *,
+            others_terminating: bool = False) -> Blocker | None:
+    """Why this pod (of the revision being rolled out) will not become ready by itself, or None.
+
+    `events`: the namespace's events (those about other objects are ignored); `others_terminating`:
+    another pod of the same workload is being deleted (resources a Pending pod waits for are
+    freed then). The rules, first match wins:
+
+    - unschedulable: PodScheduled=False, reason Unschedulable (grace UNSCHEDULABLE_GRACE), unless the
+      cluster autoscaler triggered a scale-up for it, or another pod of the workload is terminating;
+    - per container, init containers first: image (FAIL_IMAGE_REASONS), config (FAIL_CONFIG_REASONS,
+      grace CONFIG_GRACE), crash (CrashLoopBackOff with CRASH_RESTARTS restarts; last state
+      OOMKilled with OOM_RESTARTS);
+    - startup: restarted (STARTUP_RESTARTS) after its startup probe failed — a Killing event "failed
+      startup probe", or as many "Startup probe failed" Unhealthy events as its failureThreshold;
+    - readiness: started, never restarted, not ready since it started, and as many "Readiness probe
+      failed" Unhealthy events (their `count` added up) as its readiness probe's failureThreshold.
+    """
+    meta = _meta(pod)
+    if meta.get("deletionTimestamp"):
+        return None
+    name = str(meta.get("name", "?"))
+    mine = pod_events(pod, events)
+    sched = _cond(pod, "PodScheduled")
+    if sched is not None and sched.get("status") == "False" and sched.get("reason") == "Unschedulable":
+        if others_terminating or any(e.get("reason") == SCALE_UP_REASON for e in mine):
+            return None
+        why = _one_line(sched.get("message")) or "no node fits it"
+        return Blocker(name, "unschedulable", f"cannot be scheduled ({why})", grace=UNSCHEDULABLE_GRACE)
+    spec = pod.get("spec") or {}
+    specs = {str(c.get("name")): c for group in ("initContainers", "containers") for c in spec.get(group) or []}
+    st = pod.get("status") or {}
+    for init in (True, False):
+        for cs in st.get("initContainerStatuses" if init else "containerStatuses") or []:
+            found = _container_blocker(pod, cs, specs.get(str(cs.get("name"))) or {}, mine, init=init,
+                                       several=len(specs) > 1)
+            if found is not None:
+                return found
+    return None
+
+
+def _container_blocker(pod_obj: Mapping[str, Any], cs: Mapping[str, Any], spec: Mapping[str, Any],
+                       events: list[Mapping[str, Any]], *, init: bool, several: bool) -> Blocker | None:
+    pod = str(_meta(pod_obj).get("name", "?"))
+    cname = str(cs.get("name", "?"))
+    where = f"init container {cname}" if init else f"container {cname}" if several else ""
+    state = cs.get("state") or {}
+    waiting = state.get("waiting") or {}
+    reason = str(waiting.get("reason") or "")
+    restarts = int(cs.get("restartCount") or 0)
+    if reason in FAIL_IMAGE_REASONS:
+        return Blocker(pod, "image", f"cannot pull its image ({reason})", container=where)
+    if reason in FAIL_CONFIG_REASONS:
+        detail = _one_line(waiting.get("message"))
+        return Blocker(pod, "config", f"cannot start its container ({reason}{': ' + detail if detail else ''})",
+                       grace=CONFIG_GRACE, container=where)
+    if reason == "CrashLoopBackOff" and restarts >= CRASH_RESTARTS:
+        return Blocker(pod, "crash", f"keeps crashing (CrashLoopBackOff, restarted {_times(restarts)})",
+                       container=where)
+    last = (cs.get("lastState") or {}).get("terminated") or {}
+    if last.get("reason") == "OOMKilled" and restarts >= OOM_RESTARTS:
+        return Blocker(pod, "crash", f"runs out of memory (OOMKilled, restarted {_times(restarts)})", container=where)
+    ours = [e for e in events if _event_container(e) in (None, cname)]
+    if restarts >= STARTUP_RESTARTS:
+        budget = int((spec.get("startupProbe") or {}).get("failureThreshold") or PROBE_FAILURES_DEFAULT)
+        killed = any(e.get("reason") == "Killing" and "startup probe" in str(e.get("message") or "").lower()
+                     for e in ours)
+        if killed or _failures(ours, "Unhealthy", "Startup probe failed") >= budget:
+            return Blocker(pod, "startup", f"never passes its startup probe (restarted {_times(restarts)} after "
+                                           "it failed)", container=where)
+    probe = spec.get("readinessProbe")
+    running = state.get("running")
+    if (not probe or running is None or not cs.get("started") or cs.get("ready") or restarts
+            or not _unready_since_start(pod_obj, running.get("startedAt"))):
+        return None
+    threshold = int(probe.get("failureThreshold") or PROBE_FAILURES_DEFAULT)
+    failed = _failures(ours, "Unhealthy", "Readiness probe failed")
+    if failed < threshold:
+        return None
+    return Blocker(pod, "readiness", f"never becomes ready: its readiness probe failed {_times(failed)} and never "
+                                     f"passed (failureThreshold {threshold})", container=where)
+
+
+class Grace:
+    """How long each blocker has lasted (on the monotonic clock, from when it was first seen): one
+    with a grace period counts once it has lasted that long; one that went away starts from zero."""
+
+    def __init__(self) -> None:
+        self.since: dict[tuple[str, ...], float] = {}
+
+    def check(self, seen: Mapping[tuple[str, ...], float], now: float) -> tuple[list[tuple[str, ...]], float | None]:
+        """`seen`: this round's blockers (key → grace). (The keys whose grace has run out, the time
+        the next one's will — None when no other is pending.)"""
+        self.since = {key: self.since.get(key, now) for key in seen}
+        due: list[tuple[str, ...]] = []
+        nxt: float | None = None
+        for key, grace in seen.items():
+            at = self.since[key] + grace
+            if at <= now:
+                due.append(key)
+            else:
+                nxt = at if nxt is None else min(nxt, at)
+        return due, nxt
+
+
+def _controller_uid(obj: Mapping[str, Any]) -> str | None:
+    for ref in _meta(obj).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return str(ref.get("uid"))
+    return None
+
+
+def revision_pods(workload: Mapping[str, Any], pods: Mapping[str, Mapping[str, Mapping[str, Any]]],
+                  sets: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> tuple[list[Mapping[str, Any]], bool]:
+    """(The pods of the revision `workload` rolls out, whether any pod of it is terminating).
+
+    `pods`, `sets`: pods and ReplicaSets by their controller's uid, then by name. The new revision:
+    a Deployment's ReplicaSet of its current `deployment.kubernetes.io/revision`, a StatefulSet's
+    `updateRevision`, a DaemonSet's `pod-template-generation`, an Argo Rollout's `currentPodHash`, a
+    Job's own pods. Nothing until the controller has seen the new spec (the revision it names is the
+    previous one until then)."""
+    meta = _meta(workload)
+    uid, kind = str(meta.get("uid") or ""), workload.get("kind")
+    st = workload.get("status") or {}
+    generation = int(meta.get("generation") or 0)
+
+    def children(owners: Mapping[str, Mapping[str, Mapping[str, Any]]], owner: Any) -> list[Mapping[str, Any]]:
+        return list((owners.get(str(owner)) or {}).values())
+
+    if kind == "Job":
+        every = current = children(pods, uid)
+    elif kind in ("Deployment", "Rollout"):
+        if kind == "Rollout":  # the Argo controller's observedGeneration is a string
+            seen = str(st.get("observedGeneration") or "") == str(generation)
+            label, value = ARGO_HASH_LABEL, st.get("currentPodHash")
+        else:
+            seen = int(st.get("observedGeneration") or 0) >= generation
+            label, value = REVISION_ANNOTATION, (meta.get("annotations") or {}).get(REVISION_ANNOTATION)
+        if not seen or not value:
+            return [], False
+        owned = children(sets, uid)
+        marks = "labels" if kind == "Rollout" else "annotations"
+        every = [p for rs in owned for p in children(pods, _meta(rs).get("uid"))]
+        current = [p for rs in owned if (_meta(rs).get(marks) or {}).get(label) == value
+                   for p in children(pods, _meta(rs).get("uid"))]
+    elif kind in ("StatefulSet", "DaemonSet"):
+        label, value = ((STS_REVISION_LABEL, st.get("updateRevision")) if kind == "StatefulSet"
+                        else (DS_GENERATION_LABEL, str(generation)))
+        if int(st.get("observedGeneration") or 0) < generation or not value:
+            return [], False
+        every = children(pods, uid)
+        current = [p for p in every if (_meta(p).get("labels") or {}).get(label) == value]
+    else:
+        return [], False
+    return ([p for p in current if not _meta(p).get("deletionTimestamp")],
+            any(_meta(p).get("deletionTimestamp") for p in every))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -306,13 +571,19 @@ class Outcome:
 
 
 class Watcher:
-    """Watches a namespace's workloads (selected by label) and events until `close()`."""
+    """Watches a namespace's workloads (selected by label) and events until `close()`.
+
+    `pod_selector`: the label selector of the stack's pods (and ReplicaSets): with it, `wait()`
+    fails fast on the pods of any workload kind; without it, only on Jobs' pods (those are
+    watched by their Job label). `fail_fast=False` waits for the deadline as kubectl does."""
 
     def __init__(self, cluster: Cluster, namespace: str, *, selector: str | None, view: View,
-                 event_names: Iterable[str] = ()) -> None:
+                 event_names: Iterable[str] = (), pod_selector: str | None = None, fail_fast: bool = True) -> None:
         self.cluster = cluster
         self.namespace = namespace
         self.selector = selector
+        self.pod_selector = pod_selector
+        self.fail_fast = fail_fast
         self.view = view
         self.queue: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.stop = threading.Event()
@@ -322,6 +593,10 @@ class Watcher:
         self.watched: set[str] = set()
         self.prefixes: set[str] = set(event_names)
         self.job_pods: dict[str, dict[str, str]] = {}  # Job uid → pod name → phase
+        self.pods: dict[str, dict[str, dict[str, Any]]] = {}  # controller uid → pod name → pod
+        self.sets: dict[str, dict[str, dict[str, Any]]] = {}  # controller uid → ReplicaSet name → ReplicaSet
+        self.pod_events: dict[str, dict[str, dict[str, Any]]] = {}  # pod uid (or name) → event uid → event
+        self.changed = False  # pods, ReplicaSets or pod events changed since `wait` last judged them
         self.events: list[dict[str, Any]] = []
         self._events_started = False
 
@@ -358,6 +633,16 @@ class Watcher:
                     return
                 self.queue.put(("note", f"event stream interrupted ({exc}); resuming"))
 
+    def follow(self, kinds: Iterable[str]) -> None:
+        """Watch these workload kinds and what `wait` needs beside them: pods (a Job's completion;
+        fail fast) and ReplicaSets (which pods are a Deployment's new revision)."""
+        wanted = set(kinds)
+        pods = self.fail_fast and self.pod_selector is not None and bool(wanted & set(POD_OWNERS))
+        extra = {"Pod"} if "Job" in wanted or pods else set()
+        if pods and wanted & {"Deployment", "Rollout"}:
+            extra.add("ReplicaSet")
+        self.ensure(wanted | extra)
+
     def ensure(self, kinds: Iterable[str]) -> None:
         for kind_name in kinds:
             if kind_name in self.watched:
@@ -368,8 +653,10 @@ class Watcher:
 
     def _run_kind(self, _name: str, kind: Kind) -> None:
         rv = ""
-        # Pods are watched only for Jobs (see `status`): every pod a Job controller made.
-        selector = JOB_POD_SELECTOR if kind.kind == "Pod" else self.selector
+        # Pods and ReplicaSets: the stack's (their labels are the pod template's); without that
+        # selector, every pod a Job controller made (see `status`).
+        selector = {"Pod": self.pod_selector or JOB_POD_SELECTOR, "ReplicaSet": self.pod_selector}.get(
+            kind.kind, self.selector)
         while not self.stop.is_set():
             try:
                 if not rv:
@@ -400,10 +687,16 @@ class Watcher:
         """Apply one queue item; returns the keys of workloads that changed."""
         what, payload = item
         if what == "event":
-            name = str((payload.get("involvedObject") or {}).get("name", ""))
+            obj = payload.get("involvedObject") or {}
+            name = str(obj.get("name", ""))
             if any(name == p or name.startswith(p + "-") for p in self.prefixes):
                 self.events.append(payload)
                 self.view.event(payload)
+                if obj.get("kind") == "Pod":
+                    meta = payload.get("metadata") or {}
+                    pod = self.pod_events.setdefault(str(obj.get("uid") or name), {})
+                    pod[str(meta.get("uid") or meta.get("name"))] = payload  # a repeat updates its count
+                    self.changed = True
             return []
         if what == "note":
             self.view.note(str(payload))
@@ -411,6 +704,9 @@ class Watcher:
         if what == "list":
             kind_name, items = payload
             self.synced.add(kind_name)
+            if kind_name in ("Pod", "ReplicaSet"):  # a (re-)list is the whole state
+                (self.pods if kind_name == "Pod" else self.sets).clear()
+                self.changed = True
             keys = []
             for obj in items:
                 keys += self._store("ADDED", obj)
@@ -418,6 +714,17 @@ class Watcher:
         return self._store(what, payload)
 
     def _store(self, what: str, payload: dict[str, Any]) -> list[tuple[str, str, str]]:
+        if payload.get("kind") in ("Pod", "ReplicaSet"):
+            index = self.pods if payload["kind"] == "Pod" else self.sets
+            owner = _controller_uid(payload)
+            if owner:
+                if what == "DELETED":
+                    index.get(owner, {}).pop(payload["metadata"]["name"], None)
+                else:
+                    index.setdefault(owner, {})[payload["metadata"]["name"]] = payload
+            self.changed = True
+        if payload.get("kind") == "ReplicaSet":
+            return []
         if payload.get("kind") == "Pod":
             labels = (payload.get("metadata") or {}).get("labels") or {}
             uid = labels.get(JOB_UID_LABEL) or labels.get("controller-uid")
@@ -463,13 +770,20 @@ class Watcher:
 
         `generations`: per target, the metadata.generation the apply returned. Until the watch
         delivers at least that generation, what it holds is the object from before the apply (which
-        may look rolled out), so it does not count."""
+        may look rolled out), so it does not count.
+
+        With `fail_fast`, a target also fails as soon as a pod of its new revision is blocked
+        (`blocker`); a blocker with a grace period wakes the wait when that period ends."""
+        start = time.monotonic()
         self.prefixes.update(t.name for t in targets)
         kinds = {t.kind for t in targets if t.kind in WATCHED}
-        self.ensure(kinds | ({"Pod"} if "Job" in kinds else set()))
+        self.follow(kinds)
         wanted = {t.key: t for t in targets if t.kind in WATCHED}
         expected = generations or {}
         states: dict[tuple[str, str, str], Status] = {}
+        grace = Grace()
+        due: float | None = None  # when a blocker's grace period ends
+        companions = {k for k in ("Pod", "ReplicaSet") if k in self.watched}
 
         def refresh(keys: Iterable[tuple[str, str, str]]) -> None:
             for key in keys:
@@ -490,21 +804,24 @@ class Watcher:
                     if wanted[key].kind in self.synced:  # before its first list, "not created" means nothing
                         self.view.workload(st)
 
+        def outcome(timed_out: bool = False) -> Outcome:
+            return Outcome(done=[s for s in states.values() if s.done], failed=[s for s in states.values() if s.failed],
+                           pending=[s for s in states.values() if not s.done and not s.failed], timed_out=timed_out)
+
         refresh(wanted)
+        self.changed = True
         while True:
-            all_synced = all(t.kind in self.synced for t in wanted.values())
-            if all_synced:
-                failed = [s for s in states.values() if s.failed]
-                if failed or all(s.done for s in states.values()):
-                    return Outcome(done=[s for s in states.values() if s.done], failed=failed,
-                                   pending=[s for s in states.values() if not s.done and not s.failed])
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return Outcome(done=[s for s in states.values() if s.done],
-                               failed=[s for s in states.values() if s.failed],
-                               pending=[s for s in states.values() if not s.done and not s.failed], timed_out=True)
+            now = time.monotonic()
+            if all(t.kind in self.synced for t in wanted.values()):
+                if self.fail_fast and companions <= self.synced and (self.changed or (due is not None and now >= due)):
+                    self.changed = False
+                    due = self._judge(wanted, states, grace, now, start)
+                if any(s.failed for s in states.values()) or all(s.done for s in states.values()):
+                    return outcome()
+            if now >= deadline:
+                return outcome(timed_out=True)
             try:
-                item = self.queue.get(timeout=remaining)
+                item = self.queue.get(timeout=(deadline if due is None else min(deadline, due)) - now)
             except queue.Empty:
                 continue
             changed = self._handle(item)
@@ -514,3 +831,29 @@ class Watcher:
                 except queue.Empty:
                     break
             refresh(changed)
+
+    def _judge(self, wanted: Mapping[tuple[str, str, str], Ref], states: dict[tuple[str, str, str], Status],
+               grace: Grace, now: float, start: float) -> float | None:
+        """Fail fast: mark the targets with a pod that is blocked (past its grace) failed; returns
+        when the next pending grace period ends."""
+        found: dict[tuple[str, ...], tuple[tuple[str, str, str], Blocker]] = {}
+        for target in wanted:
+            st, obj = states.get(target), self.objects.get(target)
+            if st is None or obj is None or st.done or st.failed or not st.seen:
+                continue
+            pods, terminating = revision_pods(obj, self.pods, self.sets)
+            for pod in pods:
+                meta = _meta(pod)
+                events = [*self.pod_events.get(str(meta.get("uid") or ""), {}).values(),
+                          *self.pod_events.get(str(meta.get("name")), {}).values()]
+                why = blocker(pod, events, others_terminating=terminating)
+                if why is not None:
+                    found[(str(meta.get("uid") or meta.get("name")), why.category, why.container)] = (target, why)
+        fired, due = grace.check({key: why.grace for key, (_, why) in found.items()}, now)
+        for key in fired:
+            target, why = found[key]
+            if states[target].failed:
+                continue
+            states[target] = _with(states[target], failed=f"{why.sentence} — stopped waiting after {now - start:.1f}s")
+            self.view.workload(states[target])
+        return due

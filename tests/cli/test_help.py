@@ -15,7 +15,7 @@ PY = sys.executable
 
 
 def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PY, "-c", code], capture_output=True, text=True, env={**os.environ, **env})
+    return subprocess.run([PY, "-c", code], capture_output=True, text=True, check=False, env={**os.environ, **env})
 
 
 @pytest.mark.parametrize("columns", [80, 100, 250])
@@ -40,7 +40,7 @@ def test_narrow_terminal_falls_back_to_typer() -> None:
 
 
 def test_bare_command_prints_help_and_exits_2() -> None:
-    proc = subprocess.run([PY, "-m", "stackctl"], capture_output=True, text=True)
+    proc = subprocess.run([PY, "-m", "stackctl"], capture_output=True, text=True, check=False)
     assert proc.returncode == 2
     assert proc.stderr.startswith("Usage: stackctl")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,7 @@ def test_fresh_promote_of_the_example_stack_then_repromote_is_a_no_op(project, c
           context: production
         """)
     res = ok(cli("promote", "k8s", "--context", "staging", "--timeout", "60"))
-    assert f"context staging" in res.stderr
+    assert "context staging" in res.stderr
     assert "revision 1" in res.stdout and "pruned 0" in res.stdout
     for kind, name in (("deployments", "api"), ("statefulsets", "db"), ("statefulsets", "cache")):
         assert ready(kube, kind, name), f"{kind}/{name} not rolled out"
@@ -242,15 +243,27 @@ def test_conflicts_are_reported_unless_forced(project, cli, kube) -> None:
     assert image == "stackctl-test/busybox:v2"
 
 
-def test_unschedulable_rollout_is_diagnosed_and_atomic_rolls_back(project, cli, kube) -> None:
+def timed(cli: Any, *args: str) -> tuple[Any, float]:
+    t0 = time.monotonic()
+    res = cli(*args)
+    return res, time.monotonic() - t0
+
+
+FAIL_FAST_LIMIT = 30.0  # s: what a fail-fast promote may take at most here, with --timeout 120
+
+
+def test_unschedulable_rollout_fails_fast_is_diagnosed_and_atomic_rolls_back(project, cli, kube) -> None:
     write_demo(project, kube.namespace)
     ok(cli("promote", "dev"))
     good = kube.get("deployments", "web")["spec"]["template"]
     project.profile("dev", (project.root / "profiles/dev.yaml").read_text()
                     + "services:\n  web:\n    resources:\n      requests: {cpus: 64}\n      limits: {cpus: 64}\n")
-    res = cli("promote", "dev", "--atomic", "--timeout", "4")
+    res, elapsed = timed(cli, "promote", "dev", "--atomic", "--timeout", "120")
     assert res.exit_code == 1, res
-    assert "the rollout of demo did not finish within 4s: Deployment/web" in res.stderr
+    assert elapsed < FAIL_FAST_LIMIT, (elapsed, res.stderr)
+    assert "the rollout of demo failed: Deployment/web: pod web-" in res.stderr
+    assert "cannot be scheduled (0/3 nodes are available: 3 Insufficient cpu." in res.stderr
+    assert "— stopped waiting after 1" in res.stderr  # the 15 s grace, and then some
     assert "resources: cannot be scheduled: 0/3 nodes are available: 3 Insufficient cpu" in res.stderr
     assert "requests per pod: cpu 64" in res.stderr
     assert "rolled back to revision 1 (recorded as revision 3)" in res.stderr
@@ -259,6 +272,46 @@ def test_unschedulable_rollout_is_diagnosed_and_atomic_rolls_back(project, cli, 
     assert revisions(cli)[2]["description"] == "rollback to 1 (atomic)"
     kube.wait_for(lambda: ready(kube, "deployments", "web"), what="web rolled back")
     assert kube.get("deployments", "web")["spec"]["template"] == good
+
+
+@pytest.mark.parametrize(("service", "state", "healthcheck", "reason", "finding"), [
+    ("web", "imagepull", "", "cannot pull its image (ImagePullBackOff)",
+     "image: container web cannot pull its image (ImagePullBackOff)"),
+    ("worker", "crashloop", "", "keeps crashing (CrashLoopBackOff, restarted 5 times)",
+     "crash: container worker exits with code 1 (Error), restarted 5 times"),
+    # KWOK's `unready` records one "Readiness probe failed" event: with retries 1 (failureThreshold 1)
+    # that is the whole budget; with the default 3 this rule cannot fire on KWOK
+    ("worker", "unready", """
+        healthcheck:
+          test: ["CMD", "wget", "-q", "-O-", "http://localhost:8080/ready"]
+          retries: 1
+        """, "never becomes ready: its readiness probe failed once and never passed (failureThreshold 1)",
+     "probe: running but failing its probes"),
+], ids=["imagepull", "crashloop", "never-ready"])
+def test_a_rollout_that_cannot_finish_fails_within_seconds(project, cli, kube, service, state, healthcheck, reason,
+                                                           finding) -> None:
+    extra = f"labels:\n  sim.stackctl.io/state: {state}\n" + textwrap.dedent(healthcheck).strip("\n")
+    write_demo(project, kube.namespace, **{f"{service}_extra": extra})
+    res, elapsed = timed(cli, "promote", "dev", "--timeout", "120")
+    assert res.exit_code == 1, res
+    assert elapsed < FAIL_FAST_LIMIT, (elapsed, res.stderr)
+    assert f"the rollout of demo failed: Deployment/{service}: pod {service}-" in res.stderr
+    assert f" {reason} — stopped waiting after " in res.stderr
+    assert finding in res.stderr  # the diagnosis as after a timeout
+    assert [(r["revision"], r["status"]) for r in revisions(cli)] == [(1, "failed")]
+
+
+def test_no_fail_fast_waits_for_the_timeout(project, cli, kube) -> None:
+    write_demo(project, kube.namespace, web_extra="""
+        labels:
+          sim.stackctl.io/state: imagepull
+        """)
+    res, elapsed = timed(cli, "promote", "dev", "--timeout", "5", "--no-fail-fast")
+    assert res.exit_code == 1, res
+    assert elapsed >= 5
+    assert "the rollout of demo did not finish within 5s: Deployment/web" in res.stderr
+    assert "stopped waiting" not in res.stderr
+    assert "image: container web cannot pull its image (ImagePullBackOff)" in res.stderr
 
 
 def test_failed_job_is_diagnosed_and_atomic_first_promote_cleans_up(project, cli, kube) -> None:
@@ -293,7 +346,7 @@ def test_crash_loop_image_pull_and_probe_failures_are_diagnosed(project, cli, ku
           healthcheck:
             test: ["CMD", "wget", "-q", "-O-", "http://localhost:8080/ready"]
         """)
-    res = cli("promote", "dev", "--timeout", "6")
+    res = cli("promote", "dev", "--timeout", "6", "--no-fail-fast")  # every finding, not the first
     assert res.exit_code == 1, res
     err = res.stderr
     assert "image: container web cannot pull its image (ImagePullBackOff)" in err

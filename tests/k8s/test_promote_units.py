@@ -154,6 +154,19 @@ def rev(number: int, status_: str) -> kh.Revision:
     return kh.Revision(number, status_, "", "", "", "", "", {}, {})
 
 
+def test_the_pods_followed_are_those_of_the_stacks_pod_templates() -> None:
+    def workload(kind: str, stack: str | None) -> dict[str, Any]:
+        labels = {"app.kubernetes.io/name": "x", **({kh.L_STACK: stack} if stack else {})}
+        return {"kind": kind, "metadata": {"name": "x", "labels": {kh.L_STACK: "not-this"}},
+                "spec": {"template": {"metadata": {"labels": labels}}}}
+
+    assert kp.pod_selector([workload("Deployment", "shop"), workload("Job", "shop"),
+                            {"kind": "ConfigMap", "metadata": {"name": "c"}}]) == "stackctl.io/stack=shop"
+    assert kp.pod_selector([workload("Deployment", "shop"), workload("StatefulSet", "db")]) == \
+        "stackctl.io/stack in (db,shop)"
+    assert kp.pod_selector([workload("Deployment", None)]) is None  # then only Jobs fail fast
+
+
 def test_pick_rollback() -> None:
     revs = [rev(1, "superseded"), rev(2, "failed"), rev(3, "superseded"), rev(4, "deployed")]
     assert kh.pick_rollback(revs, None, where="x").number == 3
@@ -295,15 +308,28 @@ def test_container_rules() -> None:
     assert findings(pods=[config])[0].category == "config"
     init = pod(phase="Pending", init=[{"name": "wait-for-db", "state": {"running": {}}}],
                containers=[{"name": "api", "state": {"waiting": {"reason": "PodInitializing"}}}])
-    assert (findings(pods=[init])[0].category, findings(pods=[init])[0].title) == ("init",
-                                                                                   "waiting in init container "
-                                                                                   "wait-for-db")
+    assert (findings(pods=[init])[0].category, findings(pods=[init])[0].title) == (
+        "init", "waiting in init container wait-for-db")
     unready = pod(containers=[{"name": "api", "ready": False, "state": {"running": {}}}],
                   conditions=[{"type": "Ready", "status": "False"}],
                   spec={"containers": [{"name": "api", "readinessProbe": {"httpGet": {"port": 8000, "path": "/ready"},
                                                                           "periodSeconds": 5}}]})
     f = findings(pods=[unready], events=[event("api-1", "Unhealthy", "Readiness probe failed: HTTP 503")])
     assert f[0].category == "probe" and "readinessProbe of api: GET :8000/ready every 5s" in f[0].details
+
+
+def test_a_container_restarted_by_its_startup_probe_is_a_probe_finding_not_a_crash() -> None:
+    restarted = pod(containers=[{"name": "api", "restartCount": 2, "state": {"running": {}},
+                                 "lastState": {"terminated": {"exitCode": 137, "reason": "Error"}}}],
+                    spec={"containers": [{"name": "api", "startupProbe": {"tcpSocket": {"port": 80},
+                                                                          "periodSeconds": 2}}]})
+    f = findings(pods=[restarted], events=[
+        event("api-1", "Unhealthy", "Startup probe failed: dial tcp :80: connection refused"),
+        event("api-1", "Killing", "Container api failed startup probe, will be restarted")])
+    assert (f[0].category, f[0].title) == ("probe", "container api never passes its startup probe (restarted 2 times)")
+    assert f[0].details == ("Startup probe failed: dial tcp :80: connection refused",
+                            "startupProbe of api: TCP :80 every 2s")
+    assert findings(pods=[restarted])[0].category == "crash"  # without the kubelet's word, a crash
 
 
 def test_workload_rules_and_merging() -> None:
