@@ -200,11 +200,31 @@ def ensure(plans: Sequence[ImagePlan], *, dry_run: bool = False,
 
 
 def retag(objects: Sequence[dict[str, Any]], plans: Sequence[ImagePlan]) -> list[dict[str, Any]]:
-    """The objects with every container image that is a planned build pointed at its immutable ref."""
+    """The objects with every container image that is a planned build pointed at its immutable ref.
+
+    A Job's pod template is immutable, so the renderer names a Job after a hash of its spec; that
+    hash was taken before the images were pointed at their refs. A Job whose image changed here gets
+    its name from the final spec instead: a new build of its image is a new Job (the old one is
+    pruned), the same build keeps the name and the Job does not run again."""
     mapping = {p.rendered: p.ref for p in plans if p.rendered != p.ref}
     if not mapping:
         return list(objects)
-    return [_retag(o, mapping) for o in objects]
+    out = []
+    for obj in objects:
+        new = _retag(obj, mapping)
+        if new.get("kind") == "Job" and new != obj:
+            new["metadata"]["name"] = _job_name(str(obj["metadata"]["name"]), new["spec"])
+        out.append(new)
+    return out
+
+
+def _job_name(rendered: str, spec: Mapping[str, Any]) -> str:
+    from stackctl.kubernetes.mapping import canonical, short_hash, with_suffix
+
+    base, _, suffix = rendered.rpartition("-")
+    if not (base and len(suffix) == 8 and all(c in "0123456789abcdef" for c in suffix)):
+        base = rendered
+    return with_suffix(base, short_hash(canonical(spec)))
 
 
 def _retag(obj: Any, mapping: Mapping[str, str]) -> Any:

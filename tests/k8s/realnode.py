@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -155,7 +156,7 @@ def remove_chains(tool: str) -> None:
         # Rules in non-ours chains (built-ins, Docker's) that jump to ours.
         for builtin in ("INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING"):
             for rule in iptables_rules(tool, table, builtin):
-                parts = rule.split()
+                parts = shlex.split(rule)  # comments are quoted: --comment "CNI firewall plugin rules"
                 if "-j" in parts and ours(parts[parts.index("-j") + 1]) or "-g" in parts and ours(
                         parts[parts.index("-g") + 1]):
                     run(tool, "-w", "5", "-t", table, "-D", *parts[1:], check=False)
@@ -197,7 +198,7 @@ def kubepods_cgroups() -> list[Path]:
         for name in ("kubepods", "kubepods.slice"):
             top = root / name
             if top.is_dir():
-                found.extend(p for p, _, _ in os.walk(top))
+                found.extend(Path(p) for p, _, _ in os.walk(top))
     return sorted(set(found), key=lambda p: len(p.parts), reverse=True)
 
 
@@ -468,6 +469,7 @@ class RealNode:
                           f"storage: {{filesystem: {{rootdirectory: {data}}}, delete: {{enabled: true}}}}\n"
                           f"http: {{addr: 127.0.0.1:{self.registry_port}}}\n")
         with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the registry does: TIME_WAIT is no owner
             try:
                 s.bind(("127.0.0.1", self.registry_port))
             except OSError:

@@ -737,7 +737,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             rig = ControlPlane.start(workdir=state, detach=True, real_node=args.real_node,
                                      registry_port=args.registry_port, timeout=180)
-        except RigError as exc:
+        except (RigError, load_realnode().NodeError) as exc:
             print(f"k8s-cluster: error: {exc}", file=sys.stderr)
             return 1
         if args.real_node:

@@ -241,6 +241,26 @@ def test_retag_points_every_container_at_the_immutable_ref(tmp_path: Path) -> No
     assert ki._loopback("127.0.0.1:5000/x:y") and ki._loopback("localhost:5000/x") and not ki._loopback("ghcr.io/x")
 
 
+def test_a_job_whose_image_is_a_new_build_is_a_new_job(tmp_path: Path) -> None:
+    """A Job's pod template is immutable: the same rendered Job with another build of its image must
+    get another name (seen on a real node: a code change made the re-promote fail with `field is
+    immutable`), and the same build must keep its name (no second run)."""
+    def plan(tag: str) -> ki.ImagePlan:
+        return ki.ImagePlan(service="api", rendered="reg/x/api:dev", ref=f"reg/x/api:src-{tag}", context=tmp_path,
+                            dockerfile=None, target=None, args={})
+
+    job = {"kind": "Job", "metadata": {"name": "migrate-c3d23e54"},
+           "spec": {"template": {"spec": {"containers": [{"name": "migrate", "image": "reg/x/api:dev"}]}}}}
+    one = ki.retag([job], [plan("1" * 16)])[0]["metadata"]["name"]
+    two = ki.retag([job], [plan("2" * 16)])[0]["metadata"]["name"]
+    assert one != two and one.startswith("migrate-") and two.startswith("migrate-")
+    assert len(one) == len("migrate-c3d23e54")  # the render's suffix replaced, not another appended
+    assert ki.retag([job], [plan("1" * 16)])[0]["metadata"]["name"] == one
+    other = {**job, "metadata": {"name": "seed-0badc0de"}, "spec": {"template": {"spec": {"containers": [
+        {"name": "seed", "image": "busybox:1.37"}]}}}}
+    assert ki.retag([other], [plan("1" * 16)])[0]["metadata"]["name"] == "seed-0badc0de"  # not a build: unchanged
+
+
 # ---------------------------------------------------------------------------------------------
 # diagnosis rules
 # ---------------------------------------------------------------------------------------------

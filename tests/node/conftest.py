@@ -38,11 +38,14 @@ NAMESPACE = "shop-prod"  # profiles/production.yaml
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The crash-and-clean-up test ends the session's node: it runs after every other node test."""
+    """The crash-and-clean-up test ends the session's node: it runs right after every other node test
+    (not at the very end of the session: the node's CPU is then free for the tiers after it)."""
     last = [i for i in items if i.get_closest_marker("node_last")]
     for item in last:
         items.remove(item)
-        items.append(item)
+    nodes = [n for n, i in enumerate(items) if i.get_closest_marker("node")]
+    at = nodes[-1] + 1 if nodes else len(items)
+    items[at:at] = last
 
 
 @dataclass
@@ -143,8 +146,9 @@ class Shop:
         proc = subprocess.run([str(STACKCTL), *args], cwd=self.root, env=self.env, capture_output=True, text=True,
                               timeout=timeout)
         if check and proc.returncode != 0:
+            err = proc.stderr if len(proc.stderr) < 6000 else f"{proc.stderr[:3000]}\n[...]\n{proc.stderr[-3000:]}"
             raise AssertionError(f"stackctl {' '.join(args)} exited {proc.returncode}:\n"
-                                 f"--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-3000:]}")
+                                 f"--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{err}")
         return proc
 
     def promote(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
