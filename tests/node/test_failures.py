@@ -1,11 +1,15 @@
 """Failures that are real, not simulated: each rollout below can never finish on a real node, and
-`stackctl promote` must name the workload and the reason within seconds, not after its --timeout.
-Each test promotes a small stack (busybox images built locally and pushed to the node's registry)
-into a namespace of its own."""
+`stackctl promote` must name the workload and the reason within seconds, not after its --timeout
+(or, with --no-fail-fast, after it: every finding at once). Each test promotes a small stack (busybox
+images built locally and pushed to the node's registry) into a namespace of its own. These replace
+the KWOK tests that simulated the same states (tests/k8s keeps simulated states only for the release
+strategies, see docs/realnode.md)."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import textwrap
 import time
 import uuid
@@ -49,13 +53,23 @@ def small(node_cluster: Any, tmp_path: Path) -> Any:
                   registry: {node_cluster.registry}/fail
                 """) + textwrap.dedent(profile_extra))
 
-        def promote(self) -> tuple[Any, float]:
-            import subprocess
-
+        def promote(self, *args: str, timeout: str = TIMEOUT) -> tuple[Any, float]:
             t0 = time.monotonic()
-            proc = subprocess.run([str(STACKCTL), "promote", "dev", "--timeout", TIMEOUT], cwd=root, env=env,
-                                  capture_output=True, text=True, timeout=600)
+            proc = self.stackctl("promote", "dev", "--timeout", timeout, *args)
             return proc, time.monotonic() - t0
+
+        def stackctl(self, *args: str) -> Any:
+            return subprocess.run([str(STACKCTL), *args], cwd=root, env=env, capture_output=True, text=True,
+                                  timeout=600)
+
+        def get(self, kind: str, name: str) -> Any:
+            group = "/apis/apps/v1" if kind == "deployments" else "/apis/batch/v1" if kind == "jobs" else "/api/v1"
+            status, data = node_cluster.plane.request("GET", f"{group}/namespaces/{namespace}/{kind}/{name}")
+            return data if status == 200 else None
+
+        def revisions(self) -> list[tuple[int, str]]:
+            out = json.loads(self.stackctl("history", "dev", "-o", "json").stdout)["revisions"]
+            return [(r["revision"], r["status"]) for r in out]
 
     try:
         yield Small()
@@ -65,6 +79,7 @@ def small(node_cluster: Any, tmp_path: Path) -> Any:
 
 def failed_fast(res: Any, elapsed: float, *needles: str) -> None:
     assert res.returncode == 1, f"exit {res.returncode}\n{res.stdout}\n{res.stderr}"
+    assert "stopped waiting after" in res.stderr, res.stderr  # fail-fast, not the timeout
     for needle in needles:
         assert needle in res.stderr, f"{needle!r} not in:\n{res.stderr}"
     assert elapsed < FAST, f"diagnosed after {elapsed:.0f}s (--timeout {TIMEOUT}):\n{res.stderr}"
@@ -117,3 +132,58 @@ def test_a_pod_that_does_not_fit_the_node(small: Any) -> None:
         """)
     res, elapsed = small.promote()
     failed_fast(res, elapsed, "Deployment/web", "Insufficient cpu")
+
+
+def test_no_fail_fast_waits_for_the_timeout_and_reports_every_finding(small: Any, node_cluster: Any) -> None:
+    small.write(f"""
+        web:
+          image: {node_cluster.registry}/fail/does-not-exist:1.0
+        worker:
+          build: ./app
+          command: ["sh", "-c", "echo 'worker: cannot open queue' >&2; exit 1"]
+        probe:
+          build: ./app
+          ports: ["8080:8080"]
+          healthcheck:
+            test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/ready"]
+            interval: 2s
+            timeout: 2s
+        """)
+    res, elapsed = small.promote("--no-fail-fast", timeout="40")
+    assert res.returncode == 1, res
+    assert elapsed >= 40, elapsed
+    err = res.stderr
+    assert "did not finish within 40s" in err and "stopped waiting" not in err, err
+    assert "image: container web cannot pull its image" in err, err
+    assert "crash: container worker exits with code 1" in err and "cannot open queue" in err, err
+    assert "probe: running but failing its probes" in err and "Readiness probe failed" in err, err
+
+
+def test_a_failed_job_is_diagnosed_and_atomic_first_promote_cleans_up(small: Any) -> None:
+    small.write("""
+        web:
+          build: ./app
+          depends_on:
+            migrate:
+              condition: service_completed_successfully
+        migrate:
+          build: ./app
+          command: ["sh", "-c", "echo 'migration failed: relation \\"items\\" already exists' >&2; exit 3"]
+        worker:
+          build: ./app
+          command: ["sleep", "3600"]
+        """)
+    res, elapsed = small.promote("--atomic")
+    assert res.returncode == 1, res
+    err = res.stderr
+    assert "the rollout of fail failed: Job/migrate-" in err, err
+    assert "job: the Job failed: BackoffLimitExceeded" in err, err
+    assert "exits with code 3 (Error)" in err and "migration failed" in err, err
+    assert "there was no earlier revision" in err, err
+    assert elapsed < FAST, elapsed
+    assert small.get("deployments", "web") is None  # never applied: it waits for migrate
+    end = time.monotonic() + 60
+    while small.get("deployments", "worker") is not None and time.monotonic() < end:
+        time.sleep(0.5)
+    assert small.get("deployments", "worker") is None, "worker not removed by --atomic"
+    assert small.revisions() == [(1, "failed")]

@@ -239,12 +239,17 @@ def test_probes_from_healthcheck() -> None:
     api = container(r, "api")
     assert api["readinessProbe"] == {"httpGet": {"path": "/health", "port": 8000}, "periodSeconds": 10,
                                      "timeoutSeconds": 3, "failureThreshold": 3, "successThreshold": 1}
-    assert api["startupProbe"] == {"httpGet": {"path": "/health", "port": 8000}, "periodSeconds": 10,
-                                   "timeoutSeconds": 3, "failureThreshold": 6}
+    # no start_interval: probed every 2 s while starting (Ready ~2 s after the app answers), within the
+    # same budget: ceil(30 s / 2 s) + retries
+    assert api["startupProbe"] == {"httpGet": {"path": "/health", "port": 8000}, "periodSeconds": 2,
+                                   "timeoutSeconds": 3, "failureThreshold": 18}
     assert "livenessProbe" not in api
     db = container(r, "db")
     assert db["readinessProbe"]["exec"] == {"command": ["/bin/sh", "-c", "pg_isready -U $POSTGRES_USER"]}
     assert db["startupProbe"]["periodSeconds"] == 2 and db["startupProbe"]["failureThreshold"] == 35
+    slow = run({"w": {"image": "w", "healthcheck": {**HC, "interval": "1s", "start_period": "10s",
+                                                     "start_interval": "5s"}}})
+    assert container(slow, "w")["startupProbe"]["periodSeconds"] == 1  # never slower than the interval
     for name in ("off", "job"):
         assert not {"readinessProbe", "startupProbe", "livenessProbe"} & set(container(r, name))
     assert_valid(r)
