@@ -206,11 +206,14 @@ def rollback(
     prune: PruneOpt = True,
     timeout: TimeoutOpt = 300.0,
     fail_fast: FailFastOpt = True,
+    rerun_jobs: Annotated[bool, typer.Option("--rerun-jobs", help="Run the revision's Jobs again (by default "
+                                             "they are not: they completed when it was deployed).")] = False,
     yes: YesOpt = False,
     force_conflicts: ForceOpt = False,
     output: OutputOpt = Output.text,
 ) -> None:
-    """Deploy a stored revision again (its objects, secrets included) and wait for it."""
+    """Deploy a stored revision again (its objects, secrets included) and wait for it. Its Jobs
+    (migrations, ...) completed when it was deployed and are not run again unless --rerun-jobs."""
     from stackctl.kubernetes import history as kh
     from stackctl.kubernetes import promote as kp
 
@@ -223,8 +226,18 @@ def rollback(
     info(f"rollback: stack {release.stack} → revision {target.number} ({target.description}), context {ctx}, "
          f"namespace {release.namespace}")
     options = kp.Options(prune=prune, timeout=timeout, force_conflicts=force_conflicts, fail_fast=fail_fast)
+    from stackctl.kubernetes.apply import Ref
+
+    objects, skipped = kh.rollback_objects(target, rerun_jobs=rerun_jobs)
+    jobs = {o["metadata"]["name"]: o for o in target.objects() if o.get("kind") == "Job"}
+    live = {name for name in skipped if cluster.get(Ref.of(jobs[name])) is not None}
+    objects += [jobs[name] for name in sorted(live)]
+    gone = sorted(set(skipped) - live)
+    if gone:
+        info(f"not run again: Job {', '.join(gone)} (completed when revision {target.number} was deployed; "
+             "--rerun-jobs runs them)")
     result = _deploy(cluster, release, options, ctx, output,
-                     lambda d: d.deploy(target.objects(), description=f"rollback to {target.number}"))
+                     lambda d: d.deploy(objects, description=f"rollback to {target.number}"))
     if output is not Output.text:
         emit(result.as_data(), output)
         return

@@ -210,6 +210,21 @@ def pick_rollback(revs: Sequence[Revision], to: int | None, *, where: str) -> Re
     return older[-1]
 
 
+def rollback_objects(rev: Revision, *, rerun_jobs: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
+    """What a rollback to `rev` applies, and the names of the Jobs it leaves out.
+
+    Every Job of a good revision ran to completion when that revision was deployed (promote waits
+    for them). A rollback restores what was running; it does not replay one-shot tasks such as a
+    migration, which would also make the workloads that wait on it start seconds later. (A Job of
+    that revision still in the cluster is applied, unchanged, so nothing prunes it.) `rerun_jobs`
+    applies them all, so the ones gone since run again."""
+    objects = rev.objects()
+    if rerun_jobs or rev.status == "failed":
+        return objects, []
+    jobs = [o for o in objects if o.get("kind") == "Job"]
+    return [o for o in objects if o.get("kind") != "Job"], [str(o["metadata"]["name"]) for o in jobs]
+
+
 def record(cluster: Cluster, release: Release, objects: Sequence[Mapping[str, Any]], *, status: str,
            description: str, context: str, summary: Mapping[str, Any], previous: Sequence[Revision]) -> int:
     """Store a new revision; a deployed one supersedes the previous deployed one. Returns its number."""

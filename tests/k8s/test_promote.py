@@ -389,3 +389,23 @@ def test_other_kubeconfig_credentials(project, cli, kube, context) -> None:
     assert f"context {context}" in res.stdout and "revision 1" in res.stdout
     assert ready(kube, "deployments", "web")
     assert revisions(cli)[0]["context"] == context
+
+
+def test_rollback_does_not_replay_completed_jobs_unless_asked(project, cli, kube) -> None:
+    write_demo(project, kube.namespace, worker=False)
+    ok(cli("promote", "dev"))
+    [first_job] = kube.names("jobs")
+    write_demo(project, kube.namespace, worker=False, migrate_extra="""
+        environment:
+          MIGRATION: "2"
+        """)
+    ok(cli("promote", "dev"))
+    [second_job] = kube.names("jobs")
+    assert second_job != first_job  # a changed Job is a new Job; the old one was pruned
+    res = ok(cli("rollback", "dev"))
+    assert f"not run again: Job {first_job} (completed when revision 1 was deployed" in res.stderr, res.stderr
+    assert kube.names("jobs") == []  # the rolled-back revision's Job does not run again; the newer one is pruned
+    assert ready(kube, "deployments", "web")
+    res = ok(cli("rollback", "dev", "--to", "2", "--rerun-jobs"))
+    assert "not run again" not in res.stderr
+    assert kube.names("jobs") == [second_job]
