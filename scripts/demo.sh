@@ -92,7 +92,13 @@ if [ -z "$CONTEXT" ]; then
     KBIN=$(bash scripts/k8s-binaries.sh | tee /dev/stderr | tail -n 1)
     bash scripts/k8s-node-binaries.sh | tee /dev/stderr | tail -n 1 >/dev/null
     KUBECTL="$KBIN/kubectl"
-    eval "$(bash scripts/k8s-cluster.sh start --real-node)"
+    if bash scripts/k8s-cluster.sh status --real-node >/dev/null 2>&1; then
+        echo "    reusing the running local cluster (scripts/k8s-cluster.sh stop ends it)"
+        eval "$(bash scripts/k8s-cluster.sh status --real-node | grep '^export KUBECONFIG=')"
+    else
+        eval "$(bash scripts/k8s-cluster.sh start --real-node)"
+    fi
+    [ -n "${KUBECONFIG:-}" ] || { echo "demo.sh: error: the local cluster did not start" >&2; exit 1; }
     PROFILE=production
     PROMOTE_ARGS=(--yes)
     CTX=production
