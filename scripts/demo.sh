@@ -40,6 +40,8 @@ fi
 
 S=.venv/bin/stackctl
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# Show a build script's progress on stderr and hand on its last line (the directory it built).
+shown_last_line() { local line last=""; while IFS= read -r line; do printf '    %s\n' "$line" >&2; last=$line; done; printf '%s\n' "$last"; }
 
 say "secrets: generate what .env.example asks for (encrypted in .stackctl/secrets/local.json)"
 $S secrets generate -p local
@@ -89,8 +91,8 @@ if [ -z "$CONTEXT" ]; then
     say "a local Kubernetes cluster with a real node (containerd, runc, kubelet, kube-proxy, CoreDNS)"
     echo "    The Kubernetes and node binaries build from the Go module proxy the first time: about"
     echo "    45 min on 2 cores (control plane ~20, node ~25). Cached in ~/.cache/stackctl afterwards (seconds)."
-    KBIN=$(bash scripts/k8s-binaries.sh | tee /dev/stderr | tail -n 1)
-    bash scripts/k8s-node-binaries.sh | tee /dev/stderr | tail -n 1 >/dev/null
+    KBIN=$(bash scripts/k8s-binaries.sh | shown_last_line)
+    bash scripts/k8s-node-binaries.sh | shown_last_line >/dev/null
     KUBECTL="$KBIN/kubectl"
     if bash scripts/k8s-cluster.sh status --real-node >/dev/null 2>&1; then
         echo "    reusing the running local cluster (scripts/k8s-cluster.sh stop ends it)"
