@@ -20,14 +20,15 @@ class LoadedStack:
     compose_json: Mapping[str, object]  # what Compose resolved, `$$`-escaped exactly as it printed it
 
 
-def load_stack(profile: Profile, *, environ: Mapping[str, str] | None = None) -> LoadedStack:
-    """`environ`: what Compose interpolates with. promote passes the profile's env as `env render`
-    would write it (secrets from the store): then a missing env file is no news, and saying
-    "create it with `stackctl env render`" would only invite a plaintext copy of the secrets."""
+def load_stack(profile: Profile, *, environ: Mapping[str, str] | None = None,
+               env_from_store: bool = False) -> LoadedStack:
+    """`environ`: what Compose interpolates with. `env_from_store`: it holds the profile's env as `env
+    render` would write it, secrets from the store (promote): then a missing env file is no news,
+    and "create it with `stackctl env render`" would only invite a plaintext copy of the secrets."""
     from stackctl.profile import compose
 
     invocation, warnings = compose.invocation_for(profile)
-    if environ is not None:
+    if env_from_store:
         warnings = [w for w in warnings if not w.field.endswith(": compose.env_files")]
     data, compose_warnings = compose.resolve(invocation, root=profile.root, environ=environ)
     stack = compose.to_model(data)

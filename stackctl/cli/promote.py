@@ -85,7 +85,8 @@ def promote(
     from stackctl.kubernetes.apply import connect_in_background
 
     connecting = connect_in_background(ctx)  # the client import overlaps with rendering
-    rendered = render_profile(prof, with_values=True, environ=_environ(prof))
+    environ = _environ(prof)
+    rendered = render_profile(prof, with_values=True, environ=environ, env_from_store=environ is not None)
     for w in rendered.warnings:
         warn(str(w))
     plans = images.plan(rendered.loaded.stack, rendered.target.kubernetes, root=prof.root)

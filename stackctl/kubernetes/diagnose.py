@@ -103,10 +103,29 @@ def gather(cluster: Cluster, workload: Mapping[str, Any], *, events: Sequence[Ma
     logs: dict[tuple[str, str], str | None] = {}
     if want_logs:
         for pod, container, previous in _log_targets(pods)[:MAX_PODS]:
-            logs[(pod["metadata"]["name"], container)] = cluster.pod_log(ns, pod["metadata"]["name"], container,
-                                                                       previous=previous, tail=LOG_LINES)
+            logs[(pod["metadata"]["name"], container)] = _last_lines(cluster, ns, pod["metadata"]["name"], container,
+                                                                    previous)
     return Evidence(workload=workload, pods=pods, events=[e for e in events if relevant(e)], claims=claims,
                     quotas=quotas, logs=logs)
+
+
+def _last_lines(cluster: Cluster, ns: str, pod: str, container: str, previous: bool) -> str | None:
+    """The container's last log lines. A crash-looping container is restarted under our feet: while
+    the kubelet swaps instances it answers "unable to retrieve container logs" for the instance the
+    pod status still names (seen on a real node), so ask again, then for the other instance."""
+    import time
+
+    text: str | None = None
+    for attempt, prev in enumerate((previous, previous, not previous)):
+        text = cluster.pod_log(ns, pod, container, previous=prev, tail=LOG_LINES)
+        if text is None or not text.startswith(_NO_LOGS):
+            return text
+        if attempt < 2:
+            time.sleep(0.5)
+    return text
+
+
+_NO_LOGS = "unable to retrieve container logs"
 
 
 def _log_targets(pods: Sequence[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], str, bool]]:

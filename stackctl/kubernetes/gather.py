@@ -43,9 +43,9 @@ class ProfileRender:
 
 
 def render_profile(profile: Profile, *, with_values: bool = False, kube_version: str | None = None,
-                   environ: Mapping[str, str] | None = None) -> ProfileRender:
+                   environ: Mapping[str, str] | None = None, env_from_store: bool = False) -> ProfileRender:
     """Load the stack for `profile` (Compose resolves it) and render it for Kubernetes."""
-    loaded = load_stack(profile, environ=environ)
+    loaded = load_stack(profile, environ=environ, env_from_store=env_from_store)
     target = Target.from_profile(profile, stack=loaded.stack.name)
     if kube_version:
         target = dataclasses.replace(target, kubernetes=dataclasses.replace(target.kubernetes, version=kube_version))

@@ -116,9 +116,11 @@ def test_rotation_rolls_only_its_users_and_new_pods_see_the_new_value(shop: Any)
     assert after["statefulsets/db"] == gens["statefulsets/db"]
     assert after["statefulsets/cache"] == gens["statefulsets/cache"]
     assert shop.jobs() == jobs  # migrate does not use JWT_SECRET
-    # Every serving pod now signs with the new secret: the old token no longer verifies.
-    for _ in range(6):  # several requests: the Service spreads them over all pods
-        assert shop.in_cluster(verify) == "401"
+    # Every serving pod now signs with the new secret: the old token no longer verifies (once the
+    # old pods have drained: they answer for the preStop delay after the rollout is done).
+    several = f"for i in 1 2 3 4 5 6; do {verify}; echo; done"  # the Service spreads them over all pods
+    shop.cluster.wait_for(lambda: set(shop.in_cluster(several).split()) == {"401"}, timeout=45, every=1,
+                          what="only pods with the new JWT_SECRET answering")
 
 
 def test_database_password_rotation_outage_is_measured(shop: Any) -> None:
