@@ -182,7 +182,11 @@ class Shop:
     def in_cluster(self, command: str, *, timeout: float = 60) -> str:
         """Run `sh -c command` in one of the api pods (the api image has curl): a client inside
         the cluster, using Service names and cluster DNS."""
-        proc = self.cluster.kubectl("exec", "-n", self.namespace, "deploy/api", "-c", "api", "--",
+        # A ready pod that is not terminating (`deploy/api` may pick one that drains and dies mid-exec).
+        ready = [p["metadata"]["name"] for p in self.api_pods()
+                 if any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]
+        target = f"pod/{ready[0]}" if ready else "deploy/api"
+        proc = self.cluster.kubectl("exec", "-n", self.namespace, target, "-c", "api", "--",
                                     "sh", "-c", command, timeout=timeout, check=False)
         if proc.returncode != 0:
             raise AssertionError(f"in-cluster `{command}` failed ({proc.returncode}): {proc.stdout[-500:]} "

@@ -142,7 +142,12 @@ def test_database_password_rotation_outage_is_measured(shop: Any) -> None:
     time.sleep(2)
     shop.stackctl("secrets", "rotate", "DB_PASSWORD", "-p", "production")
     shop.promote("--timeout", "420")
-    time.sleep(2)
+    # the old api pods (old password: unready) drain for the preStop delay after the rollout is done
+    several = "for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code}' --max-time 3 http://api:8000/ready; " \
+              "echo; done"
+    shop.cluster.wait_for(lambda: set(shop.in_cluster(several).split()) == {"200"}, timeout=45, every=1,
+                          what="only ready api pods answering")
+    time.sleep(1)
     logs = shop.cluster.kubectl("logs", "-n", shop.namespace, name).stdout.split("\n")
     shop.cluster.api("DELETE", f"/api/v1/namespaces/{shop.namespace}/pods/{name}?gracePeriodSeconds=0")
     samples = [(float(t), code) for t, code in (line.split() for line in logs if line.strip())]
