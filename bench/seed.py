@@ -168,7 +168,12 @@ class Run:
         path.write_text(re.sub(r'^VERSION = ".*"$', f'VERSION = "{version}"', path.read_text(), count=1, flags=re.M))
 
     def exec_api(self, command: str) -> str:
-        return self.kubectl("exec", "-n", NAMESPACE, "deploy/api", "-c", "api", "--", "sh", "-c", command,
+        # a ready pod that is not terminating (`deploy/api` may pick one that drains and dies mid-exec)
+        ready = [p["metadata"]["name"] for p in self.pods("app.kubernetes.io/name=api")
+                 if not p["metadata"].get("deletionTimestamp")
+                 and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]
+        target = f"pod/{ready[0]}" if ready else "deploy/api"
+        return self.kubectl("exec", "-n", NAMESPACE, target, "-c", "api", "--", "sh", "-c", command,
                             timeout=60).stdout
 
     def version_served(self) -> set[str]:
