@@ -113,6 +113,13 @@ def run(*argv: str, check: bool = True, input: bytes | None = None,
     return proc
 
 
+def openssl(cwd: Path, *args: str) -> None:
+    """Run openssl in cwd (the rig's PKI directory); NodeError with its message when it fails."""
+    proc = subprocess.run(["openssl", *args], capture_output=True, text=True, cwd=cwd)
+    if proc.returncode != 0:
+        raise NodeError(f"openssl {args[0]} failed: {proc.stderr.strip()}")
+
+
 def sysctl_path(name: str) -> Path:
     return Path("/proc/sys") / name.replace(".", "/")
 
@@ -249,7 +256,7 @@ def kill_pid(pid: int, grace: float = 3) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGTERM)
     end = time.monotonic() + grace
-    while time.monotonic() < end and _alive(pid):
+    while time.monotonic() < end and alive(pid):
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGKILL)
@@ -257,7 +264,8 @@ def kill_pid(pid: int, grace: float = 3) -> None:
         os.waitpid(pid, 0)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether pid runs; a zombie counts as dead (used by the rig too)."""
     try:
         done, _ = os.waitpid(pid, os.WNOHANG)
         if done == pid:
@@ -289,14 +297,14 @@ def cleanup(state: Path = STATE_DIR, *, log: Callable[[str], None] = lambda _m: 
         pids = json.loads(pids_file.read_text())
     # kubelet first (it would restart containers), then every container process, then the shims.
     for name in ("kubelet", "provisioner", "coredns", "kube-proxy", "registry"):
-        if name in pids and _alive(pids[name]):
+        if name in pids and alive(pids[name]):
             kill_pid(pids[name], grace=1)
     kill_cgroup_processes()
     node_bin = _recorded_bin(state)
     if node_bin:
         for pid in processes_of([str(node_bin / "containerd-shim-runc-v2")]):
             kill_pid(pid, grace=0.5)
-    if "containerd" in pids and _alive(pids["containerd"]):
+    if "containerd" in pids and alive(pids["containerd"]):
         kill_pid(pids["containerd"], grace=3)
     # kube-proxy's own clean-up, then every KUBE-*/CNI-* chain and our guard (IPv4 and IPv6).
     if node_bin and (node_bin / "kube-proxy").is_file():
@@ -402,8 +410,8 @@ class RealNode:
                 if GUARD not in iptables_chains(tool, table):
                     run(tool, "-w", "5", "-t", table, "-N", GUARD)
                 run(tool, "-w", "5", "-t", table, "-F", GUARD)
-                # Replies to connections the host opened into a pod are let through; nothing else
-                # that comes in on the pod bridge may leave on another interface.
+                # Nothing that comes in on the pod bridge may leave on another interface (what a pod
+                # sends to the host itself is local delivery, not forwarding: DNS, the API server).
                 run(tool, "-w", "5", "-t", table, "-A", GUARD, "-i", BRIDGE, "!", "-o", BRIDGE, "-j", *target)
                 jump = ["FORWARD", "-j", GUARD]
                 if run(tool, "-w", "5", "-t", table, "-C", *jump, check=False).returncode != 0:
@@ -439,9 +447,7 @@ class RealNode:
         pki = self.plane.workdir / "pki"
 
         def ssl_(*args: str) -> None:
-            proc = subprocess.run(["openssl", *args], capture_output=True, text=True, cwd=pki)
-            if proc.returncode != 0:
-                raise NodeError(f"openssl {args[0]} failed: {proc.stderr.strip()}")
+            openssl(pki, *args)
 
         # The kubelet's client identity (Node authorizer + NodeRestriction) and its serving cert.
         ssl_("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "kubelet.key", "-out", "kubelet.csr",

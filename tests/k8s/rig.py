@@ -326,9 +326,7 @@ class ControlPlane:
         pki.mkdir(exist_ok=True)
 
         def ssl_(*args: str) -> None:
-            proc = subprocess.run(["openssl", *args], capture_output=True, text=True, cwd=pki)
-            if proc.returncode != 0:
-                raise RigError(f"openssl {args[0]} failed: {proc.stderr.strip()}")
+            load_realnode().openssl(pki, *args)
 
         ssl_("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "30",
              "-subj", "/CN=stackctl-test-ca")
@@ -479,22 +477,8 @@ class ControlPlane:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    except ChildProcessError:
-        pass  # not our child (a detached rig): fall back to signal 0
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):  # a zombie is as good as dead
-        if Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z"):
-            return False
-    return True
+    """Whether pid runs (a zombie counts as dead): one implementation, realnode's."""
+    return bool(load_realnode().alive(pid))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -714,8 +698,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="k8s-cluster", description="A local Kubernetes cluster: etcd, "
                                      "kube-apiserver, controller-manager, scheduler, and KWOK nodes or one real node.")
     parser.add_argument("action", choices=("start", "stop", "status"))
-    parser.add_argument("--dir", type=Path, default=_default_dir(),
-                        help="state directory of a KWOK cluster (default: %(default)s)")
+    parser.add_argument("--dir", type=Path, default=None,
+                        help=f"state directory of a KWOK cluster (default: {_default_dir()}); with it, stop and "
+                             "status look at that cluster only")
     parser.add_argument("--real-node", action="store_true",
                         help="one real node (containerd, kubelet, kube-proxy, CoreDNS, a loopback registry) "
                              "instead of KWOK nodes; state in the fixed realnode.STATE_DIR")
@@ -723,6 +708,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="port of the real node's loopback registry (default: %(default)s)")
     args = parser.parse_args(argv)
     real_state: Path = load_realnode().STATE_DIR
+    explicit_dir = args.dir is not None
+    args.dir = args.dir or _default_dir()
     if args.action == "start":
         state = real_state if args.real_node else args.dir
         if (state / "pids.json").is_file() and any(_alive(p) for p in _pids(state).values()):
@@ -748,7 +735,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"export KUBECONFIG={rig.kubeconfig}")
         return 0
     states = [args.dir] if not args.real_node else []
-    states += [real_state] if real_state.exists() or args.real_node else []
+    if args.real_node or (not explicit_dir and real_state.exists()):
+        states.append(real_state)
     if args.action == "stop":
         stopped = False
         for state in states:
