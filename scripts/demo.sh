@@ -6,7 +6,7 @@
 # after scripts/setup.sh.
 #
 #   scripts/demo.sh                       # cluster: a local one with a REAL node (containerd +
-#                                         # kubelet), built once from the Go module proxy (~45 min
+#                                         # kubelet), built once from the Go module proxy (~25 min
 #                                         # the first time on 2 cores, cached after that)
 #   scripts/demo.sh --context CTX --registry HOST/PATH
 #                                         # cluster: your kubeconfig's context CTX, images pushed
@@ -90,7 +90,7 @@ KUBECTL=kubectl
 if [ -z "$CONTEXT" ]; then
     say "a local Kubernetes cluster with a real node (containerd, runc, kubelet, kube-proxy, CoreDNS)"
     echo "    The Kubernetes and node binaries build from the Go module proxy the first time: about"
-    echo "    45 min on 2 cores (control plane ~20, node ~25). Cached in ~/.cache/stackctl afterwards (seconds)."
+    echo "    25 min on 2 cores (control plane ~13, then the node ~9). Cached in ~/.cache/stackctl afterwards (seconds)."
     KBIN=$(bash scripts/k8s-binaries.sh | shown_last_line)
     bash scripts/k8s-node-binaries.sh | shown_last_line >/dev/null
     KUBECTL="$KBIN/kubectl"
