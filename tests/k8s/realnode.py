@@ -41,8 +41,11 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
+import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,6 +114,13 @@ def run(*argv: str, check: bool = True, input: bytes | None = None,
         raise NodeError(f"{' '.join(argv[:6])} failed (exit {proc.returncode}): "
                         f"{proc.stderr.decode(errors='replace').strip()[-600:]}")
     return proc
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now (used by the rig too)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def openssl(cwd: Path, *args: str) -> None:
@@ -438,11 +448,6 @@ class RealNode:
         p.parent.mkdir(parents=True, exist_ok=True)
         return p
 
-    def _free_port(self) -> int:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return int(s.getsockname()[1])
-
     def _pki(self) -> None:
         pki = self.plane.workdir / "pki"
 
@@ -615,8 +620,8 @@ disabled_plugins = [
 
     def _start_kubelet(self) -> None:
         pki = self.plane.workdir / "pki"
-        self.ports["kubelet"] = self._free_port()
-        self.ports["kubelet-healthz"] = self._free_port()
+        self.ports["kubelet"] = free_port()
+        self.ports["kubelet-healthz"] = free_port()
         resolv = self._path("resolv.conf")
         resolv.write_text("# no upstream resolvers: pods resolve cluster names only\n")
         config = {
@@ -658,8 +663,8 @@ disabled_plugins = [
             "clientConnection": {"kubeconfig": str(self.plane.kubeconfig)},
             "mode": "iptables", "clusterCIDR": POD_CIDR, "hostnameOverride": NODE_NAME,
             "bindAddress": NODE_IP,
-            "healthzBindAddress": f"127.0.0.1:{self._free_port()}",
-            "metricsBindAddress": f"127.0.0.1:{self._free_port()}",
+            "healthzBindAddress": f"127.0.0.1:{free_port()}",
+            "metricsBindAddress": f"127.0.0.1:{free_port()}",
             "nodePortAddresses": [f"{NODE_IP}/32"],
             # 0 everywhere: kube-proxy leaves the machine's conntrack sysctls alone.
             "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s",
@@ -692,7 +697,7 @@ disabled_plugins = [
                 raise NodeError(f"creating {body['kind']} kube-dns failed: HTTP {status}: {resp}")
 
     def _start_coredns(self) -> None:
-        self.ports["coredns-health"] = self._free_port()
+        self.ports["coredns-health"] = free_port()
         corefile = f"""\
 .:53 {{
     bind {NODE_IP}
@@ -722,8 +727,6 @@ disabled_plugins = [
             raise NodeError(f"creating the StorageClass failed: HTTP {status}: {resp}")
         volumes = self._path("volumes", "x").parent
         volumes.mkdir(exist_ok=True)
-        import sys
-
         self.spawn("provisioner", [sys.executable, str(Path(__file__)), "provisioner",
                                    str(self.plane.workdir), str(volumes)])
 
@@ -770,8 +773,6 @@ def _normal(ref: str) -> str:
 def provisioner(workdir: Path, volumes: Path) -> None:
     """Bind claims of STORAGE_CLASS to hostPath PVs under `volumes` (created on demand once the
     scheduler picked the node, deleted with the claim): what local-path provisioners do."""
-    import ssl
-
     kubeconfig = json.loads((workdir / "kubeconfig").read_text())
     server = kubeconfig["clusters"][0]["cluster"]["server"]
     token = kubeconfig["users"][0]["user"]["token"]
@@ -787,8 +788,6 @@ def provisioner(workdir: Path, volumes: Path) -> None:
                 return resp.status, json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as exc:
             return exc.code, None
-
-    import urllib.error
 
     while True:
         try:
@@ -831,8 +830,6 @@ def provisioner(workdir: Path, volumes: Path) -> None:
 
 
 if __name__ == "__main__":
-    import sys
-
     if len(sys.argv) == 4 and sys.argv[1] == "provisioner":
         with contextlib.suppress(KeyboardInterrupt):
             provisioner(Path(sys.argv[2]), Path(sys.argv[3]))
