@@ -144,6 +144,7 @@ def _require_argo(cluster: Cluster, objects: Any, prof: Profile, ctx: str) -> No
 def _abort(profile: str, context: str | None, yes: bool, output: Output) -> None:
     from stackctl.kubernetes import argo, canary
     from stackctl.kubernetes import history as kh
+    from stackctl.kubernetes.labels import L_APPLYSET_PART_OF
 
     prof = load_profile(profile)
     cluster, ctx = _connect(prof, context)
@@ -151,7 +152,7 @@ def _abort(profile: str, context: str | None, yes: bool, output: Output) -> None
         release = _release(prof, _stack_name(prof))
         _confirm(prof, ctx, cluster.server, yes, action="abort the canaries")
         deleted = canary.abort(cluster, release)
-        aborted = (argo.abort(cluster, release.namespace, f"{kh.L_PART_OF}={release.applyset_id}")
+        aborted = (argo.abort(cluster, release.namespace, f"{L_APPLYSET_PART_OF}={release.applyset_id}")
                    if argo.served(cluster) else [])
     finally:
         cluster.close()

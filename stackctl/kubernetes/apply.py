@@ -29,13 +29,14 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from stackctl.errors import InputError, OperationError, ToolMissingError
-
-MANAGER = "stackctl"
-A_WAVE = "stackctl.io/wave"
-A_WAIT = "stackctl.io/wait"
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Rollout")
-LATE_KINDS = ("HorizontalPodAutoscaler", "PodDisruptionBudget", "Ingress", "NetworkPolicy")
-CONFIG_KINDS = ("ServiceAccount", "Role", "RoleBinding", "Secret", "ConfigMap")
+from stackctl.kubernetes.labels import (
+    A_WAIT,
+    A_WAVE,
+    ARGO_CONTROLLER_MANAGER,
+    CONFIG_KINDS,
+    MANAGER,
+    WORKLOAD_KINDS,
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,7 +166,7 @@ def _normalised_by_argo(ref: Ref, conflicts: Sequence[FieldConflict]) -> bool:
     from stackctl.kubernetes import argo
 
     return ref.kind == argo.KIND and bool(conflicts) and all(
-        c.manager == argo.CONTROLLER_MANAGER and c.field.startswith(".spec.template.") for c in conflicts)
+        c.manager == ARGO_CONTROLLER_MANAGER and c.field.startswith(".spec.template.") for c in conflicts)
 
 
 def _conflicts(ref: Ref, body: Mapping[str, Any]) -> list[FieldConflict]:

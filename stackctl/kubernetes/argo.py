@@ -23,9 +23,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from stackctl.kubernetes.labels import ARGO_CONTROLLER_MANAGER
+
 API_VERSION = "argoproj.io/v1alpha1"
 KIND = "Rollout"
-CONTROLLER_MANAGER = "rollouts-controller"  # the Argo controller's field manager
 
 _DEFS = "https://kubernetes.io/api/_definitions.json#/$defs/"
 _INT_OR_PERCENT = {"oneOf": [{"type": "integer", "minimum": 0},
@@ -194,7 +195,7 @@ def for_live(obj: dict[str, Any], live: Mapping[str, Any] | None) -> dict[str, A
 
 def _selector_owned_by_argo(live: Mapping[str, Any]) -> bool:
     for entry in (live.get("metadata") or {}).get("managedFields") or []:
-        if entry.get("manager") != CONTROLLER_MANAGER:
+        if entry.get("manager") != ARGO_CONTROLLER_MANAGER:
             continue
         spec = ((entry.get("fieldsV1") or {}).get("f:spec") or {})
         if "f:selector" in spec:

@@ -24,10 +24,14 @@ from typing import Any
 
 from stackctl.kubernetes import mapping as k
 from stackctl.kubernetes.apply import Ref
-from stackctl.kubernetes.render import A_KEEP_PREVIOUS, L_COLOUR, L_INSTANCE, L_NAME
-
-COLOURS = ("blue", "green")
-A_TEMPLATE_HASH = "stackctl.io/template-hash"
+from stackctl.kubernetes.labels import (
+    A_KEEP_PREVIOUS,
+    A_TEMPLATE_HASH,
+    COLOURS,
+    L_COLOUR,
+    L_INSTANCE,
+    L_NAME,
+)
 
 Key = tuple[str, str, str]
 

@@ -23,8 +23,13 @@ from typing import Any
 
 from stackctl.kubernetes import history as kh
 from stackctl.kubernetes.apply import Cluster, Ref
-from stackctl.kubernetes.bluegreen import A_TEMPLATE_HASH, template_hash
-from stackctl.kubernetes.render import A_CANARY_STEPS, L_TRACK
+from stackctl.kubernetes.bluegreen import template_hash
+from stackctl.kubernetes.labels import (
+    A_CANARY_STEPS,
+    A_TEMPLATE_HASH,
+    L_APPLYSET_PART_OF,
+    L_TRACK,
+)
 
 Key = tuple[str, str, str]
 
@@ -110,7 +115,7 @@ def abort(cluster: Cluster, release: kh.Release) -> list[Ref]:
     """Delete the stack's canary Deployments (the stable ones were never changed); what was deleted."""
     kind = cluster.kind_of({"apiVersion": "apps/v1", "kind": "Deployment"})
     items, _ = cluster.list(kind, release.namespace,
-                            selector=f"{L_TRACK}=canary,{kh.L_PART_OF}={release.applyset_id}")
+                            selector=f"{L_TRACK}=canary,{L_APPLYSET_PART_OF}={release.applyset_id}")
     refs = [Ref(kind="Deployment", name=o["metadata"]["name"], namespace=release.namespace, api_version="apps/v1")
             for o in items]
     for ref in refs:

@@ -29,22 +29,24 @@ from typing import Any
 from stackctl import __version__
 from stackctl.errors import InputError, OperationError
 from stackctl.kubernetes.apply import KINDS, ApiError, Cluster, Ref
+from stackctl.kubernetes.labels import (
+    A_CONTEXT,
+    A_CREATED,
+    A_DESCRIPTION,
+    A_GROUP_KINDS,
+    A_PROFILE,
+    A_TOOLING,
+    A_VERSION,
+    L_APPLYSET_ID,
+    L_APPLYSET_PART_OF,
+    L_MANAGED_BY,
+    L_REVISION,
+    L_STACK,
+    L_STATUS,
+    REVISION_TYPE,
+)
 
 MAX_REVISIONS = 10
-L_MANAGED_BY = "app.kubernetes.io/managed-by"
-L_STACK = "stackctl.io/stack"
-L_REVISION = "stackctl.io/revision"
-L_STATUS = "stackctl.io/status"
-L_APPLYSET_ID = "applyset.kubernetes.io/id"
-L_PART_OF = "applyset.kubernetes.io/part-of"
-A_TOOLING = "applyset.kubernetes.io/tooling"
-A_GROUP_KINDS = "applyset.kubernetes.io/contains-group-kinds"
-A_PROFILE = "stackctl.io/profile"
-A_CREATED = "stackctl.io/created"
-A_DESCRIPTION = "stackctl.io/description"
-A_CONTEXT = "stackctl.io/context"
-A_VERSION = "stackctl.io/version"
-REVISION_TYPE = "stackctl.io/revision"
 TOOLING = f"stackctl/v{__version__}"
 
 
@@ -73,7 +75,7 @@ class Release:
 
     @property
     def member_selector(self) -> str:
-        return f"{L_PART_OF}={self.applyset_id}"
+        return f"{L_APPLYSET_PART_OF}={self.applyset_id}"
 
     def revision_name(self, number: int) -> str:
         return f"stackctl.rev.{self.stack}.v{number}"
@@ -117,7 +119,7 @@ def member(obj: Mapping[str, Any], release: Release) -> dict[str, Any]:
     if obj.get("kind") == "Namespace":
         return out
     meta = dict(obj.get("metadata") or {})
-    meta["labels"] = {**(meta.get("labels") or {}), L_PART_OF: release.applyset_id}
+    meta["labels"] = {**(meta.get("labels") or {}), L_APPLYSET_PART_OF: release.applyset_id}
     out["metadata"] = meta
     return out
 

@@ -36,9 +36,9 @@ from stackctl.kubernetes import apply as ka
 from stackctl.kubernetes import argo, bluegreen, canary
 from stackctl.kubernetes import history as kh
 from stackctl.kubernetes.apply import Applied, Cluster, Ref
+from stackctl.kubernetes.labels import A_PRUNE, COLOURS, L_APPLYSET_PART_OF, L_STACK
 from stackctl.kubernetes.rollout import QuietView, View, Watcher
 
-A_PRUNE = "stackctl.io/prune"
 WAITED = ("Deployment", "StatefulSet", "DaemonSet", "Job", "Rollout")
 PARALLEL = 8
 
@@ -151,7 +151,7 @@ class Deployer:
             for item in items:
                 live[Ref.of(item).key] = item
         members = {key: obj for key, obj in live.items()
-                   if ((obj.get("metadata") or {}).get("labels") or {}).get(kh.L_PART_OF) == self.release.applyset_id}
+                   if ((obj.get("metadata") or {}).get("labels") or {}).get(L_APPLYSET_PART_OF) == self.release.applyset_id}
         return live, members
 
     # -- the deploy ------------------------------------------------------------------------------
@@ -167,7 +167,7 @@ class Deployer:
         watcher: Watcher | None = None
         if not opts.dry_run:  # start following events and workloads now: the lists run meanwhile
             names = [r.name for r in workloads]
-            names += [f"{bluegreen.base_name(o)}-{c}" for o in desired for c in bluegreen.COLOURS
+            names += [f"{bluegreen.base_name(o)}-{c}" for o in desired for c in COLOURS
                       if bluegreen.colour_of(o) and o["kind"] == "Deployment"]
             names += [f"{Ref.of(o).name}-canary" for o in desired if canary.steps_of(o)]
             watcher = Watcher(self.cluster, release.namespace, selector=release.member_selector, view=self.view,
@@ -387,11 +387,11 @@ class Deployer:
 def pod_selector(objects: Sequence[Mapping[str, Any]]) -> str | None:
     """The label selector of the stack's pods: the stack label its workloads' pod templates carry
     (pods do not carry the ApplySet label, which is on the workloads only). None when they carry none."""
-    stacks = sorted({str(labels[kh.L_STACK]) for o in objects if o.get("kind") in WAITED
-                     for labels in [_template_labels(o)] if labels.get(kh.L_STACK)})
+    stacks = sorted({str(labels[L_STACK]) for o in objects if o.get("kind") in WAITED
+                     for labels in [_template_labels(o)] if labels.get(L_STACK)})
     if not stacks:
         return None
-    return f"{kh.L_STACK}={stacks[0]}" if len(stacks) == 1 else f"{kh.L_STACK} in ({','.join(stacks)})"
+    return f"{L_STACK}={stacks[0]}" if len(stacks) == 1 else f"{L_STACK} in ({','.join(stacks)})"
 
 
 def _template_labels(obj: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -23,29 +23,31 @@ from stackctl import model as m
 from stackctl.errors import InputError, ProfileError
 from stackctl.kubernetes import mapping as k
 from stackctl.kubernetes.inputs import HostPath, SecretInputs, Target
+from stackctl.kubernetes.labels import (
+    A_CANARY_STEPS,
+    A_CONFIG_HASH,
+    A_KEEP_PREVIOUS,
+    A_PRUNE,
+    A_SECRET_HASH,
+    A_SERVICE,
+    A_STRATEGY,
+    A_VALUES,
+    A_WAIT,
+    A_WAVE,
+    FIRST_COLOUR,
+    L_COLOUR,
+    L_INSTANCE,
+    L_MANAGED_BY,
+    L_NAME,
+    L_PART_OF,
+    L_PROFILE,
+    L_STACK,
+    L_TRACK,
+    MANAGER,
+)
 from stackctl.profile.schema import Canary, ServiceOverride, argo_controller_field
 
 # Identity labels and stackctl's annotations (promote relies on these names; see docs/kubernetes.md).
-L_NAME = "app.kubernetes.io/name"
-L_INSTANCE = "app.kubernetes.io/instance"
-L_PART_OF = "app.kubernetes.io/part-of"
-L_MANAGED_BY = "app.kubernetes.io/managed-by"
-L_STACK = "stackctl.io/stack"
-L_PROFILE = "stackctl.io/profile"
-A_WAVE = "stackctl.io/wave"
-A_WAIT = "stackctl.io/wait"
-A_SERVICE = "stackctl.io/service"
-A_CONFIG_HASH = "stackctl.io/config-hash"
-A_SECRET_HASH = "stackctl.io/secret-hash"
-A_VALUES = "stackctl.io/values"
-A_PRUNE = "stackctl.io/prune"
-A_STRATEGY = "stackctl.io/strategy"
-L_COLOUR = "stackctl.io/colour"  # blue-green: the colour of a Deployment, and the one its Service selects
-A_KEEP_PREVIOUS = "stackctl.io/keep-previous"  # blue-green: "false" removes the previous colour at once
-FIRST_COLOUR = "blue"
-L_TRACK = "stackctl.io/track"  # canary: "stable" (the rendered Deployment) or "canary" (promote's)
-A_CANARY_STEPS = "stackctl.io/canary-steps"  # canary: "weight:pause-seconds,..." for promote
-MANAGER = "stackctl"
 
 API_VERSIONS = {
     "Namespace": "v1", "ConfigMap": "v1", "Secret": "v1", "PersistentVolumeClaim": "v1", "Service": "v1",

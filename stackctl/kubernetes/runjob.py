@@ -16,7 +16,7 @@ from stackctl.errors import InputError, OperationError
 from stackctl.kubernetes import history as kh
 from stackctl.kubernetes import mapping as k
 from stackctl.kubernetes.apply import Cluster, Ref
-from stackctl.kubernetes.render import A_SERVICE, L_INSTANCE, L_NAME
+from stackctl.kubernetes.labels import A_SERVICE, L_INSTANCE, L_NAME
 from stackctl.kubernetes.rollout import QuietView, View, Watcher
 
 

@@ -30,6 +30,7 @@ from stackctl.profile.schema import Profile, display
 from stackctl.secrets import ops
 from stackctl.secrets.template import Template
 
+
 def _source_form(entry: object) -> str:
     from stackctl.dotenv import EnvEntry, format_template, format_value
 

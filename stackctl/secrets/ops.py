@@ -9,8 +9,8 @@ from __future__ import annotations
 import getpass
 import re
 import socket
-from contextlib import AbstractContextManager
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 

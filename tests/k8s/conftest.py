@@ -30,8 +30,6 @@ from typing import Any
 
 import pytest
 
-
-
 rig = sys.modules["stackctl_k8s_rig"]  # loaded by tests/conftest.py, which owns `control_plane`
 _unavailable = rig.unavailable
 

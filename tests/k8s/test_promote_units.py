@@ -14,6 +14,7 @@ from stackctl.kubernetes import diagnose as kd
 from stackctl.kubernetes import history as kh
 from stackctl.kubernetes import images as ki
 from stackctl.kubernetes import promote as kp
+from stackctl.kubernetes.labels import L_APPLYSET_PART_OF, L_STACK
 from stackctl.kubernetes.rollout import status
 
 
@@ -144,7 +145,7 @@ def test_applyset_id_is_kubectls() -> None:
 def test_members_get_the_part_of_label_but_the_namespace_does_not() -> None:
     release = kh.Release(stack="shop", namespace="ns", profile="p")
     dep = kh.member(obj("Deployment", "api"), release)
-    assert dep["metadata"]["labels"] == {kh.L_PART_OF: release.applyset_id}
+    assert dep["metadata"]["labels"] == {L_APPLYSET_PART_OF: release.applyset_id}
     assert "labels" not in kh.member(obj("Namespace", "ns"), release)["metadata"]
     assert kh.group_kinds([obj("Deployment", "a"), obj("Secret", "s"), obj("Namespace", "ns"),
                            obj("Job", "j")]) == ["Deployment.apps", "Job.batch", "Secret"]
@@ -156,8 +157,8 @@ def rev(number: int, status_: str) -> kh.Revision:
 
 def test_the_pods_followed_are_those_of_the_stacks_pod_templates() -> None:
     def workload(kind: str, stack: str | None) -> dict[str, Any]:
-        labels = {"app.kubernetes.io/name": "x", **({kh.L_STACK: stack} if stack else {})}
-        return {"kind": kind, "metadata": {"name": "x", "labels": {kh.L_STACK: "not-this"}},
+        labels = {"app.kubernetes.io/name": "x", **({L_STACK: stack} if stack else {})}
+        return {"kind": kind, "metadata": {"name": "x", "labels": {L_STACK: "not-this"}},
                 "spec": {"template": {"metadata": {"labels": labels}}}}
 
     assert kp.pod_selector([workload("Deployment", "shop"), workload("Job", "shop"),

@@ -13,14 +13,8 @@ from stackctl import model as m
 from stackctl.errors import InputError, ProfileError
 from stackctl.kubernetes import write
 from stackctl.kubernetes.inputs import HostPath, SecretInputs, Target
-from stackctl.kubernetes.render import (
-    A_CONFIG_HASH,
-    A_SECRET_HASH,
-    A_WAIT,
-    A_WAVE,
-    Rendered,
-    render,
-)
+from stackctl.kubernetes.labels import A_CONFIG_HASH, A_SECRET_HASH, A_WAIT, A_WAVE
+from stackctl.kubernetes.render import Rendered, render
 from stackctl.kubernetes.validate import validate
 from stackctl.profile.compose import to_model
 from stackctl.profile.schema import (

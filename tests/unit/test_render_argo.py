@@ -13,7 +13,8 @@ import pytest
 from stackctl.errors import ProfileError
 from stackctl.kubernetes import argo
 from stackctl.kubernetes.inputs import Target
-from stackctl.kubernetes.render import L_TRACK, Rendered, render
+from stackctl.kubernetes.labels import L_TRACK
+from stackctl.kubernetes.render import Rendered, render
 from stackctl.kubernetes.rollout import status
 from stackctl.kubernetes.validate import validate
 from stackctl.profile import load_profile

@@ -13,14 +13,8 @@ from stackctl.kubernetes import bluegreen as bg
 from stackctl.kubernetes import canary as cn
 from stackctl.kubernetes.apply import Ref
 from stackctl.kubernetes.inputs import Target
-from stackctl.kubernetes.render import (
-    A_CANARY_STEPS,
-    A_KEEP_PREVIOUS,
-    L_COLOUR,
-    L_TRACK,
-    Rendered,
-    render,
-)
+from stackctl.kubernetes.labels import A_CANARY_STEPS, A_KEEP_PREVIOUS, L_COLOUR, L_TRACK
+from stackctl.kubernetes.render import Rendered, render
 from stackctl.kubernetes.validate import validate
 from stackctl.profile import load_profile
 from stackctl.profile.compose import to_model
