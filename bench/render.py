@@ -15,6 +15,7 @@ medians on a busy machine measure the machine; slack for cache effects of a 10 M
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import sys
 import time
@@ -144,9 +145,10 @@ def run(args: Any) -> dict[str, Any]:
     for r in rows:
         print(f"    {r['services']:>8} {r['objects']:>8} {r['render_median_s']:>8.3f} {r['serialize_median_s']:>10.3f} "
               f"{r['total_median_s']:>8.3f} {r['yaml_bytes'] / 1e6:>6.1f}"
-              + (f"   validate {r['validate_s']:.2f}s ({r['validate_problems']} problems)" if "validate_s" in r else ""))
+              + (f"   validate {r['validate_s']:.2f}s ({r['validate_problems']} problems)"
+                 if "validate_s" in r else ""))
     ratios = []
-    for a, b in zip(rows, rows[1:]):
+    for a, b in itertools.pairwise(rows):
         ratio = b["total_min_s"] / a["total_min_s"]
         per_service = (b["total_min_s"] / b["services"]) / (a["total_min_s"] / a["services"])
         ratios.append({"from": a["services"], "to": b["services"], "time_ratio": round(ratio, 2),

@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         result = {
             "benchmark": name,
-            "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "timestamp": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "host": {
                 "python": platform.python_version(),
                 "platform": platform.platform(),

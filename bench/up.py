@@ -190,7 +190,7 @@ def _engine_time(stamp: str) -> float:
     """Docker's RFC 3339 timestamp with nanoseconds (`2024-01-02T03:04:05.123456789Z`) as Unix time."""
     main, _, frac = stamp.strip().rstrip("Z").partition(".")
     digits = "".join(ch for ch in frac if ch.isdigit())
-    base = _dt.datetime.fromisoformat(main).replace(tzinfo=_dt.timezone.utc).timestamp()
+    base = _dt.datetime.fromisoformat(main).replace(tzinfo=_dt.UTC).timestamp()
     return base + (float("0." + digits) if digits else 0.0)
 
 
@@ -364,8 +364,8 @@ def _run(args) -> dict:
     # back to back, so a ratio compares runs made under the same machine load; on a shared machine
     # whose speed drifts during the benchmark that is the steadier estimate. The ratio of the medians
     # is reported beside it.
-    ratios = [s / c for s, c in zip(samples["stackctl"], samples["compose"])]
-    distances = [s / b for s, b in zip(samples["stackctl"], samples["bound"])]
+    ratios = [s / c for s, c in zip(samples["stackctl"], samples["compose"], strict=True)]
+    distances = [s / b for s, b in zip(samples["stackctl"], samples["bound"], strict=True)]
     ratio = statistics.median(ratios)
     speedup = 1 / ratio
     distance = statistics.median(distances)

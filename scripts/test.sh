@@ -33,6 +33,14 @@ for arg in "$@"; do
     esac
 done
 
+# The type and lint gates come first (seconds) and fail the run, but pytest still runs so one
+# command reports everything. Rules live in pyproject.toml ([tool.mypy], [tool.ruff]).
+gates=0
+echo "==> mypy --strict (pyproject [tool.mypy])"
+"$REPO_ROOT/.venv/bin/mypy" || gates=1
+echo "==> ruff check"
+"$REPO_ROOT/.venv/bin/ruff" check stackctl tests bench scripts || gates=1
+
 echo "==> pytest (STACKCTL_REQUIRE_DOCKER=$STACKCTL_REQUIRE_DOCKER STACKCTL_REQUIRE_K8S=$STACKCTL_REQUIRE_K8S)"
 status=0
 # --timeout comes first so a caller's own --timeout=N (later) wins.
@@ -42,5 +50,9 @@ status=0
 if [ "$status" -eq 5 ]; then
     echo "test.sh: error: pytest collected no tests (exit 5); an empty run counts as a failure." >&2
     exit 1
+fi
+if [ "$gates" -ne 0 ]; then
+    echo "test.sh: error: mypy or ruff reported findings (above); fix them, the gate is part of the test command." >&2
+    [ "$status" -eq 0 ] && status=1
 fi
 exit "$status"
