@@ -19,12 +19,11 @@ was typed in by hand: render refuses (`--force` replaces it; `stackctl secrets i
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stackctl import git
 from stackctl.errors import EnvError, InputError, SecretsError, StackctlError
 from stackctl.profile.schema import Profile, display
 from stackctl.secrets import ops
@@ -284,20 +283,12 @@ def _missing_hint(profile: Profile, template: Template, missing: list[str]) -> s
 
 
 def git_ignored(path: Path, root: Path) -> bool | None:
-    """True/False when git can tell; None outside a git work tree or without git."""
-    git = shutil.which("git")
-    if not git:
-        return None
+    """True/False when git can tell; None outside a git work tree, without git, or when git hangs
+    (the warning is advice: `stackctl doctor` is where a missing git is reported)."""
     try:
-        proc = subprocess.run([git, "-C", str(root), "check-ignore", "-q", "--no-index", str(path)],
-                              capture_output=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
+        return git.is_ignored(path, root)
+    except StackctlError:
         return None
-    if proc.returncode == 0:
-        return True
-    if proc.returncode == 1:
-        return False
-    return None
 
 
 # ---------------------------------------------------------------------------------------------
