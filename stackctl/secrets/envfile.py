@@ -79,7 +79,7 @@ def _read_sources(profile: Profile, *, need_secrets: bool) -> Sources:
     lines: dict[str, int] = {}
     rendered: dict[str, str] = {}
     if env_path.exists():
-        text = ops.read_exact(env_path, shown)
+        text = dotenv.read_text(env_path, shown=shown)
         for e in dotenv.parse_entries(text, filename=shown):
             entries[e.key] = e
             lines[e.key] = e.line

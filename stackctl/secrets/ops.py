@@ -201,7 +201,7 @@ def import_env(profile: Profile, path: Path | None = None, *, overwrite: bool = 
     template = template_of(profile)
     source = path or profile.env.file
     shown = display(source, profile.root)
-    values = dotenv.parse(read_exact(source, shown), filename=shown)
+    values = dotenv.parse(dotenv.read_text(source, shown=shown), filename=shown)
     out = Outcome()
     _ensure_store(profile, out)
     with _tx(profile) as store:
@@ -224,13 +224,6 @@ def import_env(profile: Profile, path: Path | None = None, *, overwrite: bool = 
             ver = store.put(key.name, value, type=key.type, origin="import")
             out.changes.append(Change(key.name, "imported", ver.v, key.type))
     return out
-
-
-def read_exact(path: Path, shown: str) -> str:
-    """A text file as Compose reads it (see `stackctl.dotenv.read_text`)."""
-    from stackctl.dotenv import read_text
-
-    return read_text(path, shown=shown)
 
 
 def rollback(profile: Profile, name: str, to: int | None = None) -> Outcome:
