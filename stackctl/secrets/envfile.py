@@ -230,7 +230,7 @@ class RenderResult:
 def render(profile: Profile, *, force: bool = False, reset: bool = False, dry_run: bool = False) -> RenderResult:
     """Write the profile's env file (mode 0600, atomic) or raise, writing nothing."""
     from stackctl import dotenv
-    from stackctl.fsutil import SECRET_MODE, atomic_write
+    from stackctl.fsutil import SECRET_MODE, atomic_write, restrict
 
     src = _read_sources(profile, need_secrets=True)
     p = plan(profile, src, reset=reset, force=force)
@@ -269,7 +269,7 @@ def render(profile: Profile, *, force: bool = False, reset: bool = False, dry_ru
         atomic_write(profile.env.file, p.text, mode=SECRET_MODE)
         written = True
     elif not dry_run and existing == p.text:
-        profile.env.file.chmod(SECRET_MODE)
+        restrict(profile.env.file, SECRET_MODE)
     return RenderResult(path=shown, written=written, changed=changed, plan=p, warnings=warnings)
 
 

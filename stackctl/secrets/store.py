@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from stackctl.errors import InputError, SecretsError
-from stackctl.fsutil import SECRET_MODE, atomic_write, file_lock
+from stackctl.fsutil import SECRET_MODE, TEMP_GLOB, atomic_write, file_lock, remove_stale_temps
 from stackctl.secrets.keys import Identity, identities, parse_public
 
 FORMAT = 1
@@ -691,9 +691,7 @@ def transaction(path: Path, profile: str, *, display: str | None = None, history
 def _commit(store: SecretStore) -> None:
     dek = store._dek(store.doc.active_key)
     store.doc.mac = compute_mac(store.doc, dek)
-    for stale in store.path.parent.glob(f".{store.path.name}.*.tmp"):  # left by a killed writer; we hold the lock
-        with contextlib.suppress(OSError):
-            stale.unlink()
+    remove_stale_temps(store.path)  # left by a killed writer; we hold the lock
     atomic_write(store.path, dumps(store.doc), mode=SECRET_MODE)
     store.dirty = False
 
@@ -701,7 +699,7 @@ def _commit(store: SecretStore) -> None:
 def _ignore_lock_files(directory: Path) -> None:
     ignore = directory / ".gitignore"
     if not ignore.exists():
-        atomic_write(ignore, "# written by stackctl: lock and temp files of the secrets stores\n*.lock\n.*.tmp\n")
+        atomic_write(ignore, f"# written by stackctl: lock and temp files of the secrets stores\n*.lock\n{TEMP_GLOB}\n")
 
 
 def rekey(path: Path, profile: str, *, display: str | None = None, history: int = 10,
