@@ -19,6 +19,7 @@ was typed in by hand: render refuses (`--force` replaces it; `stackctl secrets i
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,8 +86,12 @@ def _read_sources(profile: Profile, *, need_secrets: bool) -> Sources:
             lines[e.key] = e.line
         values = dotenv.parse(text, filename=shown)
         for line in text.splitlines():
-            if line.startswith(_MARK):
-                rendered.update(item.split(":", 1) for item in line[len(_MARK):].split() if ":" in item)
+            if not line.startswith(_MARK):
+                continue
+            for item in line[len(_MARK):].split():
+                name, sep, fingerprint = item.partition(":")
+                if sep:
+                    rendered[name] = fingerprint
     store_values: dict[str, str] | None = None
     history: dict[str, frozenset[str]] = {}
     names: frozenset[str] = frozenset()
@@ -419,10 +424,8 @@ def _undefined(profile: Profile, template: Template, defined: set[str], env_show
     known = set(defined)
     for extra in profile.compose.env_files:
         if extra.resolve() != profile.env.file.resolve() and extra.exists():
-            try:
+            with contextlib.suppress(StackctlError):
                 known |= set(dotenv.load(extra))
-            except StackctlError:
-                pass
     problems: dict[str, Problem] = {}
     for compose_file in profile.compose.files:
         shown = display(compose_file, profile.root)
@@ -440,9 +443,9 @@ def _undefined(profile: Profile, template: Template, defined: set[str], env_show
             refs = references(key.raw)
         except InputError:
             continue
-        for ref in refs:
-            if not ref.has_fallback and not ref.nested and ref.name not in known and ref.name not in problems:
-                problems[ref.name] = Problem("undefined", ref.name, f"{template.display}:{key.line}",
+        for var in refs:
+            if not var.has_fallback and not var.nested and var.name not in known and var.name not in problems:
+                problems[var.name] = Problem("undefined", var.name, f"{template.display}:{key.line}",
                                              f"{key.name} refers to it but nothing defines it")
     return list(problems.values())
 

@@ -84,7 +84,7 @@ def parse_private(text: str, *, source: str) -> bytes:
 
 
 def _key_text(private: bytes) -> str:
-    created = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return (f"# stackctl secret key (X25519), created {created}. Keep it private (mode 0600); never commit it.\n"
             f"# public key: {public_from_private(private)}\n"
             f"{PRIVATE_PREFIX}{_b64(private)}\n")

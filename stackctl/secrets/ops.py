@@ -64,7 +64,7 @@ def _tx(profile: Profile) -> AbstractContextManager[st.SecretStore]:
 def default_recipient_name() -> str:
     try:
         user = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in some containers
+    except Exception:  # no user name in some containers (KeyError from pwd, OSError on 3.13)
         user = "user"
     name = re.sub(r"[^A-Za-z0-9_.@\-]", "-", f"{user}@{socket.gethostname().split('.')[0]}")
     return name[:64].lstrip("-.@_") or "me"
@@ -284,9 +284,7 @@ def listing(profile: Profile) -> tuple[list[dict[str, object]], bool]:
     template = template_if_any(profile)
     store = open_store(profile, need_key=False) if profile.secrets.store.exists() else None
     rows: list[dict[str, object]] = []
-    names: list[str] = []
-    for key in (template.secrets if template else []):
-        names.append(key.name)
+    names = [k.name for k in (template.secrets if template else [])]
     for name in (store.names if store else []):
         if name not in names:
             names.append(name)

@@ -69,7 +69,7 @@ _ORIGIN = re.compile(r"^(generate|rotate|set|import|rollback:v[0-9]+)$")
 
 
 def now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _b64(data: bytes) -> str:
@@ -275,7 +275,7 @@ def parse_document(text: str) -> Document:
 # Crypto
 # ---------------------------------------------------------------------------------------------
 def _wrap_ad(profile: str, key_id: str, public_key: str) -> bytes:
-    return f"stackctl/v1 wrap|{profile}|{key_id}|{public_key}".encode("utf-8")
+    return f"stackctl/v1 wrap|{profile}|{key_id}|{public_key}".encode()
 
 
 def wrap_key(dek: bytes, public_key: str, profile: str, key_id: str) -> Wrap:
@@ -314,7 +314,7 @@ def unwrap_key(w: Wrap, identity: Identity, profile: str, key_id: str) -> bytes:
 
 
 def _value_ad(profile: str, name: str, v: int, vid: str) -> bytes:
-    return f"stackctl/v1|{profile}|{name}|{v}|{vid}".encode("utf-8")
+    return f"stackctl/v1|{profile}|{name}|{v}|{vid}".encode()
 
 
 def seal(dek: bytes, profile: str, name: str, v: int, vid: str, value: str) -> tuple[str, str]:
@@ -730,10 +730,10 @@ def rekey(path: Path, profile: str, *, display: str | None = None, history: int 
 def age(created: str, *, at: _dt.datetime | None = None) -> str:
     """`3d`, `5h`, `12m`, `40s` since an ISO timestamp."""
     try:
-        then = _dt.datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.timezone.utc)
+        then = _dt.datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.UTC)
     except ValueError:
         return "?"
-    secs = int(((at or _dt.datetime.now(_dt.timezone.utc)) - then).total_seconds())
+    secs = int(((at or _dt.datetime.now(_dt.UTC)) - then).total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if secs >= size:
             return f"{secs // size}{unit}"
