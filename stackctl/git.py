@@ -34,10 +34,10 @@ def run(args: list[str], *, cwd: str | os.PathLike[str], timeout: float = TIMEOU
     exe = shutil.which("git")
     shown = "git " + " ".join(args)
     if exe is None:
-        raise ToolMissingError("git is not on PATH", hint="install git to let stackctl check what git would commit")
+        raise ToolMissingError("git is not on PATH", hint="install git, or add its directory to PATH")
     try:
         return subprocess.run([exe, "-C", os.fspath(cwd), *args], capture_output=True, text=True,
-                              timeout=timeout, check=False, env={**os.environ, **_ENV})
+                              errors="replace", timeout=timeout, check=False, env={**os.environ, **_ENV})
     except subprocess.TimeoutExpired:
         raise OperationError(f"`{shown}` did not finish within {timeout:g}s",
                              hint="is another git process holding a lock in this repository?") from None

@@ -46,7 +46,7 @@ def test_doctor_without_git_skips_the_gitignore_check(project, tmp_path) -> None
     assert checks["gitignore"] == {
         "name": "gitignore", "status": "skip",
         "detail": "cannot tell whether .env is git-ignored: git is not on PATH",
-        "fix": "install git to let stackctl check what git would commit",
+        "fix": "install git, or add its directory to PATH",
     }
     assert proc.returncode == 0, proc.stderr
 
