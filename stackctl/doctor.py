@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,8 +83,16 @@ def _gitignore(root: Path, env_file: Path) -> Check:
         rel = env_file.relative_to(root)
     except ValueError:
         return Check("gitignore", "ok", f"{env_file} is outside the repository")
-    proc = subprocess.run(["git", "check-ignore", "-q", "--no-index", str(rel)], cwd=root, capture_output=True)
-    if proc.returncode == 0:
+    from stackctl import git
+
+    try:
+        ignored = git.is_ignored(rel, root)
+    except StackctlError as exc:  # no git on PATH, or git stuck: say we could not tell, not "fail"
+        return Check("gitignore", "skip", f"cannot tell whether {rel} is git-ignored: {exc.message}",
+                     exc.hint or "")
+    if ignored is None:
+        return Check("gitignore", "skip", f"git does not see a work tree at {root}")
+    if ignored:
         return Check("gitignore", "ok", f"{rel} is git-ignored")
     return Check("gitignore", "fail", f"{rel} would be committed in plaintext",
                  "add it to .gitignore (`stackctl init` writes the lines)")

@@ -1,7 +1,8 @@
 """The one place that writes files: atomically (temp file in the same directory + fsync + rename).
 
 A reader never sees a half-written file; a crash leaves either the old or the new content.
-Files that hold secrets are created with mode 0600 from the first byte (never chmod'ed later).
+Files that hold secrets are created with mode 0600 from the first byte (never chmod'ed after the
+write); `restrict` and `private_dir` tighten what already exists (a file or directory made by hand).
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ from pathlib import Path
 
 SECRET_MODE = 0o600
 PUBLIC_MODE = 0o644
+PRIVATE_DIR_MODE = 0o700
+
+# The temp file of a write to `name` is `.<name>.<random>.tmp` next to it: hidden, and matched by
+# TEMP_GLOB (for .gitignore files) and by `remove_stale_temps`.
+TEMP_GLOB = ".*.tmp"
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes | str, *, mode: int = PUBLIC_MODE) -> None:
@@ -36,6 +42,29 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str, *, mode: int =
             os.unlink(tmp)
         raise
     _fsync_dir(target.parent)
+
+
+def remove_stale_temps(path: str | os.PathLike[str]) -> None:
+    """Delete the temp files that writers of `path` killed mid-write left behind. Only safe while
+    holding the lock that serialises those writers (another writer's temp file is not stale)."""
+    target = Path(path)
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+
+
+def restrict(path: str | os.PathLike[str], mode: int = SECRET_MODE) -> None:
+    """Give an existing file the permission bits `mode` (an env file first written by hand with the
+    umask's 0644 becomes 0600 the first time stackctl would have written it)."""
+    os.chmod(path, mode)
+
+
+def private_dir(path: str | os.PathLike[str]) -> Path:
+    """Create directory `path` (and its parents) if needed; make `path` itself owner-only (0700)."""
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, PRIVATE_DIR_MODE)
+    return directory
 
 
 def _fsync_dir(directory: Path) -> None:

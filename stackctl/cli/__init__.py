@@ -3,17 +3,18 @@
 user mistake. Set STACKCTL_DEBUG=1 to see the traceback of an unexpected error.
 
 `stackctl --help` (and bare `stackctl`) is answered from a pre-rendered copy of the typer help
-(stackctl/data/help.txt) without importing typer: that import alone costs ~3× a Go CLI's whole
+(stackctl/data/help.txt) without importing typer: that import alone costs ~3 times a Go CLI's whole
 start-up. A test regenerates the text from the real typer app and fails when the copy is stale
 (refresh it with `python -m stackctl.cli.helpgen`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
-_HELP_ARGS = (["--help"], ["-h"], [])
+_HELP_ARGS: tuple[list[str], ...] = (["--help"], ["-h"], [])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -56,10 +57,8 @@ def run() -> None:
         code = exc.code
     finally:
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(BrokenPipeError, OSError, ValueError):  # the reader is gone or closed it
                 stream.flush()
-            except (BrokenPipeError, OSError, ValueError):
-                pass
     if code is None:
         code = 0
     elif not isinstance(code, int):

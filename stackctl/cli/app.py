@@ -8,7 +8,7 @@ so `stackctl --help` costs little more than typer itself (bench/run.py startup m
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -42,7 +42,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     project_dir: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--project-dir", "-C", envvar="STACKCTL_PROJECT_DIR",
                      help="Project root (the directory holding profiles/). Default: found upwards from cwd."),
     ] = None,

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from stackctl.profile import Profile
 
 
-class Output(str, enum.Enum):
+class Output(enum.StrEnum):
     text = "text"
     json = "json"
     yaml = "yaml"

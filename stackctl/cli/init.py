@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -11,7 +11,7 @@ from stackctl.cli.common import console, project_root
 
 
 def init(
-    compose: Annotated[Optional[list[Path]], typer.Option(
+    compose: Annotated[list[Path] | None, typer.Option(
         "--compose", "-f", help="Compose file(s) to start from (default: compose.yaml or docker-compose.yml).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing profiles and .env.example.")] = False,
 ) -> None:

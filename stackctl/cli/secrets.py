@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -23,7 +23,7 @@ recipients_app = typer.Typer(help="Manage who can open a profile's store.",
                              no_args_is_help=True)
 app.add_typer(recipients_app, name="recipients")
 
-NamesArg = Annotated[Optional[list[str]], typer.Argument(metavar="[NAME]...", help="Secret names (default: all).")]
+NamesArg = Annotated[list[str] | None, typer.Argument(metavar="[NAME]...", help="Secret names (default: all).")]
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Secret name (a key of .env.example).")]
 
 
@@ -69,7 +69,7 @@ def keygen(name: Annotated[str, typer.Option("--name", help="Key file name under
 
 @app.command("init")
 def init(profile: ProfileOpt = "local",
-         name: Annotated[Optional[str], typer.Option("--name", help="Your recipient name (default: user@host).")
+         name: Annotated[str | None, typer.Option("--name", help="Your recipient name (default: user@host).")
                          ] = None,
          ) -> None:
     """Create the profile's encrypted store.
@@ -133,7 +133,7 @@ def _services_hint(profile: Any, names: list[str]) -> str:
 
 @app.command("set")
 def set_(name: NameArg, profile: ProfileOpt = "local",
-        from_file: Annotated[Optional[Path], typer.Option("--from-file", help="Read the value from this file.")] = None,
+        from_file: Annotated[Path | None, typer.Option("--from-file", help="Read the value from this file.")] = None,
         ) -> None:
     """Store a value you provide (stdin or --from-file).
 
@@ -163,7 +163,7 @@ def set_(name: NameArg, profile: ProfileOpt = "local",
 
 
 @app.command("import")
-def import_(file: Annotated[Optional[Path], typer.Argument(help="Env file to read (default: the profile's env file).")
+def import_(file: Annotated[Path | None, typer.Argument(help="Env file to read (default: the profile's env file).")
                             ] = None,
             profile: ProfileOpt = "local",
             overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace values already in the store.")
@@ -197,7 +197,7 @@ def list_(profile: ProfileOpt = "local", output: OutputOpt = Output.text) -> Non
 @app.command("show")
 def show(name: NameArg, profile: ProfileOpt = "local",
          reveal: Annotated[bool, typer.Option("--reveal", help="Print the plaintext value on stdout.")] = False,
-         version: Annotated[Optional[int], typer.Option("--version", "-V", help="A kept version (default: current).")
+         version: Annotated[int | None, typer.Option("--version", "-V", help="A kept version (default: current).")
                             ] = None,
          output: OutputOpt = Output.text) -> None:
     """Show one secret's metadata (with --reveal: its value).
@@ -235,7 +235,7 @@ def history(name: NameArg, profile: ProfileOpt = "local", output: OutputOpt = Ou
 
 @app.command("rollback")
 def rollback(name: NameArg, profile: ProfileOpt = "local",
-             to: Annotated[Optional[int], typer.Option("--to", help="Version to restore (default: the previous).")
+             to: Annotated[int | None, typer.Option("--to", help="Version to restore (default: the previous).")
                            ] = None,
              output: OutputOpt = Output.text) -> None:
     """Make an earlier value current again.

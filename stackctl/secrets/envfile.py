@@ -19,12 +19,12 @@ was typed in by hand: render refuses (`--force` replaces it; `stackctl secrets i
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stackctl import git
 from stackctl.errors import EnvError, InputError, SecretsError, StackctlError
 from stackctl.profile.schema import Profile, display
 from stackctl.secrets import ops
@@ -80,14 +80,18 @@ def _read_sources(profile: Profile, *, need_secrets: bool) -> Sources:
     lines: dict[str, int] = {}
     rendered: dict[str, str] = {}
     if env_path.exists():
-        text = ops.read_exact(env_path, shown)
+        text = dotenv.read_text(env_path, shown=shown)
         for e in dotenv.parse_entries(text, filename=shown):
             entries[e.key] = e
             lines[e.key] = e.line
         values = dotenv.parse(text, filename=shown)
         for line in text.splitlines():
-            if line.startswith(_MARK):
-                rendered.update(item.split(":", 1) for item in line[len(_MARK):].split() if ":" in item)
+            if not line.startswith(_MARK):
+                continue
+            for item in line[len(_MARK):].split():
+                name, sep, fingerprint = item.partition(":")
+                if sep:
+                    rendered[name] = fingerprint
     store_values: dict[str, str] | None = None
     history: dict[str, frozenset[str]] = {}
     names: frozenset[str] = frozenset()
@@ -231,7 +235,7 @@ class RenderResult:
 def render(profile: Profile, *, force: bool = False, reset: bool = False, dry_run: bool = False) -> RenderResult:
     """Write the profile's env file (mode 0600, atomic) or raise, writing nothing."""
     from stackctl import dotenv
-    from stackctl.fsutil import SECRET_MODE, atomic_write
+    from stackctl.fsutil import SECRET_MODE, atomic_write, restrict
 
     src = _read_sources(profile, need_secrets=True)
     p = plan(profile, src, reset=reset, force=force)
@@ -270,7 +274,7 @@ def render(profile: Profile, *, force: bool = False, reset: bool = False, dry_ru
         atomic_write(profile.env.file, p.text, mode=SECRET_MODE)
         written = True
     elif not dry_run and existing == p.text:
-        profile.env.file.chmod(SECRET_MODE)
+        restrict(profile.env.file, SECRET_MODE)
     return RenderResult(path=shown, written=written, changed=changed, plan=p, warnings=warnings)
 
 
@@ -284,20 +288,12 @@ def _missing_hint(profile: Profile, template: Template, missing: list[str]) -> s
 
 
 def git_ignored(path: Path, root: Path) -> bool | None:
-    """True/False when git can tell; None outside a git work tree or without git."""
-    git = shutil.which("git")
-    if not git:
-        return None
+    """True/False when git can tell; None outside a git work tree, without git, or when git hangs
+    (the warning is advice: `stackctl doctor` is where a missing git is reported)."""
     try:
-        proc = subprocess.run([git, "-C", str(root), "check-ignore", "-q", "--no-index", str(path)],
-                              capture_output=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
+        return git.is_ignored(path, root)
+    except StackctlError:
         return None
-    if proc.returncode == 0:
-        return True
-    if proc.returncode == 1:
-        return False
-    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -428,10 +424,8 @@ def _undefined(profile: Profile, template: Template, defined: set[str], env_show
     known = set(defined)
     for extra in profile.compose.env_files:
         if extra.resolve() != profile.env.file.resolve() and extra.exists():
-            try:
+            with contextlib.suppress(StackctlError):
                 known |= set(dotenv.load(extra))
-            except StackctlError:
-                pass
     problems: dict[str, Problem] = {}
     for compose_file in profile.compose.files:
         shown = display(compose_file, profile.root)
@@ -449,9 +443,9 @@ def _undefined(profile: Profile, template: Template, defined: set[str], env_show
             refs = references(key.raw)
         except InputError:
             continue
-        for ref in refs:
-            if not ref.has_fallback and not ref.nested and ref.name not in known and ref.name not in problems:
-                problems[ref.name] = Problem("undefined", ref.name, f"{template.display}:{key.line}",
+        for var in refs:
+            if not var.has_fallback and not var.nested and var.name not in known and var.name not in problems:
+                problems[var.name] = Problem("undefined", var.name, f"{template.display}:{key.line}",
                                              f"{key.name} refers to it but nothing defines it")
     return list(problems.values())
 

@@ -13,6 +13,10 @@ import secrets as _rand
 import string
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # cryptography is imported only when a key pair is made or read (start-up cost)
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 # name -> (takes a size, default size, (min, max) or allowed sizes, what the size counts)
 _SIZED: dict[str, tuple[int, tuple[int, int], str]] = {
@@ -136,15 +140,15 @@ def _password(length: int) -> str:
             return value
 
 
-def _private_pem(key: object) -> str:
+def _private_pem(key: PrivateKeyTypes) -> str:
     from cryptography.hazmat.primitives import serialization
 
-    return key.private_bytes(  # type: ignore[attr-defined]
+    return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode("ascii")
 
 
-def _load_private(value: str) -> object:
+def _load_private(value: str) -> PrivateKeyTypes:
     from cryptography.hazmat.primitives import serialization
 
     try:
@@ -158,6 +162,6 @@ def public_pem(private_value: str) -> str:
     from cryptography.hazmat.primitives import serialization
 
     key = _load_private(private_value)
-    return key.public_key().public_bytes(  # type: ignore[attr-defined]
+    return key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     ).decode("ascii")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stackctl.errors import InputError, SecretsError
-from stackctl.fsutil import SECRET_MODE, atomic_write, file_lock
+from stackctl.fsutil import SECRET_MODE, atomic_write, file_lock, private_dir
 
 PRIVATE_PREFIX = "STACKCTL-KEY-1:"
 PUBLIC_PREFIX = "stackctl-pub-1:"
@@ -84,7 +84,7 @@ def parse_private(text: str, *, source: str) -> bytes:
 
 
 def _key_text(private: bytes) -> str:
-    created = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return (f"# stackctl secret key (X25519), created {created}. Keep it private (mode 0600); never commit it.\n"
             f"# public key: {public_from_private(private)}\n"
             f"{PRIVATE_PREFIX}{_b64(private)}\n")
@@ -101,8 +101,7 @@ def keygen(name: str = "default") -> tuple[Identity, bool]:
     path = keys_dir() / f"{name}.key"
     if path.exists():
         return load_key_file(path), False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
+    private_dir(path.parent)
     # two first-time commands at once must not both write a key: the second would replace the first,
     # locking out the store the first one just created
     with file_lock(path.parent / ".keygen.lock"):

@@ -64,7 +64,7 @@ def _tx(profile: Profile) -> AbstractContextManager[st.SecretStore]:
 def default_recipient_name() -> str:
     try:
         user = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in some containers
+    except Exception:  # no user name in some containers (KeyError from pwd, OSError on 3.13)
         user = "user"
     name = re.sub(r"[^A-Za-z0-9_.@\-]", "-", f"{user}@{socket.gethostname().split('.')[0]}")
     return name[:64].lstrip("-.@_") or "me"
@@ -201,7 +201,7 @@ def import_env(profile: Profile, path: Path | None = None, *, overwrite: bool = 
     template = template_of(profile)
     source = path or profile.env.file
     shown = display(source, profile.root)
-    values = dotenv.parse(read_exact(source, shown), filename=shown)
+    values = dotenv.parse(dotenv.read_text(source, shown=shown), filename=shown)
     out = Outcome()
     _ensure_store(profile, out)
     with _tx(profile) as store:
@@ -224,13 +224,6 @@ def import_env(profile: Profile, path: Path | None = None, *, overwrite: bool = 
             ver = store.put(key.name, value, type=key.type, origin="import")
             out.changes.append(Change(key.name, "imported", ver.v, key.type))
     return out
-
-
-def read_exact(path: Path, shown: str) -> str:
-    """A text file as Compose reads it (see `stackctl.dotenv.read_text`)."""
-    from stackctl.dotenv import read_text
-
-    return read_text(path, shown=shown)
 
 
 def rollback(profile: Profile, name: str, to: int | None = None) -> Outcome:
@@ -291,9 +284,7 @@ def listing(profile: Profile) -> tuple[list[dict[str, object]], bool]:
     template = template_if_any(profile)
     store = open_store(profile, need_key=False) if profile.secrets.store.exists() else None
     rows: list[dict[str, object]] = []
-    names: list[str] = []
-    for key in (template.secrets if template else []):
-        names.append(key.name)
+    names = [k.name for k in (template.secrets if template else [])]
     for name in (store.names if store else []):
         if name not in names:
             names.append(name)

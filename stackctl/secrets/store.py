@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from stackctl.errors import InputError, SecretsError
-from stackctl.fsutil import SECRET_MODE, atomic_write, file_lock
+from stackctl.fsutil import SECRET_MODE, TEMP_GLOB, atomic_write, file_lock, remove_stale_temps
 from stackctl.secrets.keys import Identity, identities, parse_public
 
 FORMAT = 1
@@ -69,7 +69,7 @@ _ORIGIN = re.compile(r"^(generate|rotate|set|import|rollback:v[0-9]+)$")
 
 
 def now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _b64(data: bytes) -> str:
@@ -275,7 +275,7 @@ def parse_document(text: str) -> Document:
 # Crypto
 # ---------------------------------------------------------------------------------------------
 def _wrap_ad(profile: str, key_id: str, public_key: str) -> bytes:
-    return f"stackctl/v1 wrap|{profile}|{key_id}|{public_key}".encode("utf-8")
+    return f"stackctl/v1 wrap|{profile}|{key_id}|{public_key}".encode()
 
 
 def wrap_key(dek: bytes, public_key: str, profile: str, key_id: str) -> Wrap:
@@ -314,7 +314,7 @@ def unwrap_key(w: Wrap, identity: Identity, profile: str, key_id: str) -> bytes:
 
 
 def _value_ad(profile: str, name: str, v: int, vid: str) -> bytes:
-    return f"stackctl/v1|{profile}|{name}|{v}|{vid}".encode("utf-8")
+    return f"stackctl/v1|{profile}|{name}|{v}|{vid}".encode()
 
 
 def seal(dek: bytes, profile: str, name: str, v: int, vid: str, value: str) -> tuple[str, str]:
@@ -691,9 +691,7 @@ def transaction(path: Path, profile: str, *, display: str | None = None, history
 def _commit(store: SecretStore) -> None:
     dek = store._dek(store.doc.active_key)
     store.doc.mac = compute_mac(store.doc, dek)
-    for stale in store.path.parent.glob(f".{store.path.name}.*.tmp"):  # left by a killed writer; we hold the lock
-        with contextlib.suppress(OSError):
-            stale.unlink()
+    remove_stale_temps(store.path)  # left by a killed writer; we hold the lock
     atomic_write(store.path, dumps(store.doc), mode=SECRET_MODE)
     store.dirty = False
 
@@ -701,7 +699,7 @@ def _commit(store: SecretStore) -> None:
 def _ignore_lock_files(directory: Path) -> None:
     ignore = directory / ".gitignore"
     if not ignore.exists():
-        atomic_write(ignore, "# written by stackctl: lock and temp files of the secrets stores\n*.lock\n.*.tmp\n")
+        atomic_write(ignore, f"# written by stackctl: lock and temp files of the secrets stores\n*.lock\n{TEMP_GLOB}\n")
 
 
 def rekey(path: Path, profile: str, *, display: str | None = None, history: int = 10,
@@ -732,10 +730,10 @@ def rekey(path: Path, profile: str, *, display: str | None = None, history: int 
 def age(created: str, *, at: _dt.datetime | None = None) -> str:
     """`3d`, `5h`, `12m`, `40s` since an ISO timestamp."""
     try:
-        then = _dt.datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.timezone.utc)
+        then = _dt.datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.UTC)
     except ValueError:
         return "?"
-    secs = int(((at or _dt.datetime.now(_dt.timezone.utc)) - then).total_seconds())
+    secs = int(((at or _dt.datetime.now(_dt.UTC)) - then).total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if secs >= size:
             return f"{secs // size}{unit}"

@@ -184,10 +184,10 @@ def parse_template(text: str, *, display: str, path: Path | None = None) -> Temp
 
 
 def load_template(path: Path, *, display: str | None = None) -> Template:
-    from stackctl.secrets.ops import read_exact
+    from stackctl.dotenv import read_text
 
     shown = display or str(path)
     if not path.exists():
         raise EnvError("env template not found", file=shown,
                        hint="create it (every key the stack needs, annotated) or set env.template in the profile")
-    return parse_template(read_exact(path, shown), display=shown, path=path)
+    return parse_template(read_text(path, shown=shown), display=shown, path=path)

@@ -13,6 +13,7 @@ Scanned: the profile's Compose files (`compose.files`). Not followed: `extends: 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,8 @@ def _dependents(profile: Profile, keys: set[str]) -> set[str]:
         if key.kind == "public" and key.public_of:
             refs.setdefault(key.name, set()).add(key.public_of)
         elif key.kind == "config" and key.quote != "'" and key.raw:
-            try:
+            with contextlib.suppress(StackctlError):
                 refs.setdefault(key.name, set()).update(r.name for r in references(key.raw))
-            except StackctlError:
-                pass
     if profile.env.file.exists():
         try:
             for e in dotenv.parse_entries(profile.env.file.read_bytes().decode("utf-8")):

@@ -1,4 +1,4 @@
-"""env render / env check / services_using / digests, on real files in a temp project."""
+"""env render / env check / services_using / store digests, on real files in a temp project."""
 
 from __future__ import annotations
 
@@ -11,16 +11,7 @@ import pytest
 from stackctl import dotenv
 from stackctl.errors import EnvError, SecretsError
 from stackctl.profile import load_profile
-from stackctl.secrets import (
-    checksum,
-    digests,
-    env_values,
-    envfile,
-    ops,
-    secret_keys,
-    secret_values,
-    services_using,
-)
+from stackctl.secrets import env_values, envfile, ops, secret_values, services_using
 
 COMPOSE = """
 x-db: &db
@@ -252,20 +243,25 @@ def test_services_using(proj) -> None:
     assert "static" not in set().union(*used.values())
 
 
-def test_digests_and_checksum(proj, monkeypatch) -> None:
+def test_store_digests_name_versions_without_a_key(proj, monkeypatch) -> None:
+    """The store digests the renderer's `stackctl.io/secret-hash` covers (kubernetes/gather.py): one per
+    stored key, changed by a rotation of that key only, revealing nothing, readable without a key."""
+    def digests() -> dict[str, str]:
+        store = ops.open_store(prof(), need_key=False)
+        return {name: store.digest(name) for name in store.names}
+
     ops.generate(prof())
-    before = digests(prof())
-    assert set(before) == {"DB_PASSWORD", "JWT_SECRET", "SIGNING_KEY", "SIGNING_PUBLIC"}
-    assert before["SIGNING_PUBLIC"] == before["SIGNING_KEY"]
+    before = digests()
+    assert set(before) == {"DB_PASSWORD", "JWT_SECRET", "SIGNING_KEY"}
     values = secret_values(prof())
-    assert not any(values[k] in d or d in values[k] for k, d in before.items() if k in values)
-    db_sum, jwt_sum = checksum(prof(), ["DB_PASSWORD"]), checksum(prof(), ["JWT_SECRET"])
+    assert not any(values[k] in d or d in values[k] for k, d in before.items())
     ops.rotate(prof(), ["JWT_SECRET"])
-    assert checksum(prof(), ["DB_PASSWORD"]) == db_sum  # untouched workloads keep their annotation
-    assert checksum(prof(), ["JWT_SECRET"]) != jwt_sum
+    after = digests()
+    assert after["DB_PASSWORD"] == before["DB_PASSWORD"]  # untouched workloads keep their annotation
+    assert after["JWT_SECRET"] != before["JWT_SECRET"]
     monkeypatch.setenv("XDG_CONFIG_HOME", str(Path(os.environ["HOME"]) / "nokey"))
-    assert checksum(prof(), ["DB_PASSWORD"]) == db_sum  # no private key needed
-    assert secret_keys(prof()) == {"DB_PASSWORD", "JWT_SECRET", "SIGNING_KEY"}
+    assert digests() == after  # no private key needed
+    assert ops.template_of(prof()).secret_names == {"DB_PASSWORD", "JWT_SECRET", "SIGNING_KEY"}
 
 
 def test_import_migrates_an_existing_env_file(proj) -> None:
