@@ -73,7 +73,7 @@ _PROFILE_INFO = """
 import json, sys
 from pathlib import Path
 from stackctl.profile import load_profile
-from stackctl.profile.compose import invocation_for
+from stackctl.compose.loader import invocation_for
 p = load_profile(Path(sys.argv[1]), sys.argv[2])
 inv, _ = invocation_for(p)
 plan = None

@@ -45,7 +45,7 @@ from stackctl.errors import OperationError, ToolMissingError
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
 
-    from stackctl.profile.compose import ComposeInvocation
+    from stackctl.compose.loader import ComposeInvocation
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"

@@ -53,8 +53,8 @@ class UpResult:
 
 
 def project_for(loaded: LoadedStack) -> LocalProject:
+    from stackctl.compose.loader import invocation_for
     from stackctl.compose.local import LocalProject
-    from stackctl.profile.compose import invocation_for
 
     invocation, _ = invocation_for(loaded.profile)
     return LocalProject(invocation, loaded.stack.name, loaded.profile.root)
@@ -162,8 +162,8 @@ def create_early(profile: Profile, services: Sequence[str], *, build: bool) -> E
     before-picture with. When it fails (an image to build or pull, say), `up` creates as usual."""
     if services or build or not profile.stack:
         return None
+    from stackctl.compose.loader import invocation_for
     from stackctl.compose.local import LocalProject
-    from stackctl.profile.compose import invocation_for
 
     invocation, _ = invocation_for(profile)
     project = LocalProject(invocation, profile.stack, profile.root)
@@ -357,9 +357,9 @@ def down(profile: Profile, *, volumes: bool) -> str:
     """Remove the stack's containers and networks (and named volumes with `volumes`); returns the
     project name. When the Compose files no longer resolve (a variable gone, a file moved), the
     project is still found by name from the profile's `stack:`, as `docker compose -p NAME down` does."""
+    from stackctl.compose.loader import invocation_for
     from stackctl.compose.local import LocalProject, engine_ready
     from stackctl.pipeline import load_stack
-    from stackctl.profile.compose import invocation_for
 
     engine_ready()
     try:

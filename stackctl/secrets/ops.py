@@ -196,7 +196,7 @@ def set_value(profile: Profile, name: str, value: str) -> Outcome:
 
 def import_env(profile: Profile, path: Path | None = None, *, overwrite: bool = False) -> Outcome:
     """Move the template's secrets from a plaintext env file into the store (migration)."""
-    from stackctl import dotenv
+    from stackctl.compose import dotenv
 
     template = template_of(profile)
     source = path or profile.env.file
@@ -227,8 +227,8 @@ def import_env(profile: Profile, path: Path | None = None, *, overwrite: bool = 
 
 
 def read_exact(path: Path, shown: str) -> str:
-    """A text file as Compose reads it (see `stackctl.dotenv.read_text`)."""
-    from stackctl.dotenv import read_text
+    """A text file as Compose reads it (see `stackctl.compose.dotenv.read_text`)."""
+    from stackctl.compose.dotenv import read_text
 
     return read_text(path, shown=shown)
 

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from stackctl import dotenv
+from stackctl.compose import dotenv
 
 
 @pytest.fixture

@@ -135,7 +135,7 @@ def _config_error(stderr: str, invocation: ComposeInvocation, root: Path) -> Com
 
 def _file_referencing(files: tuple[Path, ...], var: str, root: Path) -> str | None:
     try:
-        from stackctl.interpolation import scan_yaml_file
+        from stackctl.compose.interpolation import scan_yaml_file
     except ImportError:  # pragma: no cover - interpolation scanner is part of the package
         return None
     for f in files:

@@ -337,7 +337,7 @@ def scan_yaml_file(path: str | Path) -> list[LocatedRef]:
     """
     import yaml  # lazy: keep this module cheap to import
 
-    from stackctl import composeyaml
+    from stackctl.compose import yaml as composeyaml
 
     name = str(path)
     try:

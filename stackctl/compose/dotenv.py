@@ -36,8 +36,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from stackctl.compose.interpolation import interpolate
 from stackctl.errors import ComposeFileError, EnvError
-from stackctl.interpolation import interpolate
 
 __all__ = [
     "EnvEntry",
