@@ -233,5 +233,5 @@ def engine_info(timeout: float = 15) -> dict[str, str]:
         detail = res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "no answer"
         raise ToolMissingError(f"no Docker engine answers ({detail})",
                                hint="start one: `make setup` (Debian: apt-get install docker.io && dockerd &)")
-    version, os_name, driver = (res.stdout.strip().split("|") + ["", "", ""])[:3]
+    version, os_name, driver = [*res.stdout.strip().split("|"), "", "", ""][:3]
     return {"server_version": version, "operating_system": os_name, "storage_driver": driver}

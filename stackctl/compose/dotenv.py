@@ -41,16 +41,16 @@ from stackctl.errors import ComposeFileError, EnvError
 
 __all__ = [
     "EnvEntry",
-    "parse_entries",
-    "parse",
+    "format_template",
+    "format_value",
+    "is_valid_key",
     "load",
     "load_chain",
+    "parse",
     "parse_chain",
+    "parse_entries",
     "project_environment",
-    "format_value",
-    "format_template",
     "render",
-    "is_valid_key",
 ]
 
 WarnCallback = Callable[[str], None]

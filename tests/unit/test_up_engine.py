@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import itertools
 import json
 import socketserver
 import tempfile
@@ -15,20 +16,13 @@ from typing import Any
 import pytest
 
 from stackctl import model as m
-from stackctl.compose import local as local_mod
-from stackctl.compose.local import (
-    ContainerState,
-    Engine,
-    EngineError,
-    EngineUnavailable,
-    HealthcheckSpec,
-    LocalProject,
-    ProbeResult,
-    engine_socket,
-)
-from stackctl.local import startup as startup_mod
-from stackctl.local.plan import plan_up
-from stackctl.local.startup import Startup, Tracked, probe_pause
+from stackctl.compose import engine as engine_mod
+from stackctl.compose import project as project_mod
+from stackctl.compose.engine import Engine, EngineError, EngineUnavailable, engine_socket
+from stackctl.compose.project import ContainerState, HealthcheckSpec, LocalProject, ProbeResult
+from stackctl.up import startup as startup_mod
+from stackctl.up.plan import plan_up
+from stackctl.up.startup import Startup, Tracked, probe_pause
 
 
 # ------------------------------------------------------------------------------------ socket resolution
@@ -113,7 +107,7 @@ def test_project_uses_the_environment_and_falls_back_when_the_socket_does_not_an
         calls.append(args)
         return Res()
 
-    monkeypatch.setattr(local_mod.docker_cli, "run", fake_run)
+    monkeypatch.setattr(project_mod.docker_cli, "run", fake_run)
     assert project.container_ids() == ["abc", "def"]
     assert calls and calls[0][:2] == ["ps", "-a"]
 
@@ -145,7 +139,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_response(404)
         else:
             body = json.dumps({"Id": "abc", "Name": "/t-db-1", "State": {"Status": "running"},
-                               "Config": {"Labels": {local_mod.SERVICE_LABEL: "db"}}}).encode()
+                               "Config": {"Labels": {project_mod.SERVICE_LABEL: "db"}}}).encode()
             self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -197,7 +191,7 @@ def test_watch_reports_the_projects_engine_events(fake_engine: FakeEngine, monke
     (path,) = [p for p in fake_engine.paths if p.startswith("/events")]
     from urllib.parse import parse_qs, urlsplit
     filters = json.loads(parse_qs(urlsplit(path).query)["filters"][0])
-    assert filters["label"] == [f"{local_mod.PROJECT_LABEL}=shop"]
+    assert filters["label"] == [f"{project_mod.PROJECT_LABEL}=shop"]
     assert set(filters["event"]) >= {"die", "restart", "health_status"}
     assert project.inspect(["abc", "gone"])[0].service == "db"  # 404: removed meanwhile, left out
     assert len(project.inspect(["abc", "gone"])) == 1
@@ -287,7 +281,7 @@ def drive_prober(*, chatty: bool, probes: int) -> list[float]:
     project.tracked = t
     runner._work(t, False, True)
     assert project.on_output is not None
-    return [round(b - a, 6) for a, b in zip(project.at, project.at[1:])]
+    return [round(b - a, 6) for a, b in itertools.pairwise(project.at)]
 
 
 def test_output_triggered_probes_back_off_to_the_regular_pause() -> None:
@@ -431,6 +425,6 @@ def test_demux_reads_docker_stream_frames() -> None:
         return bytes([stream, 0, 0, 0]) + len(data).to_bytes(4, "big") + data
 
     raw = frame(1, b"out ") + frame(2, b"err\n") + frame(1, b"")  # an empty frame too
-    assert local_mod._demux(raw) == "out err\n"
-    assert local_mod._demux(b"plain tty output") == "plain tty output"  # a TTY exec is not framed
-    assert local_mod._demux(frame(1, "é".encode())) == "é"
+    assert engine_mod._demux(raw) == "out err\n"
+    assert engine_mod._demux(b"plain tty output") == "plain tty output"  # a TTY exec is not framed
+    assert engine_mod._demux(frame(1, "é".encode())) == "é"
