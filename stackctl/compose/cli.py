@@ -1,8 +1,8 @@
 """The one place that runs the docker CLI (the Compose v2 plugin included).
 
-Everything else calls `run()` / `compose()` (or `spawn()` for a stream that must outlive one
-call: `logs -f`, build output); tests can patch one name. Failures carry the command, exit code and
-stderr (`DockerCommandError`), and a missing tool becomes a one-line fix-it `ToolMissingError` (exit 2).
+Everything else calls `run()` / `compose()` (or `stream()` / `spawn()` for output shown as it comes:
+`logs -f`, build output); tests can patch one name. Failures carry the command, exit code and stderr
+(`DockerCommandError`), and a missing tool becomes a one-line fix-it `ToolMissingError` (exit 2).
 
 Every child is registered while it runs, so `kill_children()` can end the ones still in flight
 (Ctrl-C during `stackctl up`, when probes run in worker threads): no docker process outlives us.
@@ -175,6 +175,17 @@ def spawn(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str
             proc.kill()
         proc.wait()
         _forget(proc)
+
+
+def stream(args: Sequence[str], *, to: IO[str], cwd: Path | None = None) -> int:
+    """Run `docker ARGS...`, copying its output (stdout and stderr) line by line to the text stream
+    `to` as it comes (any stream: a terminal, a test's capture). Returns the exit code."""
+    with spawn(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+        assert proc.stdout is not None
+        for raw in iter(proc.stdout.readline, b""):
+            to.write(raw.decode("utf-8", "replace"))
+            to.flush()
+        return proc.wait()
 
 
 @functools.cache

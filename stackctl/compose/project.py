@@ -202,7 +202,7 @@ class LocalProject:
     def build(self, services: Sequence[str]) -> None:
         """`docker compose build SERVICE...`, its progress shown on stderr (stdout stays clean for -o json)."""
         docker_cli.ensure_compose()
-        code = _stream(["compose", *self._global_args(), "build", *services], cwd=self.root, to=sys.stderr)
+        code = docker_cli.stream(["compose", *self._global_args(), "build", *services], cwd=self.root, to=sys.stderr)
         if code != 0:
             raise OperationError(f"docker compose build failed (exit {code}); its output is above")
 
@@ -212,7 +212,7 @@ class LocalProject:
         flags = ["--remove-orphans", *(["--volumes"] if volumes else [])]
         if by_name_only:
             docker_cli.compose_version()
-            code = _stream(["compose", "-p", self.name, "down", *flags], cwd=self.root, to=sys.stderr)
+            code = docker_cli.stream(["compose", "-p", self.name, "down", *flags], cwd=self.root, to=sys.stderr)
             if code != 0:
                 raise OperationError(f"docker compose down failed (exit {code})")
             return
@@ -226,7 +226,7 @@ class LocalProject:
         docker_cli.ensure_compose()
         args = ["compose", *self._global_args(), "logs", "--no-color", *(["--follow"] if follow else []),
                 *(["--tail", tail] if tail else []), *services]
-        return _stream(args, cwd=self.root, to=sys.stdout)
+        return docker_cli.stream(args, cwd=self.root, to=sys.stdout)
 
     # ---------------------------------------------------------------- containers
     def container_ids(self) -> list[str]:
@@ -403,19 +403,6 @@ class LocalProject:
             return image if ":" in image.rsplit("/", 1)[-1] else f"{image}:latest"
 
         return [service for service, image in images.items() if ref(image) not in have]
-
-
-def _stream(args: list[str], *, cwd: Path, to: Any) -> int:
-    """Run a docker command, copying its output (stdout and stderr) line by line to the text stream
-    `to` as it comes (works for any stream, a terminal or a test's capture). Returns the exit code."""
-    import subprocess
-
-    with docker_cli.spawn(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
-        assert proc.stdout is not None
-        for raw in iter(proc.stdout.readline, b""):
-            to.write(raw.decode("utf-8", "replace"))
-            to.flush()
-        return proc.wait()
 
 
 def _engine_or(stderr: str) -> None:
