@@ -20,6 +20,7 @@ from stackctl.compose import engine as engine_mod
 from stackctl.compose import project as project_mod
 from stackctl.compose.engine import Engine, EngineError, EngineUnavailable, engine_socket
 from stackctl.compose.project import ContainerState, HealthcheckSpec, LocalProject, ProbeResult
+from stackctl.errors import OperationError
 from stackctl.up import startup as startup_mod
 from stackctl.up.plan import plan_up
 from stackctl.up.startup import Startup, Tracked, probe_pause
@@ -110,6 +111,30 @@ def test_project_uses_the_environment_and_falls_back_when_the_socket_does_not_an
     monkeypatch.setattr(project_mod.docker_cli, "run", fake_run)
     assert project.container_ids() == ["abc", "def"]
     assert calls and calls[0][:2] == ["ps", "-a"]
+
+
+def test_down_is_compose_down_through_the_one_docker_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`down` runs `docker compose <the profile's global args> down --remove-orphans [--volumes]`
+    through `stackctl.compose.cli` (no python-on-whales); a failure is one line, Compose's last one."""
+    from stackctl.compose.cli import Result
+    from stackctl.compose.loader import ComposeInvocation
+
+    calls: list[list[str]] = []
+
+    def fake_compose(args: list[str], **_: Any) -> Result:
+        calls.append(list(args))
+        return Result(["docker", "compose", *args], 0 if len(calls) == 1 else 1, "", "removing\nnetwork busy\n")
+
+    monkeypatch.setattr(project_mod.docker_cli, "compose", fake_compose)
+    inv = ComposeInvocation(files=(tmp_path / "compose.yaml",), env_files=(), profiles=("dev",), project_name=None,
+                            project_directory=None)
+    project = LocalProject(inv, "shop", tmp_path)
+    project.down(volumes=True)
+    assert calls == [["-f", str(tmp_path / "compose.yaml"), "--profile", "dev", "-p", "shop",
+                      "down", "--remove-orphans", "--volumes"]]
+    with pytest.raises(OperationError, match=r"^docker compose down failed: network busy$"):
+        project.down(volumes=False)
+    assert calls[1][-2:] == ["down", "--remove-orphans"]
 
 
 # ------------------------------------------------------------------------------------ fake engine (unix socket)
