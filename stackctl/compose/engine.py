@@ -4,7 +4,7 @@ The local backend starts, lists and inspects single containers, runs their healt
 follows their events and output through this client rather than by spawning the docker CLI: the
 CLI is a Go binary that costs 20-150 ms per call on a busy 2-core machine, and a start-up makes
 dozens of calls; a call here costs a few ms. Probes matter most: most of an exec's cost is runc's,
-but the CLI process adds ~30 ms and its CPU to every probe, on the critical path and on the cores
+but the CLI process adds 30-55 ms and its CPU to every probe, on the critical path and on the cores
 the probed service is starting on. A probe in flight is a socket that Ctrl-C shuts (`abort_execs`),
 as a CLI probe is a child that it kills (`stackctl.compose.cli.kill_children`).
 
@@ -13,8 +13,26 @@ context: `engine_socket`); when that is not a local unix socket, or `STACKCTL_DO
 docker binary, or the socket does not answer (`EngineUnavailable`), the caller goes through the CLI
 (`stackctl.compose.cli`) instead.
 
-Why not a library. The `docker` SDK talks to the same socket, and python-on-whales drives the CLI;
-both cost more to import than they could save (measured PLACEHOLDER).
+Why a hand-written client and not a library: import cost, for no gain per call. Measured with
+`bench/run.py docker_clients` (2 cores, load average 5-6, 2026-12-07; medians, two runs' range):
+
+    import, in a fresh interpreter      CPU ms          wall ms
+    this module (+ stackctl, stdlib)    55-69           62-71
+    docker SDK 7.2, on top of it        +120-190        +200-270    (requests, urllib3)
+    python-on-whales 0.81, on top       +380-430        +410-520    (pydantic)
+    testcontainers 4.15, on top         +260-310        +250-390    (the docker SDK and more)
+
+    one call, ms                        this module     docker SDK  python-on-whales  docker CLI
+    list the project's containers       1.3-1.4         3.1-3.2     -                 25-37
+    inspect a container                 1.5-1.7         2.9-3.0     27-30             29-30
+    a probe (`exec true`)               85-91           94-106      117-132           118-145
+    client set-up                       0               15-22       0                 0
+
+The SDK talks to the same socket and is as quick per call, but importing it and asking the engine
+its API version cost `up` and `status` 0.2-0.3 s on every run, to save nothing over this client;
+python-on-whales runs the docker CLI underneath, so it is never quicker than `stackctl.compose.cli`
+(`docker compose down`: 276-376 ms through the CLI runner, 321-441 ms through it, import not counted)
+and costs the most to import. Neither is used.
 """
 
 from __future__ import annotations
