@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import http.server
-import itertools
 import json
 import socketserver
 import tempfile
@@ -306,7 +305,7 @@ def drive_prober(*, chatty: bool, probes: int) -> list[float]:
     project.tracked = t
     runner._work(t, False, True)
     assert project.on_output is not None
-    return [round(b - a, 6) for a, b in itertools.pairwise(project.at)]
+    return [round(b - a, 6) for a, b in zip(project.at, project.at[1:], strict=False)]
 
 
 def test_output_triggered_probes_back_off_to_the_regular_pause() -> None:
