@@ -84,10 +84,10 @@ def compose_project(n: int) -> dict[str, Any]:
 
 
 def _measure(n: int, runs: int, validate_too: bool) -> dict[str, Any]:
+    from stackctl.compose.loader import to_model
     from stackctl.kubernetes import write
     from stackctl.kubernetes.inputs import HostPath, SecretInputs, Target
     from stackctl.kubernetes.render import render
-    from stackctl.profile.compose import to_model
     from stackctl.profile.schema import KubernetesSettings
 
     stack = to_model(compose_project(n))

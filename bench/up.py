@@ -73,12 +73,12 @@ _PROFILE_INFO = """
 import json, sys
 from pathlib import Path
 from stackctl.profile import load_profile
-from stackctl.profile.compose import invocation_for
+from stackctl.compose.loader import invocation_for
 p = load_profile(Path(sys.argv[1]), sys.argv[2])
 inv, _ = invocation_for(p)
 plan = None
 if p.env.file.exists() or p.env.file not in p.compose.env_files:
-    from stackctl.local.plan import plan_up
+    from stackctl.up.plan import plan_up
     from stackctl.pipeline import load_stack
     pl = plan_up(load_stack(p).stack)
     plan = {"services": list(pl.services), "one_shot": sorted(pl.one_shot),

@@ -1,6 +1,6 @@
 """The typed, backend-neutral stack model: what every backend (Compose, Kubernetes) sees.
 
-Built from the project Docker Compose resolved (see `stackctl.profile.compose`) plus the profile's
+Built from the project Docker Compose resolved (see `stackctl.compose.loader`) plus the profile's
 overrides. Frozen dataclasses only; this module imports neither docker nor kubernetes, so a
 renderer can be tested without either (a test asserts that).
 

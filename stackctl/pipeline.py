@@ -17,7 +17,6 @@ from stackctl.profile.schema import Profile, ResourceSpec, ServiceOverride
 class LoadedStack:
     profile: Profile
     stack: m.Stack
-    compose_json: Mapping[str, object]  # what Compose resolved, `$$`-escaped exactly as it printed it
 
 
 def load_stack(profile: Profile, *, environ: Mapping[str, str] | None = None,
@@ -25,16 +24,16 @@ def load_stack(profile: Profile, *, environ: Mapping[str, str] | None = None,
     """`environ`: what Compose interpolates with. `env_from_store`: it holds the profile's env as `env
     render` would write it, secrets from the store (promote): then a missing env file is no news,
     and "create it with `stackctl env render`" would only invite a plaintext copy of the secrets."""
-    from stackctl.profile import compose
+    from stackctl.compose import loader
 
-    invocation, warnings = compose.invocation_for(profile)
+    invocation, warnings = loader.invocation_for(profile)
     if env_from_store:
         warnings = [w for w in warnings if not w.field.endswith(": compose.env_files")]
-    data, compose_warnings = compose.resolve(invocation, root=profile.root, environ=environ)
-    stack = compose.to_model(data)
+    data, compose_warnings = loader.resolve(invocation, root=profile.root, environ=environ)
+    stack = loader.to_model(data)
     stack = apply_overrides(stack, profile)
     stack = dataclasses.replace(stack, warnings=(*warnings, *compose_warnings, *stack.warnings))
-    return LoadedStack(profile=profile, stack=stack, compose_json=data)
+    return LoadedStack(profile=profile, stack=stack)
 
 
 def apply_overrides(stack: m.Stack, profile: Profile) -> m.Stack:

@@ -53,7 +53,7 @@ def secret_kind(name: str) -> tuple[bool, str | None]:
 
 
 def collect_variables(compose_files: list[Path], root: Path) -> list[Variable]:
-    from stackctl.interpolation import scan_yaml_file
+    from stackctl.compose.interpolation import scan_yaml_file
 
     found: dict[str, Variable] = {}
     for f in compose_files:

@@ -1,6 +1,6 @@
 """`stackctl up / down / status / logs / restart`: the stack on the local Docker engine.
 
-Glue only: options in, `stackctl.local` does the work, results out. Progress goes to stderr (a live
+Glue only: options in, `stackctl.up` does the work, results out. Progress goes to stderr (a live
 table on a terminal, plain lines otherwise or with `-o json`); stdout carries the result.
 """
 
@@ -13,9 +13,9 @@ import typer
 from stackctl.cli.common import Output, OutputOpt, ProfileOpt, console, emit, err_console, info, load_profile, warn
 
 if TYPE_CHECKING:
-    from stackctl.local import UpResult
     from stackctl.pipeline import LoadedStack
     from stackctl.profile.schema import Profile
+    from stackctl.up import UpResult
 
 ServicesArg = Annotated[Optional[list[str]], typer.Argument(metavar="SERVICE", show_default=False,
                                                             help="Only these services (and what they depend on).")]
@@ -29,13 +29,13 @@ def up(services: ServicesArg = None, profile: ProfileOpt = "local", timeout: Tim
     """Start the stack with Docker Compose: each service as soon as what it depends on is healthy or done."""
     import time
 
-    from stackctl import local
+    from stackctl import up as backend
 
     t0 = time.monotonic()
     prof = load_profile(profile)
-    for level, message in local.render_env(prof):
+    for level, message in backend.render_env(prof):
         (warn if level == "warning" else info)(message)
-    early = local.create_early(prof, services or (), build=build)  # runs while Compose resolves the project
+    early = backend.create_early(prof, services or (), build=build)  # runs while Compose resolves the project
     try:
         loaded = _load(prof)
     except BaseException:
@@ -43,7 +43,7 @@ def up(services: ServicesArg = None, profile: ProfileOpt = "local", timeout: Tim
             early.succeeded()  # let it finish: no Compose process outlives the command
         raise
     try:
-        result = local.up(loaded, services or (), timeout=timeout, build=build, note=info, t0=t0, early=early,
+        result = backend.up(loaded, services or (), timeout=timeout, build=build, note=info, t0=t0, early=early,
                           view=_view(f"stackctl up ({loaded.stack.name})", output))
     except KeyboardInterrupt:
         info("interrupted: containers started so far keep running (`stackctl down` removes them)")
@@ -55,10 +55,10 @@ def restart(services: Annotated[list[str], typer.Argument(metavar="SERVICE", sho
                                                           help="Services to restart.")],
             profile: ProfileOpt = "local", timeout: TimeoutOpt = 300, output: OutputOpt = Output.text) -> None:
     """Restart services' containers and wait until each is healthy again."""
-    from stackctl import local
+    from stackctl import up as backend
 
     loaded = _load(load_profile(profile))
-    result = local.restart(loaded, services, timeout=timeout,
+    result = backend.restart(loaded, services, timeout=timeout,
                            view=_view(f"stackctl restart ({loaded.stack.name})", output))
     _finish(result, output, verb="restarted")
 
@@ -67,19 +67,19 @@ def down(profile: ProfileOpt = "local",
          volumes: Annotated[bool, typer.Option("--volumes", "-v", help="Also remove the named volumes (data).")]
          = False) -> None:
     """Stop and remove the stack's containers and networks (like `docker compose down`)."""
-    from stackctl import local
+    from stackctl import up as backend
 
-    name = local.down(load_profile(profile), volumes=volumes)
+    name = backend.down(load_profile(profile), volumes=volumes)
     removed = "containers, networks and volumes" if volumes else "containers and networks"
     console().print(f"stack {name}: {removed} removed", soft_wrap=True)
 
 
 def status(profile: ProfileOpt = "local", output: OutputOpt = Output.text) -> None:
     """Show each service's state, and its health as its own healthcheck reports it right now."""
-    from stackctl import local
+    from stackctl import up as backend
 
     loaded = _load(load_profile(profile))
-    rows = local.status(loaded)
+    rows = backend.status(loaded)
     emit({"stack": loaded.stack.name, "services": [r.to_data() for r in rows]}, output,
          text=_status_table(loaded.stack.name, rows) if output is Output.text else None)
 
@@ -92,11 +92,11 @@ def logs(services: Annotated[Optional[list[str]], typer.Argument(metavar="SERVIC
                                                      help="Only the last N lines of each container.")] = None
          ) -> None:
     """Print the services' logs (`docker compose logs`)."""
-    from stackctl import local
+    from stackctl import up as backend
 
     loaded = _load(load_profile(profile))
     try:
-        code = local.logs(loaded, services or (), follow=follow, tail=tail)
+        code = backend.logs(loaded, services or (), follow=follow, tail=tail)
     except KeyboardInterrupt:  # the way to end `logs -f`: not an error worth a message
         raise typer.Exit(130) from None
     if code != 0:
@@ -117,7 +117,7 @@ def _load(prof: Profile) -> LoadedStack:
 
 
 def _view(title: str, output: Output) -> Any:
-    from stackctl.local.view import make_view
+    from stackctl.up.view import make_view
 
     return lambda names: make_view(err_console(), names, title, plain=output is not Output.text)
 

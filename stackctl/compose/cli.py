@@ -1,8 +1,8 @@
 """The one place that runs the docker CLI (the Compose v2 plugin included).
 
-Everything else calls `run()` / `compose()` (or `spawn()` for a stream that must outlive one
-call: `logs -f`, build output); tests can patch one name. Failures carry the command, exit code and
-stderr (`DockerCommandError`), and a missing tool becomes a one-line fix-it `ToolMissingError` (exit 2).
+Everything else calls `run()` / `compose()` (or `stream()` / `spawn()` for output shown as it comes:
+`logs -f`, build output); tests can patch one name. Failures carry the command, exit code and stderr
+(`DockerCommandError`), and a missing tool becomes a one-line fix-it `ToolMissingError` (exit 2).
 
 Every child is registered while it runs, so `kill_children()` can end the ones still in flight
 (Ctrl-C during `stackctl up`, when probes run in worker threads): no docker process outlives us.
@@ -177,6 +177,17 @@ def spawn(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str
         _forget(proc)
 
 
+def stream(args: Sequence[str], *, to: IO[str], cwd: Path | None = None) -> int:
+    """Run `docker ARGS...`, copying its output (stdout and stderr) line by line to the text stream
+    `to` as it comes (any stream: a terminal, a test's capture). Returns the exit code."""
+    with spawn(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+        assert proc.stdout is not None
+        for raw in iter(proc.stdout.readline, b""):
+            to.write(raw.decode("utf-8", "replace"))
+            to.flush()
+        return proc.wait()
+
+
 @functools.cache
 def compose_version() -> str:
     """The Compose v2 version string, or ToolMissingError with the fix."""
@@ -233,5 +244,5 @@ def engine_info(timeout: float = 15) -> dict[str, str]:
         detail = res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "no answer"
         raise ToolMissingError(f"no Docker engine answers ({detail})",
                                hint="start one: `make setup` (Debian: apt-get install docker.io && dockerd &)")
-    version, os_name, driver = (res.stdout.strip().split("|") + ["", "", ""])[:3]
+    version, os_name, driver = [*res.stdout.strip().split("|"), "", "", ""][:3]
     return {"server_version": version, "operating_system": os_name, "storage_driver": driver}

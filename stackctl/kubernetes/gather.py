@@ -86,7 +86,7 @@ def environment_templates(files: tuple[Path, ...], stack: m.Stack) -> dict[tuple
     are classified by name and value only."""
     import yaml
 
-    from stackctl import composeyaml
+    from stackctl.compose import yaml as composeyaml
 
     names = set(stack.service_names)
     out: dict[tuple[str, str], str] = {}

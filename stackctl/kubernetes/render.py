@@ -498,7 +498,7 @@ class _Renderer:
         a credential. A secret whose Compose value is exactly one variable (`${DB_PASSWORD}`) is
         stored once under that variable's name; any other secret value under `<service>.<NAME>`.
         """
-        from stackctl.interpolation import references
+        from stackctl.compose.interpolation import references
 
         out: dict[str, list[_EnvEntry]] = {}
         shared: dict[str, str] = {}  # Secret data key → value, to detect disagreeing values

@@ -62,7 +62,7 @@ def secret_values(profile: Profile) -> dict[str, str]:
 
 
 def env_values(profile: Profile) -> dict[str, str]:
-    from stackctl import dotenv
+    from stackctl.compose import dotenv
     from stackctl.errors import SecretsError
     from stackctl.secrets import envfile
 

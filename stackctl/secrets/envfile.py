@@ -32,7 +32,7 @@ from stackctl.secrets.template import Template
 
 
 def _source_form(entry: object) -> str:
-    from stackctl.dotenv import EnvEntry, format_template, format_value
+    from stackctl.compose.dotenv import EnvEntry, format_template, format_value
 
     assert isinstance(entry, EnvEntry)
     if entry.inherit:
@@ -70,7 +70,7 @@ class Sources:
 
 
 def _read_sources(profile: Profile, *, need_secrets: bool) -> Sources:
-    from stackctl import dotenv
+    from stackctl.compose import dotenv
 
     template = ops.template_of(profile)
     env_path = profile.env.file
@@ -119,7 +119,7 @@ def _fingerprint(entry: object) -> str:
 
 
 def _line_fingerprint(line: str) -> str:
-    from stackctl.dotenv import parse_entries
+    from stackctl.compose.dotenv import parse_entries
 
     return _fingerprint(parse_entries(line + "\n")[0])
 
@@ -131,7 +131,7 @@ def _edited(src: Sources, name: str) -> bool:
 
 
 def plan(profile: Profile, src: Sources, *, reset: bool = False, force: bool = False) -> Plan:
-    from stackctl.dotenv import format_template, format_value
+    from stackctl.compose.dotenv import format_template, format_value
     from stackctl.secrets.generators import public_pem
 
     p = Plan(locked=src.store_exists and src.store_values is None)
@@ -234,7 +234,7 @@ class RenderResult:
 
 def render(profile: Profile, *, force: bool = False, reset: bool = False, dry_run: bool = False) -> RenderResult:
     """Write the profile's env file (mode 0600, atomic) or raise, writing nothing."""
-    from stackctl import dotenv
+    from stackctl.compose import dotenv
     from stackctl.fsutil import SECRET_MODE, atomic_write, restrict
 
     src = _read_sources(profile, need_secrets=True)
@@ -328,7 +328,7 @@ class Report:
 
 def check(profile: Profile) -> Report:
     """Everything wrong with the profile's env: see `Problem.kind`. Never includes a value."""
-    from stackctl import dotenv
+    from stackctl.compose import dotenv
 
     src = _read_sources(profile, need_secrets=False)
     p = plan(profile, src)
@@ -418,8 +418,8 @@ def check(profile: Profile) -> Report:
 
 def _undefined(profile: Profile, template: Template, defined: set[str], env_shown: str) -> list[Problem]:
     """Compose references (and template references) to variables nothing defines."""
-    from stackctl import dotenv
-    from stackctl.interpolation import references, scan_yaml_file
+    from stackctl.compose import dotenv
+    from stackctl.compose.interpolation import references, scan_yaml_file
 
     known = set(defined)
     for extra in profile.compose.env_files:

@@ -196,7 +196,7 @@ def set_value(profile: Profile, name: str, value: str) -> Outcome:
 
 def import_env(profile: Profile, path: Path | None = None, *, overwrite: bool = False) -> Outcome:
     """Move the template's secrets from a plaintext env file into the store (migration)."""
-    from stackctl import dotenv
+    from stackctl.compose import dotenv
 
     template = template_of(profile)
     source = path or profile.env.file

@@ -112,7 +112,7 @@ def _annotation(text: str) -> list[str] | None:
 
 def parse_template(text: str, *, display: str, path: Path | None = None) -> Template:
     """Parse `.env.example` text. EnvError naming the file and line for any bad annotation."""
-    from stackctl.dotenv import parse_entries
+    from stackctl.compose.dotenv import parse_entries
 
     entries = parse_entries(text, filename=display)
     seen: dict[str, int] = {}

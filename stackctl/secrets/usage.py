@@ -24,9 +24,9 @@ from stackctl.profile.schema import Profile
 def _dependents(profile: Profile, keys: set[str]) -> set[str]:
     """`keys` plus every key whose value (template, env file) refers to one of them, transitively,
     plus the @public keys derived from them."""
-    from stackctl import dotenv
+    from stackctl.compose import dotenv
+    from stackctl.compose.interpolation import references
     from stackctl.errors import StackctlError
-    from stackctl.interpolation import references
     from stackctl.secrets import ops
 
     refs: dict[str, set[str]] = {}
@@ -55,7 +55,7 @@ def _dependents(profile: Profile, keys: set[str]) -> set[str]:
 def _load_yaml(path: Path) -> Any:
     import yaml
 
-    from stackctl import composeyaml
+    from stackctl.compose import yaml as composeyaml
 
     try:
         return composeyaml.load(path.read_text(encoding="utf-8"))
@@ -76,7 +76,7 @@ def _env_file_paths(value: Any) -> list[str]:
 
 def services_by_key(profile: Profile) -> tuple[dict[str, set[str]], set[str]]:
     """(variable → services interpolating it, services loading the rendered env file via env_file)."""
-    from stackctl.interpolation import scan_yaml_file
+    from stackctl.compose.interpolation import scan_yaml_file
 
     by_key: dict[str, set[str]] = {}
     whole_file: set[str] = set()

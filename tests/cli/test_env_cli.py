@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from stackctl import dotenv
+from stackctl.compose import dotenv
 
 
 @pytest.fixture
@@ -132,9 +132,9 @@ def test_render_without_a_key_writes_nothing(proj, cli, tmp_path) -> None:
 
 
 def test_up_renders_the_env_file_only_when_an_input_changed(proj, cli, monkeypatch) -> None:
-    """`up` (through `local.render_env`) skips decrypting the store when nothing it reads changed, and
+    """`up` (through `up.render_env`) skips decrypting the store when nothing it reads changed, and
     still notices every change: a hand edit, a rotation, a new profile value."""
-    from stackctl import local
+    from stackctl import up
     from stackctl.profile import load_profile
     from stackctl.secrets import envfile
 
@@ -144,7 +144,7 @@ def test_up_renders_the_env_file_only_when_an_input_changed(proj, cli, monkeypat
     monkeypatch.setattr(envfile, "render", lambda p, **kw: calls.append(1) or real(p, **kw))
 
     def notes() -> list[tuple[str, str]]:
-        return local.render_env(load_profile(proj.root, "local"))
+        return up.render_env(load_profile(proj.root, "local"))
 
     assert ("info", "rendered .env (ADMIN_EMAIL, DB_PASSWORD, LOG_LEVEL changed)") in notes() and len(calls) == 1
     assert notes() == [] and len(calls) == 1  # same inputs: not rendered again

@@ -53,7 +53,7 @@ def test_command_modules_import_no_heavy_library() -> None:
 
 
 def test_model_is_backend_neutral() -> None:
-    proc = _run("import sys\nimport stackctl.model, stackctl.pipeline, stackctl.profile.compose\n"
+    proc = _run("import sys\nimport stackctl.model, stackctl.pipeline, stackctl.compose.loader\n"
                 "print([m for m in sys.modules if m.split('.')[0] in ('kubernetes', 'python_on_whales', 'docker')])")
     assert proc.stdout.strip() == "[]", proc.stderr
 

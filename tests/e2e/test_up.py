@@ -502,7 +502,7 @@ def test_first_up_creates_alongside_config_and_later_ones_recreate_nothing(stack
 def test_engine_exec_is_docker_exec_without_the_cli(stack: Stack) -> None:
     """Probes run through the Engine API: exit code, stdout and stderr, a timeout, a missing binary
     (126/127 and the runtime's message, as the CLI reports them), a container that is not running."""
-    from stackctl.compose.local import Engine, EngineError, engine_socket
+    from stackctl.compose.engine import Engine, EngineError, engine_socket
 
     stack.write("""
         services:

@@ -1,4 +1,4 @@
-"""Parity: stackctl.interpolation / stackctl.dotenv versus the real `docker compose config`.
+"""Parity: stackctl.compose.interpolation / stackctl.compose.dotenv versus the real `docker compose config`.
 
 Hypothesis generates Compose values, `.env` files and value sets; every generated case is
 resolved both by the pure-Python code and by the Compose CLI (no engine needed for
@@ -24,9 +24,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from stackctl import dotenv
+from stackctl.compose import dotenv
+from stackctl.compose.interpolation import interpolate, is_name
 from stackctl.errors import StackctlError
-from stackctl.interpolation import interpolate, is_name
 
 pytestmark = pytest.mark.docker
 

@@ -76,7 +76,7 @@ def test_rendered_env_file_reads_back_byte_for_byte(project, cli) -> None:
     template += [f"# @secret\nS_{i:02d}=" for i in range(1, n)]
     template += [f"P_{i:02d}=template-default" for i in range(n)]
     template += [f"E_{i:02d}=to-be-edited" for i in range(n)]
-    from stackctl.dotenv import format_value
+    from stackctl.compose.dotenv import format_value
 
     template += [f"T_{i:02d}={format_value(v)}" for i, v in enumerate(HOSTILE)]  # template defaults
     template += [

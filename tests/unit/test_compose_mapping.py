@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from stackctl import model as m
+from stackctl.compose.loader import parse_duration, to_model
 from stackctl.errors import ComposeFileError, ProfileError
 from stackctl.pipeline import apply_overrides
-from stackctl.profile.compose import parse_duration, to_model
 from stackctl.profile.schema import parse_profile
 
 RESOLVED = {

@@ -1,4 +1,4 @@
-"""stackctl.dotenv: `.env` syntax as Compose reads it (tests/parity proves it against Compose)."""
+"""stackctl.compose.dotenv: `.env` syntax as Compose reads it (tests/parity proves it against Compose)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stackctl import dotenv
-from stackctl.dotenv import EnvEntry, format_value, parse, parse_entries, render
+from stackctl.compose import dotenv
+from stackctl.compose.dotenv import EnvEntry, format_value, parse, parse_entries, render
 from stackctl.errors import EnvError, InputError
 
 

@@ -1,4 +1,4 @@
-"""stackctl.interpolation: Compose's `$` syntax, without Compose (see tests/parity for the proof)."""
+"""stackctl.compose.interpolation: Compose's `$` syntax, without Compose (see tests/parity for the proof)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stackctl.errors import ComposeFileError, InputError
-from stackctl.interpolation import (
+from stackctl.compose.interpolation import (
     LocatedRef,
     VarRef,
     interpolate,
@@ -18,6 +17,7 @@ from stackctl.interpolation import (
     scan_yaml_file,
     unset_warning,
 )
+from stackctl.errors import ComposeFileError, InputError
 
 ENV = {"SET": "s", "EMPTY": "", "OTHER": "o", "DOLLAR": "$X ${Y}"}
 
@@ -225,7 +225,7 @@ def test_module_is_cheap_to_import() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, stackctl.interpolation, stackctl.dotenv; "
+    code = ("import sys, stackctl.compose.interpolation, stackctl.compose.dotenv; "
             "bad = [m for m in ('yaml', 'typer', 'rich', 'docker') if m in sys.modules]; "
             "print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from stackctl import model as m
+from stackctl.compose.loader import to_model
 from stackctl.errors import InputError, ProfileError
 from stackctl.kubernetes import write
 from stackctl.kubernetes.inputs import HostPath, SecretInputs, Target
 from stackctl.kubernetes.labels import A_CONFIG_HASH, A_SECRET_HASH, A_WAIT, A_WAVE
 from stackctl.kubernetes.render import Rendered, render
 from stackctl.kubernetes.validate import validate
-from stackctl.profile.compose import to_model
 from stackctl.profile.schema import (
     Autoscaling,
     DisruptionBudget,

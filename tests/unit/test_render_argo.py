@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from stackctl.compose.loader import to_model
 from stackctl.errors import ProfileError
 from stackctl.kubernetes import argo
 from stackctl.kubernetes.inputs import Target
@@ -18,7 +19,6 @@ from stackctl.kubernetes.render import Rendered, render
 from stackctl.kubernetes.rollout import status
 from stackctl.kubernetes.validate import validate
 from stackctl.profile import load_profile
-from stackctl.profile.compose import to_model
 from stackctl.profile.schema import (
     Autoscaling,
     BlueGreen,

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from stackctl.compose.loader import to_model
 from stackctl.errors import ProfileError
 from stackctl.kubernetes.inputs import Target
 from stackctl.kubernetes.render import Rendered, render
 from stackctl.kubernetes.validate import validate
 from stackctl.profile import load_profile
-from stackctl.profile.compose import to_model
 from stackctl.profile.schema import (
     Autoscaling,
     Canary,

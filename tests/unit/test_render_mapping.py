@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from stackctl.compose.loader import to_model
 from stackctl.kubernetes import mapping as k
 from stackctl.kubernetes.inputs import Target
 from stackctl.kubernetes.render import Rendered, capabilities, render
 from stackctl.kubernetes.validate import validate
-from stackctl.profile.compose import to_model
 from stackctl.profile.schema import KubernetesSettings, Placement, ServiceOverride
 
 

@@ -8,12 +8,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stackctl.compose.loader import to_model
 from stackctl.kubernetes import mapping as k
 from stackctl.kubernetes import write
 from stackctl.kubernetes.inputs import HostPath, SecretInputs, Target
 from stackctl.kubernetes.render import Rendered, render
 from stackctl.kubernetes.validate import validate
-from stackctl.profile.compose import to_model
 from stackctl.profile.schema import KubernetesSettings
 
 NAMES = ["web", "api", "db", "cache", "worker", "my_app", "queue", "search", "proxy", "agent"]

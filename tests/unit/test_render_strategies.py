@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from stackctl.compose.loader import to_model
 from stackctl.errors import ProfileError
 from stackctl.kubernetes import bluegreen as bg
 from stackctl.kubernetes import canary as cn
@@ -17,7 +18,6 @@ from stackctl.kubernetes.labels import A_CANARY_STEPS, A_KEEP_PREVIOUS, L_COLOUR
 from stackctl.kubernetes.render import Rendered, render
 from stackctl.kubernetes.validate import validate
 from stackctl.profile import load_profile
-from stackctl.profile.compose import to_model
 from stackctl.profile.schema import (
     Autoscaling,
     BlueGreen,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stackctl import dotenv
+from stackctl.compose import dotenv
 from stackctl.errors import EnvError, SecretsError
 from stackctl.profile import load_profile
 from stackctl.secrets import env_values, envfile, ops, secret_values, services_using

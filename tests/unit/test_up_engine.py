@@ -15,20 +15,14 @@ from typing import Any
 import pytest
 
 from stackctl import model as m
-from stackctl.compose import local as local_mod
-from stackctl.compose.local import (
-    ContainerState,
-    Engine,
-    EngineError,
-    EngineUnavailable,
-    HealthcheckSpec,
-    LocalProject,
-    ProbeResult,
-    engine_socket,
-)
-from stackctl.local import startup as startup_mod
-from stackctl.local.plan import plan_up
-from stackctl.local.startup import Startup, Tracked, probe_pause
+from stackctl.compose import engine as engine_mod
+from stackctl.compose import project as project_mod
+from stackctl.compose.engine import Engine, EngineError, EngineUnavailable, engine_socket
+from stackctl.compose.project import ContainerState, HealthcheckSpec, LocalProject, ProbeResult
+from stackctl.errors import OperationError
+from stackctl.up import startup as startup_mod
+from stackctl.up.plan import plan_up
+from stackctl.up.startup import Startup, Tracked, probe_pause
 
 
 # ------------------------------------------------------------------------------------ socket resolution
@@ -113,9 +107,33 @@ def test_project_uses_the_environment_and_falls_back_when_the_socket_does_not_an
         calls.append(args)
         return Res()
 
-    monkeypatch.setattr(local_mod.docker_cli, "run", fake_run)
+    monkeypatch.setattr(project_mod.docker_cli, "run", fake_run)
     assert project.container_ids() == ["abc", "def"]
     assert calls and calls[0][:2] == ["ps", "-a"]
+
+
+def test_down_is_compose_down_through_the_one_docker_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`down` runs `docker compose <the profile's global args> down --remove-orphans [--volumes]`
+    through `stackctl.compose.cli` (no python-on-whales); a failure is one line, Compose's last one."""
+    from stackctl.compose.cli import Result
+    from stackctl.compose.loader import ComposeInvocation
+
+    calls: list[list[str]] = []
+
+    def fake_compose(args: list[str], **_: Any) -> Result:
+        calls.append(list(args))
+        return Result(["docker", "compose", *args], 0 if len(calls) == 1 else 1, "", "removing\nnetwork busy\n")
+
+    monkeypatch.setattr(project_mod.docker_cli, "compose", fake_compose)
+    inv = ComposeInvocation(files=(tmp_path / "compose.yaml",), env_files=(), profiles=("dev",), project_name=None,
+                            project_directory=None)
+    project = LocalProject(inv, "shop", tmp_path)
+    project.down(volumes=True)
+    assert calls == [["-f", str(tmp_path / "compose.yaml"), "--profile", "dev", "-p", "shop",
+                      "down", "--remove-orphans", "--volumes"]]
+    with pytest.raises(OperationError, match=r"^docker compose down failed: network busy$"):
+        project.down(volumes=False)
+    assert calls[1][-2:] == ["down", "--remove-orphans"]
 
 
 # ------------------------------------------------------------------------------------ fake engine (unix socket)
@@ -145,7 +163,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_response(404)
         else:
             body = json.dumps({"Id": "abc", "Name": "/t-db-1", "State": {"Status": "running"},
-                               "Config": {"Labels": {local_mod.SERVICE_LABEL: "db"}}}).encode()
+                               "Config": {"Labels": {project_mod.SERVICE_LABEL: "db"}}}).encode()
             self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -197,7 +215,7 @@ def test_watch_reports_the_projects_engine_events(fake_engine: FakeEngine, monke
     (path,) = [p for p in fake_engine.paths if p.startswith("/events")]
     from urllib.parse import parse_qs, urlsplit
     filters = json.loads(parse_qs(urlsplit(path).query)["filters"][0])
-    assert filters["label"] == [f"{local_mod.PROJECT_LABEL}=shop"]
+    assert filters["label"] == [f"{project_mod.PROJECT_LABEL}=shop"]
     assert set(filters["event"]) >= {"die", "restart", "health_status"}
     assert project.inspect(["abc", "gone"])[0].service == "db"  # 404: removed meanwhile, left out
     assert len(project.inspect(["abc", "gone"])) == 1
@@ -287,7 +305,7 @@ def drive_prober(*, chatty: bool, probes: int) -> list[float]:
     project.tracked = t
     runner._work(t, False, True)
     assert project.on_output is not None
-    return [round(b - a, 6) for a, b in zip(project.at, project.at[1:])]
+    return [round(b - a, 6) for a, b in zip(project.at, project.at[1:], strict=False)]
 
 
 def test_output_triggered_probes_back_off_to_the_regular_pause() -> None:
@@ -431,6 +449,6 @@ def test_demux_reads_docker_stream_frames() -> None:
         return bytes([stream, 0, 0, 0]) + len(data).to_bytes(4, "big") + data
 
     raw = frame(1, b"out ") + frame(2, b"err\n") + frame(1, b"")  # an empty frame too
-    assert local_mod._demux(raw) == "out err\n"
-    assert local_mod._demux(b"plain tty output") == "plain tty output"  # a TTY exec is not framed
-    assert local_mod._demux(frame(1, "é".encode())) == "é"
+    assert engine_mod._demux(raw) == "out err\n"
+    assert engine_mod._demux(b"plain tty output") == "plain tty output"  # a TTY exec is not framed
+    assert engine_mod._demux(frame(1, "é".encode())) == "é"

@@ -36,21 +36,21 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from stackctl.compose.interpolation import interpolate
 from stackctl.errors import ComposeFileError, EnvError
-from stackctl.interpolation import interpolate
 
 __all__ = [
     "EnvEntry",
-    "parse_entries",
-    "parse",
+    "format_template",
+    "format_value",
+    "is_valid_key",
     "load",
     "load_chain",
+    "parse",
     "parse_chain",
+    "parse_entries",
     "project_environment",
-    "format_value",
-    "format_template",
     "render",
-    "is_valid_key",
 ]
 
 WarnCallback = Callable[[str], None]

@@ -121,7 +121,7 @@ def _topological(names: list[str], deps: Mapping[str, list[str]]) -> tuple[str, 
 
     def visit(name: str, path: list[str]) -> int:
         if name in path:
-            cycle = path[path.index(name):] + [name]
+            cycle = [*path[path.index(name):], name]
             raise InputError(f"dependency cycle: {' -> '.join(cycle)}", field=f"services.{name}.depends_on")
         if name not in depth:
             depth[name] = 1 + max((visit(d, [*path, name]) for d in sorted(deps.get(name, ()))), default=-1)

@@ -126,7 +126,7 @@ def _config_error(stderr: str, invocation: ComposeInvocation, root: Path) -> Com
                                 hint="define it in the profile's env file, or run `stackctl secrets generate` "
                                      "and `stackctl env render`" if var else None)
     # Compose usually names the file itself ("validating /abs/compose.yaml: services.x ...")
-    for f, shown in zip(invocation.files, shown_files):
+    for f, shown in zip(invocation.files, shown_files, strict=True):
         text = text.replace(str(f), shown)
     text = text.replace(f"{root}/", "")
     named = next((s for s in shown_files if text.startswith(s) or f" {s}" in text), None)
@@ -135,7 +135,7 @@ def _config_error(stderr: str, invocation: ComposeInvocation, root: Path) -> Com
 
 def _file_referencing(files: tuple[Path, ...], var: str, root: Path) -> str | None:
     try:
-        from stackctl.interpolation import scan_yaml_file
+        from stackctl.compose.interpolation import scan_yaml_file
     except ImportError:  # pragma: no cover - interpolation scanner is part of the package
         return None
     for f in files:
@@ -280,7 +280,8 @@ def _service(name: str, svc: Mapping[str, Any], warnings: list[m.Warning_]) -> m
         tmpfs = v.get("tmpfs") or {}
         mounts.append(m.Mount(
             type=v.get("type", "volume"), target=v["target"], source=v.get("source"),
-            read_only=bool(v.get("read_only")), tmpfs_size=_bytes(tmpfs.get("size"), f"{where}.volumes[{i}].tmpfs.size"),
+            read_only=bool(v.get("read_only")),
+            tmpfs_size=_bytes(tmpfs.get("size"), f"{where}.volumes[{i}].tmpfs.size"),
             tmpfs_mode=tmpfs.get("mode"), nocopy=bool((v.get("volume") or {}).get("nocopy")),
             subpath=(v.get("volume") or {}).get("subpath"),
             create_host_path=(v.get("bind") or {}).get("create_host_path")))

@@ -5,7 +5,7 @@ Docker runs a container's first healthcheck one `interval` after it starts (30 s
 container with a healthcheck is probed by running that same healthcheck command in it (`docker
 exec`, CMD or CMD-SHELL exactly as Docker would run it, each probe bounded by the check's timeout)
 at a short cadence from the moment it starts. A service is healthy as soon as one probe passes (or
-Docker itself says so); it is unhealthy once `start_period + retries × interval` has passed without
+Docker itself says so); it is unhealthy once `start_period + retries * interval` has passed without
 one (or Docker says so first). One-shot services are done when they exit 0.
 
 Probes are also set off by the container itself: when the project can watch a container's output
@@ -39,9 +39,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from stackctl.compose import cli as docker_cli
-from stackctl.compose.local import ContainerState, HealthcheckSpec, LocalProject, ProbeResult, abort_execs
+from stackctl.compose.engine import abort_execs
+from stackctl.compose.project import ContainerState, HealthcheckSpec, LocalProject, ProbeResult
 from stackctl.errors import OperationError
-from stackctl.local.plan import Plan
+from stackctl.up.plan import Plan
 
 UnitState = Literal["waiting", "starting", "probing", "running", "healthy", "done", "failed", "stopped"]
 Goal = Literal["healthy", "completed", "running"]
@@ -70,7 +71,6 @@ class Tracked:
     """One container of a unit, as the main thread sees it."""
 
     state: ContainerState
-    launched: bool = False  # a worker was started for it
     started: bool = False  # it has been running since we started it (or was already running)
     healthy: bool = False
     exited: int | None = None
@@ -201,10 +201,7 @@ class Startup:
         self.poll_due = False  # an engine event says: inspect now
         self.dirty: set[str] = set()  # the containers those events were about (inspected first, alone)
         self._unwatch: Callable[[], None] | None = None
-        self.depth: dict[str, int] = {}  # the longest chain of services waiting on each (0: none)
-        for name in reversed(plan.services):
-            self.depth[name] = max((self.depth[other] + 1 for other in plan.services if other in self.depth
-                                    and any(d.service == name for d in plan.gates.get(other, ()))), default=0)
+        self.depth = plan.chain_depths()  # the longest chain of services waiting on each (0: none)
         for name in plan.services:
             mine = [Tracked(state=c) for c in containers if c.service == name]
             hc = next((c.healthcheck for c in containers if c.service == name and c.healthcheck), None)
@@ -348,7 +345,7 @@ class Startup:
         names = {u.name for u in ready}
         for unit in ready:
             ahead = [u.name for u in self.units.values() if self.depth[u.name] > self.depth[unit.name]
-                     and (u.state == "starting" or u.name in names and u.state == "waiting")]
+                     and (u.state == "starting" or (u.name in names and u.state == "waiting"))]
             if ahead:
                 detail = f"waiting on the docker start of {', '.join(ahead)} (longer chains first)"
                 if detail != unit.detail:
@@ -361,7 +358,7 @@ class Startup:
         restart = self._restarts(unit.name)
         needs_start = {id(t) for t in unit.containers if restart or not t.state.running}
         for t in unit.containers:
-            t.launched, t.restart_base = True, t.state.restart_count
+            t.restart_base = t.state.restart_count
             if id(t) not in needs_start:  # already running (re-`up`): keep it, check its health
                 t.started, t.started_at = True, self.clock()
                 if t.state.health == "healthy":
@@ -489,7 +486,7 @@ class Startup:
             assert hc is not None
             self._fail(unit, t, "unhealthy",
                        f"healthcheck did not pass within {hc.bound:g} s of start "
-                       f"(start_period {hc.start_period:g} s + {hc.retries} retries × interval {hc.interval:g} s)")
+                       f"(start_period {hc.start_period:g} s + {hc.retries} retries × interval {hc.interval:g} s)")  # noqa: RUF001 - the sign, shown
         self._evaluate(unit)
 
     def _poll(self, only: set[str] | None = None) -> None:

@@ -3,8 +3,8 @@
 Supported syntax (exactly what ``docker compose config`` accepts):
 
 * ``$NAME`` and ``${NAME}``; a name is ``[_a-zA-Z][_a-zA-Z0-9]*`` (Compose matches it
-  case-insensitively, so the two Unicode letters that case-fold into ASCII, U+017F ``ſ``
-  and U+212A ``K``, count as name characters too).
+  case-insensitively, so the two Unicode letters that case-fold into ASCII, U+017F (long s)
+  and U+212A (Kelvin sign), count as name characters too).
 * ``$$`` is a literal ``$``; a ``$`` that does not start a name or ``{`` stays literal.
 * ``${NAME:-default}`` / ``${NAME-default}``: default when unset or empty / only when unset.
 * ``${NAME:?message}`` / ``${NAME?message}``: error when unset or empty / only when unset.
@@ -35,15 +35,15 @@ from typing import Any
 from stackctl.errors import ComposeFileError
 
 __all__ = [
+    "LocatedRef",
     "Lookup",
     "VarRef",
-    "LocatedRef",
     "interpolate",
-    "references",
-    "scan_yaml_file",
-    "scan_tree",
-    "unset_warning",
     "is_name",
+    "references",
+    "scan_tree",
+    "scan_yaml_file",
+    "unset_warning",
 ]
 
 Lookup = Callable[[str], "str | None"]
@@ -258,7 +258,7 @@ def interpolate(value: str, lookup: Lookup, *, file: str | None = None,
         current = lookup(tok.name)
         op = tok.operator
         if op == ":-":
-            result = arg if not current else current
+            result = current if current else arg
         elif op == "-":
             result = arg if current is None else current
         elif op == ":+":
@@ -337,7 +337,7 @@ def scan_yaml_file(path: str | Path) -> list[LocatedRef]:
     """
     import yaml  # lazy: keep this module cheap to import
 
-    from stackctl import composeyaml
+    from stackctl.compose import yaml as composeyaml
 
     name = str(path)
     try:

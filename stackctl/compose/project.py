@@ -1,51 +1,37 @@
-"""The Docker side of the local backend: the containers of one Compose project.
+"""`LocalProject`: the containers of one Compose project on the local engine (the `up` backend's
+Docker side).
 
 Project-level changes go through Docker Compose itself: `up --no-start` creates the networks,
 volumes and containers exactly as `docker compose up` would, and recreates only the services whose
 configuration changed (a rotated secret changes that service's environment, hence its config hash);
-`down` removes them (python-on-whales). `up --no-start` is on the start-up's critical path, where
-importing python-on-whales (pydantic) alone costs 0.3-0.7 s on a 2-core machine, so it runs through
-`stackctl.compose.cli` like every other CLI call. Containers keep Compose's labels: `docker compose
+`down` removes them; `build` and `logs` are Compose's own, output shown. All of them run through
+`stackctl.compose.cli`, the one docker CLI runner. Containers keep Compose's labels: `docker compose
 ps/logs/down` work on them as usual.
 
-Single containers are started, listed and inspected, and their events and output watched, through
-the Docker Engine API on the local unix socket (`Engine`, stdlib `http.client`: a few ms per call)
-rather than by spawning the docker CLI (a Go binary: 20-150 ms per call on a busy 2-core machine,
-and the start-up makes dozens of them). The socket is the one the CLI would use (`DOCKER_HOST`,
-`DOCKER_CONTEXT`, the config's current context); when that is not a local unix socket, or
-`STACKCTL_DOCKER` names another docker binary, or the socket does not answer, every call goes
-through the CLI as before. Probes (the healthcheck command run in the container) are execs over the
-socket too: most of an exec's cost is runc's, but the CLI process adds ~30 ms and its CPU to every
-probe, on the critical path and on the cores the probed service is starting on. A probe in flight is
-a socket that Ctrl-C shuts (`abort_execs`), as a CLI probe is a child that it kills
-(`docker_cli.kill_children`). The `docker` SDK would do the same over the same socket, but importing
-it (requests, urllib3) costs 0.4-0.6 s on this machine, more than it saves.
+Single containers are started, listed and inspected, probed (their healthcheck run in them), and
+their events and output watched through the Engine API (`stackctl.compose.engine`: a few ms a call
+where the CLI costs 20-150 ms, see there), and through the CLI when the engine's socket cannot be
+used here.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import http.client
 import json
-import os
-import socket
 import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stackctl.compose import cli as docker_cli
-from stackctl.errors import OperationError, ToolMissingError
+from stackctl.compose.engine import Engine, EngineError, EngineUnavailable, engine_socket
+from stackctl.errors import OperationError
 
 if TYPE_CHECKING:
-    from python_on_whales import DockerClient
-
-    from stackctl.profile.compose import ComposeInvocation
+    from stackctl.compose.loader import ComposeInvocation
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -164,245 +150,6 @@ def container_from(data: Mapping[str, Any]) -> ContainerState:
         healthcheck=healthcheck_from(config), ports=tuple(ports))
 
 
-# ---------------------------------------------------------------------------------------- Engine API
-class EngineUnavailable(Exception):
-    """The Engine API cannot be used here (not a local unix socket, or it does not answer): use the CLI."""
-
-
-class EngineError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        self.status = status
-        self.message = message
-        super().__init__(f"{status}: {message}")
-
-
-def engine_socket(environ: Mapping[str, str] | None = None) -> str | None:
-    """The unix socket the docker CLI would talk to, or None when that is not a local unix socket (or
-    when `STACKCTL_DOCKER` names a docker binary of its own: then the CLI is the way to the engine).
-    As the CLI resolves it: `DOCKER_HOST`, else `DOCKER_CONTEXT`, else the config's `currentContext`,
-    else the default socket."""
-    env = os.environ if environ is None else environ
-    if env.get("STACKCTL_DOCKER"):
-        return None
-    host = env.get("DOCKER_HOST")
-    if not host:
-        config_dir = Path(env.get("DOCKER_CONFIG") or Path(env.get("HOME") or "~").expanduser() / ".docker")
-        name = env.get("DOCKER_CONTEXT")
-        if not name:
-            try:
-                name = json.loads((config_dir / "config.json").read_text()).get("currentContext")
-            except (OSError, ValueError, AttributeError):
-                name = None
-        if name and name != "default":
-            meta = config_dir / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest() / "meta.json"
-            try:
-                host = json.loads(meta.read_text())["Endpoints"]["docker"]["Host"]
-            except (OSError, ValueError, KeyError, TypeError):
-                return None  # a context the CLI knows how to reach, and we do not: leave it to the CLI
-    if not host:
-        return "/var/run/docker.sock"
-    return host[len("unix://"):] if host.startswith("unix://") and len(host) > len("unix://") else None
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float | None) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = path
-        # http.client forgets `sock` once a response that ends with the connection (an exec's raw
-        # stream) takes it over; this keeps it reachable (timeouts, shutting it from another thread).
-        self.unix_sock: socket.socket | None = None
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.socket_path)
-        except BaseException:
-            sock.close()
-            raise
-        self.sock = self.unix_sock = sock
-
-
-class Stream:
-    """A streamed Engine API response (events, container output) being read in another thread;
-    `close()` ends it from any thread."""
-
-    def __init__(self, conn: _UnixConnection, response: http.client.HTTPResponse) -> None:
-        self._conn = conn
-        self.response = response
-        self.closed = False
-
-    def lines(self) -> Iterator[bytes]:
-        while not self.closed:
-            try:
-                line = self.response.readline()
-            except Exception:  # closed (from another thread), connection lost
-                return
-            if not line:
-                return
-            yield line
-
-    def chunks(self) -> Iterator[bytes]:
-        while not self.closed:
-            try:
-                data = self.response.read1(65536)
-            except Exception:  # closed (from another thread), connection lost
-                return
-            if not data:
-                return
-            yield data
-
-    def close(self) -> None:
-        self.closed = True
-        sock = self._conn.sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(Exception):
-            self._conn.close()
-
-
-class Engine:
-    """The Docker Engine API over a local unix socket, with the standard library only. Unversioned
-    paths: the engine answers with its own API version (the fields read here are the same since API
-    1.25). One connection per call, so any thread may call it."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def _open(self, method: str, path: str, query: Mapping[str, Any] | None, body: Any,
-              timeout: float | None) -> tuple[_UnixConnection, http.client.HTTPResponse]:
-        url = path + ("?" + urllib.parse.urlencode(query) if query else "")
-        conn = _UnixConnection(self.path, timeout)
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        try:
-            conn.request(method, url, body=None if body is None else json.dumps(body), headers=headers)
-            return conn, conn.getresponse()
-        except (FileNotFoundError, ConnectionRefusedError, PermissionError, TimeoutError,
-                http.client.HTTPException) as exc:
-            # no socket, no permission, a socket that never answers or answers something other than
-            # HTTP: not an engine we can use; the caller falls back to the docker CLI
-            conn.close()
-            raise EngineUnavailable(f"{self.path}: {type(exc).__name__}: {exc}") from None
-        except BaseException:
-            conn.close()
-            raise
-
-    def call(self, method: str, path: str, *, query: Mapping[str, Any] | None = None, body: Any = None,
-             timeout: float = 30) -> tuple[int, Any]:
-        """One request; returns (status, decoded JSON body or None). Raises `EngineError` on 4xx/5xx."""
-        conn, res = self._open(method, path, query, body, timeout)
-        try:
-            raw = res.read()
-        finally:
-            conn.close()
-        data: Any = None
-        if raw:
-            try:
-                data = json.loads(raw)
-            except ValueError:
-                data = raw.decode("utf-8", "replace")
-        if res.status >= 400:
-            message = data.get("message") if isinstance(data, dict) else str(data or res.reason)
-            raise EngineError(res.status, str(message).strip())
-        return res.status, data
-
-    def exec_run(self, container_id: str, argv: Sequence[str], *, timeout: float) -> tuple[int | None, str]:
-        """Run `argv` in a running container and wait for it (`docker exec` without the CLI's own
-        process start): (exit code, stdout and stderr as one text). Raises `EngineError` (no such or
-        not running container), `TimeoutError` when it takes longer than `timeout`,
-        `ConnectionAbortedError` when `abort_execs()` ended it."""
-        deadline = time.monotonic() + timeout
-        _, created = self.call("POST", f"/containers/{container_id}/exec", timeout=timeout,
-                               body={"AttachStdout": True, "AttachStderr": True, "Cmd": list(argv)})
-        exec_id = created["Id"]
-        conn, res = self._open("POST", f"/exec/{exec_id}/start", None, {"Detach": False, "Tty": False},
-                               max(deadline - time.monotonic(), 0.05))
-        with _INFLIGHT_LOCK:
-            _INFLIGHT.add(conn)
-        try:
-            if res.status >= 400:
-                raise EngineError(res.status, res.read().decode("utf-8", "replace").strip() or str(res.reason))
-            chunks = []
-            while True:  # the raw stream ends when the process does
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"exec did not finish in {timeout:g} s")
-                if conn.unix_sock is not None:
-                    conn.unix_sock.settimeout(remaining)
-                data = res.read1(65536)
-                if not data:
-                    break
-                chunks.append(data)
-        finally:
-            with _INFLIGHT_LOCK:
-                aborted = conn not in _INFLIGHT
-                _INFLIGHT.discard(conn)
-            conn.close()
-        if aborted:
-            raise ConnectionAbortedError("the probe was stopped")
-        for _ in range(20):  # the exit code is recorded as the stream ends; rarely a moment later
-            _, info = self.call("GET", f"/exec/{exec_id}/json", timeout=max(deadline - time.monotonic(), 1.0))
-            if not info.get("Running"):
-                code = info.get("ExitCode")
-                return (int(code) if code is not None else None), _demux(b"".join(chunks))
-            time.sleep(0.005)
-        return None, _demux(b"".join(chunks))
-
-    def stream(self, path: str, *, query: Mapping[str, Any] | None = None) -> Stream:
-        """A streaming GET; returns once the engine has answered (an event subscription is then in place)."""
-        conn, res = self._open("GET", path, query, None, 30)
-        if res.status >= 400:
-            try:
-                res.read()
-            finally:
-                conn.close()
-            raise EngineError(res.status, res.reason)
-        if conn.sock is not None:
-            conn.sock.settimeout(None)  # waits as long as it takes; `Stream.close` ends it
-        return Stream(conn, res)
-
-
-_INFLIGHT: set[_UnixConnection] = set()  # exec streams being read (`abort_execs` ends them)
-_INFLIGHT_LOCK = threading.Lock()
-
-
-def abort_execs() -> int:
-    """End every exec stream being read in this process (Ctrl-C, the end of a start-up): their
-    readers return at once. The commands inside the containers run on until they end, as after a
-    killed `docker exec`. Returns how many were in flight."""
-    with _INFLIGHT_LOCK:
-        conns = list(_INFLIGHT)
-        _INFLIGHT.clear()
-    for conn in conns:
-        sock = conn.unix_sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-    return len(conns)
-
-
-def _demux(raw: bytes) -> str:
-    """The text of a multiplexed stdout/stderr stream (8-byte frame headers: stream, 0, 0, 0, size)."""
-    out, i = [], 0
-    while i + 8 <= len(raw) and raw[i] in (0, 1, 2) and raw[i + 1:i + 4] == b"\0\0\0":
-        size = int.from_bytes(raw[i + 4:i + 8], "big")
-        out.append(raw[i + 8:i + 8 + size])
-        i += 8 + size
-    if i < len(raw):  # not framed (a TTY exec): the rest as it is
-        out.append(raw[i:])
-    return b"".join(out).decode("utf-8", "replace")
-
-
-def _pow_error(exc: Exception, what: str) -> OperationError:
-    stderr = (getattr(exc, "stderr", None) or "").strip()
-    lines = [ln for ln in stderr.splitlines() if ln.strip()]
-    last = lines[-1].strip() if lines else f"exit {getattr(exc, 'return_code', '?')}"
-    if "Cannot connect to the Docker daemon" in stderr:
-        return ToolMissingError(f"no Docker engine answers ({last})", hint="start one: `make setup`")
-    return OperationError(f"{what} failed: {last}")
-
-
 class LocalProject:
     """One Compose project on the local engine, addressed by the profile's Compose invocation."""
 
@@ -440,14 +187,6 @@ class LocalProject:
         args = self.invocation.global_args()
         return args if self.invocation.project_name else [*args, "-p", self.name]
 
-    def _client(self) -> DockerClient:
-        from python_on_whales import DockerClient
-
-        inv = self.invocation
-        return DockerClient(client_call=[docker_cli.docker_binary()], compose_files=list(inv.files),
-                            compose_env_files=list(inv.env_files), compose_profiles=list(inv.profiles),
-                            compose_project_name=self.name, compose_project_directory=inv.project_directory)
-
     def create(self, services: Sequence[str], *, scales: Mapping[str, int] | None = None,
                local_images_only: bool = False) -> None:
         """`docker compose up --no-start SERVICE...`: networks, volumes, containers; changed ones recreated.
@@ -463,32 +202,31 @@ class LocalProject:
     def build(self, services: Sequence[str]) -> None:
         """`docker compose build SERVICE...`, its progress shown on stderr (stdout stays clean for -o json)."""
         docker_cli.ensure_compose()
-        code = _stream(["compose", *self._global_args(), "build", *services], cwd=self.root, to=sys.stderr)
+        code = docker_cli.stream(["compose", *self._global_args(), "build", *services], cwd=self.root, to=sys.stderr)
         if code != 0:
             raise OperationError(f"docker compose build failed (exit {code}); its output is above")
 
     def down(self, *, volumes: bool, by_name_only: bool = False) -> None:
-        """`docker compose down --remove-orphans [--volumes]`."""
-        from python_on_whales.exceptions import DockerException
-
-        if by_name_only:  # the Compose files no longer resolve: Compose finds the project by its labels
+        """`docker compose down --remove-orphans [--volumes]`. `by_name_only`: the Compose files no
+        longer resolve; Compose finds the project by its labels (`-p NAME`), its output shown."""
+        flags = ["--remove-orphans", *(["--volumes"] if volumes else [])]
+        if by_name_only:
             docker_cli.compose_version()
-            code = _stream(["compose", "-p", self.name, "down", "--remove-orphans",
-                            *(["--volumes"] if volumes else [])], cwd=self.root, to=sys.stderr)
+            code = docker_cli.stream(["compose", "-p", self.name, "down", *flags], cwd=self.root, to=sys.stderr)
             if code != 0:
                 raise OperationError(f"docker compose down failed (exit {code})")
             return
-        try:
-            self._client().compose.down(remove_orphans=True, volumes=volumes, quiet=True)
-        except DockerException as exc:
-            raise _pow_error(exc, "docker compose down") from None
+        res = docker_cli.compose([*self._global_args(), "down", *flags], cwd=self.root, check=False)
+        if res.returncode != 0:
+            _engine_or(res.stderr)
+            raise OperationError(f"docker compose down failed: {_last_line(res.stderr)}")
 
     def logs(self, services: Sequence[str], *, follow: bool, tail: str | None) -> int:
         """`docker compose logs`, line by line to our stdout (Compose's own formatting)."""
         docker_cli.ensure_compose()
         args = ["compose", *self._global_args(), "logs", "--no-color", *(["--follow"] if follow else []),
                 *(["--tail", tail] if tail else []), *services]
-        return _stream(args, cwd=self.root, to=sys.stdout)
+        return docker_cli.stream(args, cwd=self.root, to=sys.stdout)
 
     # ---------------------------------------------------------------- containers
     def container_ids(self) -> list[str]:
@@ -665,19 +403,6 @@ class LocalProject:
             return image if ":" in image.rsplit("/", 1)[-1] else f"{image}:latest"
 
         return [service for service, image in images.items() if ref(image) not in have]
-
-
-def _stream(args: list[str], *, cwd: Path, to: Any) -> int:
-    """Run a docker command, copying its output (stdout and stderr) line by line to the text stream
-    `to` as it comes (works for any stream, a terminal or a test's capture). Returns the exit code."""
-    import subprocess
-
-    with docker_cli.spawn(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
-        assert proc.stdout is not None
-        for raw in iter(proc.stdout.readline, b""):
-            to.write(raw.decode("utf-8", "replace"))
-            to.flush()
-        return proc.wait()
 
 
 def _engine_or(stderr: str) -> None:

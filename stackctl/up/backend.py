@@ -13,6 +13,7 @@ view the caller passes, and errors are raised (`stackctl.errors`).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 from stackctl.errors import InputError
 
 if TYPE_CHECKING:
-    from stackctl.compose.local import ContainerState, LocalProject, ProbeResult
-    from stackctl.local.plan import Plan
-    from stackctl.local.startup import Startup, View
+    from stackctl.compose.project import ContainerState, LocalProject, ProbeResult
     from stackctl.pipeline import LoadedStack
     from stackctl.profile.schema import Profile
+    from stackctl.up.plan import Plan
+    from stackctl.up.startup import Startup, View
 
 DEFAULT_TIMEOUT = 300.0
 
@@ -53,8 +54,8 @@ class UpResult:
 
 
 def project_for(loaded: LoadedStack) -> LocalProject:
-    from stackctl.compose.local import LocalProject
-    from stackctl.profile.compose import invocation_for
+    from stackctl.compose.loader import invocation_for
+    from stackctl.compose.project import LocalProject
 
     invocation, _ = invocation_for(loaded.profile)
     return LocalProject(invocation, loaded.stack.name, loaded.profile.root)
@@ -94,10 +95,8 @@ def render_env(profile: Profile) -> list[tuple[str, str]]:
     if not result.warnings:  # a render that had something to say says it again next time
         from stackctl.fsutil import atomic_write
 
-        try:
+        with contextlib.suppress(OSError):  # a cache: without it the next `up` renders again
             atomic_write(stamp, _render_inputs(profile))
-        except OSError:
-            pass  # a cache: without it the next `up` renders again
     return notes
 
 
@@ -145,7 +144,7 @@ class Early:
     def _run(self) -> None:
         try:
             self.project.create((), scales=self.scales, local_images_only=True)
-        except BaseException as exc:  # noqa: BLE001 - reported by `succeeded()`; the normal path runs then
+        except BaseException as exc:  # reported by `succeeded()`; the normal path runs then
             self.error = exc
 
     def succeeded(self) -> bool:
@@ -162,8 +161,8 @@ def create_early(profile: Profile, services: Sequence[str], *, build: bool) -> E
     before-picture with. When it fails (an image to build or pull, say), `up` creates as usual."""
     if services or build or not profile.stack:
         return None
-    from stackctl.compose.local import LocalProject
-    from stackctl.profile.compose import invocation_for
+    from stackctl.compose.loader import invocation_for
+    from stackctl.compose.project import LocalProject
 
     invocation, _ = invocation_for(profile)
     project = LocalProject(invocation, profile.stack, profile.root)
@@ -171,7 +170,7 @@ def create_early(profile: Profile, services: Sequence[str], *, build: bool) -> E
         return None
     try:
         before = project.containers()
-    except Exception:  # noqa: BLE001 - no engine yet: the normal path says what is wrong
+    except Exception:  # no engine yet: the normal path says what is wrong
         return None
     scales = {name: o.replicas for name, o in profile.services.items() if o.replicas is not None}
     return Early(project, before, scales)
@@ -185,9 +184,9 @@ def up(loaded: LoadedStack, services: Sequence[str] = (), *, timeout: float = DE
     the create `create_early` started (used when it did what the create here would do)."""
     import time
 
-    from stackctl.compose.local import compose_ready
-    from stackctl.local.plan import plan_up, restart_dependents
-    from stackctl.local.startup import Startup
+    from stackctl.compose.project import compose_ready
+    from stackctl.up.plan import plan_up, restart_dependents
+    from stackctl.up.startup import Startup
 
     t0 = time.monotonic() if t0 is None else t0
     plan = plan_up(loaded.stack, services)
@@ -231,9 +230,9 @@ def restart(loaded: LoadedStack, services: Sequence[str], *, timeout: float = DE
             view: Callable[[list[str]], View]) -> UpResult:
     """Restart the services' containers (`docker restart`, their stop_grace_period honoured), then
     wait for each to be healthy again (or running / done), exactly as `up` gates a start."""
-    from stackctl.compose.local import engine_ready
-    from stackctl.local.plan import plan_restart
-    from stackctl.local.startup import Startup
+    from stackctl.compose.project import engine_ready
+    from stackctl.up.plan import plan_restart
+    from stackctl.up.startup import Startup
 
     plan = plan_restart(loaded.stack, services)
     engine_ready()
@@ -314,7 +313,7 @@ def status(loaded: LoadedStack, *, probe: bool = True) -> list[ServiceStatus]:
     """Each service's containers and their state; health as stackctl sees it: one probe now (the
     service's own healthcheck command, run in the container) rather than Docker's last verdict, which
     lags by up to one interval."""
-    from stackctl.compose.local import engine_ready
+    from stackctl.compose.project import engine_ready
 
     engine_ready()
     project = project_for(loaded)
@@ -357,9 +356,9 @@ def down(profile: Profile, *, volumes: bool) -> str:
     """Remove the stack's containers and networks (and named volumes with `volumes`); returns the
     project name. When the Compose files no longer resolve (a variable gone, a file moved), the
     project is still found by name from the profile's `stack:`, as `docker compose -p NAME down` does."""
-    from stackctl.compose.local import LocalProject, engine_ready
+    from stackctl.compose.loader import invocation_for
+    from stackctl.compose.project import LocalProject, engine_ready
     from stackctl.pipeline import load_stack
-    from stackctl.profile.compose import invocation_for
 
     engine_ready()
     try:
@@ -375,7 +374,7 @@ def down(profile: Profile, *, volumes: bool) -> str:
 
 
 def logs(loaded: LoadedStack, services: Sequence[str], *, follow: bool, tail: str | None) -> int:
-    from stackctl.compose.local import engine_ready
+    from stackctl.compose.project import engine_ready
 
     unknown = [s for s in services if s not in loaded.stack.service_names]
     if unknown:
@@ -385,5 +384,5 @@ def logs(loaded: LoadedStack, services: Sequence[str], *, follow: bool, tail: st
     return project_for(loaded).logs(services, follow=follow, tail=tail)
 
 
-__all__ = ["DEFAULT_TIMEOUT", "ServiceStatus", "UpResult", "down", "logs", "render_env", "restart",
-           "status", "up"]
+__all__ = ["DEFAULT_TIMEOUT", "Early", "ServiceStatus", "UpResult", "create_early", "down", "logs", "render_env",
+           "restart", "status", "up"]

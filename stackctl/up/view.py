@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from stackctl.local.startup import Startup, Unit
+    from stackctl.up.startup import Startup, Unit
 
 _STYLE = {"waiting": "dim", "starting": "yellow", "probing": "yellow", "running": "green", "healthy": "green",
           "done": "green", "failed": "bold red", "stopped": "red"}
@@ -60,8 +60,8 @@ class LiveView:
         from rich.text import Text
 
         table = Table(title=self.title, title_justify="left", box=None, pad_edge=False, show_edge=False)
-        for col, kw in (("service", {}), ("state", {}), ("time", {"justify": "right"}), ("detail", {})):
-            table.add_column(col, header_style="bold", **kw)
+        for col in ("service", "state", "time", "detail"):
+            table.add_column(col, header_style="bold", justify="right" if col == "time" else "left")
         now = run._rel()
         for unit in run.units.values():
             took = unit.settled_at if unit.settled_at is not None else now
