@@ -184,7 +184,7 @@ def parse_template(text: str, *, display: str, path: Path | None = None) -> Temp
 
 
 def load_template(path: Path, *, display: str | None = None) -> Template:
-    from stackctl.dotenv import read_text
+    from stackctl.compose.dotenv import read_text
 
     shown = display or str(path)
     if not path.exists():
