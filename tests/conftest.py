@@ -23,17 +23,20 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _load_rig() -> Any:
-    """tests/k8s/rig.py (a script too: scripts/k8s-cluster.sh runs it), as module stackctl_k8s_rig."""
-    spec = importlib.util.spec_from_file_location("stackctl_k8s_rig", REPO / "tests" / "k8s" / "rig.py")
+def _load(name: str, rel: str) -> Any:
+    """A file of tests/ as module `name` (the test folders are not packages): tests/k8s/rig.py (a script
+    too: scripts/k8s-cluster.sh runs it) as stackctl_k8s_rig, tests/k8s/helpers.py (what the cluster tiers
+    share) as stackctl_k8s_helpers."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "tests" / rel)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
-    sys.modules["stackctl_k8s_rig"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
 
-rig = _load_rig()
+rig = _load("stackctl_k8s_rig", "k8s/rig.py")
+_load("stackctl_k8s_helpers", "k8s/helpers.py")
 
 
 @pytest.fixture(scope="session")
@@ -136,7 +139,7 @@ def project(tmp_path: Path, isolated_env: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 @pytest.fixture
-def cli(isolated_env: Path) -> Callable[..., "CliResult"]:
+def cli(isolated_env: Path) -> Callable[..., CliResult]:
     """Run the real CLI in-process through `main()` (its error boundary included):
     `cli("config", "-o", "json")` → CliResult(exit_code, stdout, stderr)."""
     from typer.testing import CliRunner
