@@ -45,7 +45,8 @@ def test_text_output_summarises(project, cli) -> None:
 
 
 def test_missing_required_variable_names_file_and_field(project, cli) -> None:
-    _setup(project, "services:\n  web:\n    image: x\n    environment:\n      DB_PASSWORD: ${DB_PASSWORD:?is not set}\n")
+    _setup(project,
+           "services:\n  web:\n    image: x\n    environment:\n      DB_PASSWORD: ${DB_PASSWORD:?is not set}\n")
     res = cli("config")
     assert res.exit_code == 2
     assert res.stderr.startswith(

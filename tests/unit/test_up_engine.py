@@ -287,7 +287,7 @@ def drive_prober(*, chatty: bool, probes: int) -> list[float]:
     project.tracked = t
     runner._work(t, False, True)
     assert project.on_output is not None
-    return [round(b - a, 6) for a, b in zip(project.at, project.at[1:])]
+    return [round(b - a, 6) for a, b in zip(project.at, project.at[1:], strict=False)]
 
 
 def test_output_triggered_probes_back_off_to_the_regular_pause() -> None:

@@ -84,7 +84,8 @@ def test_healthcheck_is_read_as_docker_runs_it() -> None:
     exec_form = healthcheck_from({"Healthcheck": {"Test": ["CMD", "curl", "-f", "http://x/"]}})
     assert exec_form is not None and exec_form.argv == ("curl", "-f", "http://x/")
     assert (exec_form.interval, exec_form.timeout, exec_form.retries) == (30, 30, 3)  # Docker's defaults
-    shell = healthcheck_from({"Healthcheck": {"Test": ["CMD-SHELL", "ok"]}, "Shell": ["/bin/bash", "-eo", "pipefail", "-c"]})
+    shell = healthcheck_from({"Healthcheck": {"Test": ["CMD-SHELL", "ok"]},
+                              "Shell": ["/bin/bash", "-eo", "pipefail", "-c"]})
     assert shell is not None and shell.argv == ("/bin/bash", "-eo", "pipefail", "-c", "ok")
     assert healthcheck_from({"Healthcheck": {"Test": ["NONE"]}}) is None
     assert healthcheck_from({}) is None
@@ -203,7 +204,8 @@ def test_probe_bound_makes_a_service_unhealthy() -> None:
                  {"db": Script(ready_after=None, healthcheck=quick), "api": Script()})
     (f,) = runner.failures
     assert f.kind == "unhealthy" and f.probe is not None and f.probe.output == "not yet"
-    assert "did not pass within 0.2 s of start (start_period 0 s + 2 retries × interval 0.1 s)" in f.reason
+    # the message's own multiplication sign, not a typo for x
+    assert "did not pass within 0.2 s of start (start_period 0 s + 2 retries × interval 0.1 s)" in f.reason  # noqa: RUF001
 
 
 def test_overall_timeout_blames_the_service_still_starting() -> None:
