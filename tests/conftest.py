@@ -36,7 +36,7 @@ def _load(name: str, rel: str) -> Any:
 
 
 rig = _load("stackctl_k8s_rig", "k8s/rig.py")
-_load("stackctl_k8s_helpers", "k8s/helpers.py")
+helpers = _load("stackctl_k8s_helpers", "k8s/helpers.py")
 
 
 @pytest.fixture(scope="session")
@@ -44,13 +44,7 @@ def control_plane() -> Iterator[Any]:
     """The session's control plane (rig.ControlPlane: etcd, kube-apiserver, controller-manager,
     scheduler, KWOK nodes), shared by the k8s tier and the golden API-server test; kubeconfig with
     contexts stackctl-test (current), production and staging, all pointing at it."""
-    if not shutil.which("openssl"):
-        rig.unavailable("openssl is not installed")
-    try:
-        bin_dir = rig.binaries()
-    except rig.RigError as exc:
-        rig.unavailable(str(exc))
-    plane = rig.ControlPlane.start(bin_dir=bin_dir)
+    plane = rig.ControlPlane.start(bin_dir=helpers.control_plane_binaries())
     atexit.register(plane.stop)  # also on an interrupted session; stop() is idempotent
     try:
         yield plane

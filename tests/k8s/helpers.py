@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import sys
 import textwrap
 import time
 import urllib.parse
@@ -48,6 +50,19 @@ def resource_versions(plane: Any, namespace: str, kinds: Iterable[str]) -> dict[
         for item in data.get("items", []):
             out[f"{kind}/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
     return out
+
+
+def control_plane_binaries() -> Path:
+    """The cached control-plane binaries (built on first use), or the tier's skip (a failure in CI) naming
+    what is missing: the rig needs them and openssl (its certificates)."""
+    rig = sys.modules["stackctl_k8s_rig"]  # loaded by tests/conftest.py before this module
+    if not shutil.which("openssl"):
+        rig.unavailable("openssl is not installed")
+    try:
+        return Path(rig.binaries())
+    except rig.RigError as exc:
+        rig.unavailable(str(exc))
+        raise  # unavailable() skips or fails; this is for type checkers
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 20, what: str = "condition", every: float = 0.2) -> Any:

@@ -27,7 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stackctl_k8s_helpers import REPO, STACKCTL, api_path, cli_env, kubectl, resource_versions, wait_for
+from stackctl_k8s_helpers import (
+    REPO,
+    STACKCTL,
+    api_path,
+    cli_env,
+    control_plane_binaries,
+    kubectl,
+    resource_versions,
+    wait_for,
+)
 
 rig = sys.modules["stackctl_k8s_rig"]  # loaded by tests/conftest.py
 REGISTRY_PORT = 5000  # what profiles/production.yaml pushes to
@@ -101,10 +110,8 @@ def node_cluster() -> Iterator[NodeCluster]:
     why = realnode.missing_prerequisites()
     if why:
         rig.unavailable(why)
-    if not shutil.which("openssl"):
-        rig.unavailable("openssl is not installed")
+    bin_dir = control_plane_binaries()
     try:
-        bin_dir = rig.binaries()
         realnode.node_binaries()
     except (rig.RigError, realnode.NodeError) as exc:
         rig.unavailable(str(exc))
