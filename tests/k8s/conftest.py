@@ -1,7 +1,7 @@
 """The Kubernetes tier: a real control plane (etcd, kube-apiserver, controller-manager, scheduler,
 KWOK nodes) started once per session from the cached binaries (tests/k8s/rig.py; the `control_plane`
 fixture lives in tests/conftest.py, shared with the golden API-server test), a namespace per test, a
-loopback registry for image tests.
+loopback registry for image tests. What the test files share beyond fixtures is in helpers.py.
 
 Locally the tier skips when the rig cannot be had (no Go toolchain to build it); in CI
 (`STACKCTL_REQUIRE_K8S=1`) that is a failure. Teardown always runs: namespaces are deleted after
