@@ -23,17 +23,20 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _load_rig() -> Any:
-    """tests/k8s/rig.py (a script too: scripts/k8s-cluster.sh runs it), as module stackctl_k8s_rig."""
-    spec = importlib.util.spec_from_file_location("stackctl_k8s_rig", REPO / "tests" / "k8s" / "rig.py")
+def _load(name: str, rel: str) -> Any:
+    """A file of tests/ as module `name` (the test folders are not packages): tests/k8s/rig.py (a script
+    too: scripts/k8s-cluster.sh runs it) as stackctl_k8s_rig, tests/k8s/helpers.py (what the cluster tiers
+    share) as stackctl_k8s_helpers."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "tests" / rel)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
-    sys.modules["stackctl_k8s_rig"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
 
-rig = _load_rig()
+rig = _load("stackctl_k8s_rig", "k8s/rig.py")
+helpers = _load("stackctl_k8s_helpers", "k8s/helpers.py")
 
 
 @pytest.fixture(scope="session")
@@ -41,13 +44,7 @@ def control_plane() -> Iterator[Any]:
     """The session's control plane (rig.ControlPlane: etcd, kube-apiserver, controller-manager,
     scheduler, KWOK nodes), shared by the k8s tier and the golden API-server test; kubeconfig with
     contexts stackctl-test (current), production and staging, all pointing at it."""
-    if not shutil.which("openssl"):
-        rig.unavailable("openssl is not installed")
-    try:
-        bin_dir = rig.binaries()
-    except rig.RigError as exc:
-        rig.unavailable(str(exc))
-    plane = rig.ControlPlane.start(bin_dir=bin_dir)
+    plane = rig.ControlPlane.start(bin_dir=helpers.control_plane_binaries())
     atexit.register(plane.stop)  # also on an interrupted session; stop() is idempotent
     try:
         yield plane
@@ -136,7 +133,7 @@ def project(tmp_path: Path, isolated_env: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 @pytest.fixture
-def cli(isolated_env: Path) -> Callable[..., "CliResult"]:
+def cli(isolated_env: Path) -> Callable[..., CliResult]:
     """Run the real CLI in-process through `main()` (its error boundary included):
     `cli("config", "-o", "json")` → CliResult(exit_code, stdout, stderr)."""
     from typer.testing import CliRunner

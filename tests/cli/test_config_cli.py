@@ -40,12 +40,16 @@ def test_text_output_summarises(project, cli) -> None:
     _setup(project, "services:\n  web:\n    image: example/web:1\n    ports: ['8080:80']\n")
     res = cli("config")
     assert res.exit_code == 0
-    assert "stack proj (profile local, 1 services)" in res.stdout
-    assert "ports 8080:80" in res.stdout and "replicas 2" in res.stdout
+    assert res.stdout == ("stack proj (profile local, 1 services)\n"
+                          "  web  example/web:1\n"
+                          "       replicas 2\n"
+                          "       ports 8080:80\n"
+                          "\n")
 
 
 def test_missing_required_variable_names_file_and_field(project, cli) -> None:
-    _setup(project, "services:\n  web:\n    image: x\n    environment:\n      DB_PASSWORD: ${DB_PASSWORD:?is not set}\n")
+    _setup(project,
+           "services:\n  web:\n    image: x\n    environment:\n      DB_PASSWORD: ${DB_PASSWORD:?is not set}\n")
     res = cli("config")
     assert res.exit_code == 2
     assert res.stderr.startswith(

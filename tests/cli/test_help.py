@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -86,6 +88,17 @@ def test_bad_profile_field_exit_2_one_line(project, cli) -> None:
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1, res.stderr
     assert lines[0].startswith("Error: profiles/production.yaml: kubernetes.namespace: must be a DNS-1123 label")
+
+
+def test_a_bad_shutdown_delay_fails_the_cli_without_a_traceback(project: Any, cli: Callable[..., Any]) -> None:
+    project.write("compose.yaml", "services:\n  web:\n    image: nginx:1.27\n")
+    project.profile("production", "compose: {files: [compose.yaml]}\nservices:\n  web:\n    shutdown_delay: 5 s\n")
+    result = cli("render", "kubernetes", "-p", "production")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("Error: profiles/production.yaml: services.web.shutdown_delay: must be a "
+                                    "duration in whole seconds like 5s, 30s or 2m (0 for none), got a string "
+                                    "('5 s')")
+    assert "Traceback" not in result.stderr
 
 
 def test_project_dir_option(tmp_path: Path, cli) -> None:

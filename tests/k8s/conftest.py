@@ -1,7 +1,7 @@
 """The Kubernetes tier: a real control plane (etcd, kube-apiserver, controller-manager, scheduler,
 KWOK nodes) started once per session from the cached binaries (tests/k8s/rig.py; the `control_plane`
 fixture lives in tests/conftest.py, shared with the golden API-server test), a namespace per test, a
-loopback registry for image tests.
+loopback registry for image tests. What the test files share beyond fixtures is in helpers.py.
 
 Locally the tier skips when the rig cannot be had (no Go toolchain to build it); in CI
 (`STACKCTL_REQUIRE_K8S=1`) that is a failure. Teardown always runs: namespaces are deleted after
@@ -12,11 +12,9 @@ pytest itself be killed, the processes die with it: they carry a parent-death si
 from __future__ import annotations
 
 import atexit
-import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stackctl_k8s_helpers import api_path, resource_versions, wait_for
 
 rig = sys.modules["stackctl_k8s_rig"]  # loaded by tests/conftest.py, which owns `control_plane`
 _unavailable = rig.unavailable
@@ -49,46 +48,28 @@ class Kube:
             raise AssertionError(f"{method} {path}: HTTP {status}: {data}")
         return data
 
-    def _path(self, kind: str, name: str | None = None) -> str:
-        group = {"deployments": "/apis/apps/v1", "statefulsets": "/apis/apps/v1", "replicasets": "/apis/apps/v1",
-                 "daemonsets": "/apis/apps/v1", "jobs": "/apis/batch/v1", "cronjobs": "/apis/batch/v1",
-                 "networkpolicies": "/apis/networking.k8s.io/v1", "ingresses": "/apis/networking.k8s.io/v1",
-                 "poddisruptionbudgets": "/apis/policy/v1"}.get(kind, "/api/v1")
-        base = f"{group}/namespaces/{self.namespace}/{kind}"
-        return f"{base}/{name}" if name else base
-
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
-        status, data = self.plane.request("GET", self._path(kind, name))
+        status, data = self.plane.request("GET", api_path(kind, self.namespace, name))
         return data if status == 200 else None
 
     def items(self, kind: str, selector: str | None = None) -> list[dict[str, Any]]:
-        path = self._path(kind) + (f"?labelSelector={urllib.parse.quote(selector)}" if selector else "")
-        return list(self.api("GET", path).get("items", []))
+        return list(self.api("GET", api_path(kind, self.namespace, selector=selector)).get("items", []))
 
     def names(self, kind: str) -> list[str]:
         return sorted(i["metadata"]["name"] for i in self.items(kind))
 
     def create(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         body.setdefault("metadata", {})["namespace"] = self.namespace
-        return dict(self.api("POST", self._path(kind), body))
+        return dict(self.api("POST", api_path(kind, self.namespace), body))
 
     def versions(self) -> dict[str, str]:
         """kind/name → resourceVersion of everything stackctl-relevant in the namespace."""
-        out = {}
-        for kind in ("configmaps", "secrets", "services", "deployments", "statefulsets", "jobs",
-                     "networkpolicies", "persistentvolumeclaims"):
-            for item in self.items(kind):
-                out[f"{kind}/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
-        return out
+        return resource_versions(self.plane, self.namespace, (
+            "configmaps", "secrets", "services", "deployments", "statefulsets", "jobs", "networkpolicies",
+            "persistentvolumeclaims"))
 
     def wait_for(self, predicate: Any, timeout: float = 20, what: str = "condition") -> Any:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}")
+        return wait_for(predicate, timeout, what, every=0.2)
 
 
 @pytest.fixture
@@ -108,12 +89,6 @@ def kube(control_plane: Any, request: pytest.FixtureRequest, monkeypatch: pytest
 # ---------------------------------------------------------------------------------------------
 # A loopback registry (Debian's docker-registry)
 # ---------------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def registry() -> Iterator[str]:
     """`127.0.0.1:<port>`: a real registry (HTTP on loopback, which docker allows by default)."""
@@ -122,7 +97,7 @@ def registry() -> Iterator[str]:
     if not binary or not engine:
         _unavailable("docker-registry or a Docker engine is missing (scripts/setup.sh installs both)")
     work = Path(tempfile.mkdtemp(prefix="stackctl-registry-"))
-    port = _free_port()
+    port = rig.free_port()
     (work / "config.yml").write_text(textwrap.dedent(f"""\
         version: 0.1
         log: {{level: warn}}
@@ -153,9 +128,10 @@ def registry() -> Iterator[str]:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).read()
                 break
-            except OSError:
+            except OSError as exc:
                 if time.monotonic() > end or proc.poll() is not None:
-                    raise AssertionError(f"docker-registry did not start: {(work / 'registry.log').read_text()}")
+                    raise AssertionError(
+                        f"docker-registry did not start: {(work / 'registry.log').read_text()}") from exc
                 time.sleep(0.1)
         yield f"127.0.0.1:{port}"
     finally:

@@ -47,9 +47,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 NODE_SCRIPT = REPO / "scripts" / "k8s-node-binaries.sh"
@@ -174,8 +175,8 @@ def remove_chains(tool: str) -> None:
         for builtin in ("INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING"):
             for rule in iptables_rules(tool, table, builtin):
                 parts = shlex.split(rule)  # comments are quoted: --comment "CNI firewall plugin rules"
-                if "-j" in parts and ours(parts[parts.index("-j") + 1]) or "-g" in parts and ours(
-                        parts[parts.index("-g") + 1]):
+                if ("-j" in parts and ours(parts[parts.index("-j") + 1])) or ("-g" in parts and ours(
+                        parts[parts.index("-g") + 1])):
                     run(tool, "-w", "5", "-t", table, "-D", *parts[1:], check=False)
         for chain in chains:
             run(tool, "-w", "5", "-t", table, "-F", chain, check=False)

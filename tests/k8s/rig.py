@@ -545,7 +545,8 @@ class ArgoRollouts:
             log.close()
         while True:  # ready once its health endpoint answers
             if self.proc.poll() is not None:
-                raise RigError(f"rollouts-controller exited: {self.plane.log('rollouts-controller').read_text()[-500:]}")
+                log = self.plane.log("rollouts-controller").read_text()
+                raise RigError(f"rollouts-controller exited: {log[-500:]}")
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=1).read()
                 return

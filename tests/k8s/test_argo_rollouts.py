@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from stackctl_k8s_helpers import ok, revisions, write_profile
 
 pytestmark = [pytest.mark.k8s]
 
@@ -35,14 +36,7 @@ def write(project: Any, namespace: str, *, greeting: str = "hello", extra: str =
           replicas: int = 4, strategy: str = "") -> None:
     extra = textwrap.indent(textwrap.dedent(extra).strip("\n"), "    ") if extra else ""
     (project.root / "compose.yaml").write_text(COMPOSE.format(greeting=json.dumps(greeting), extra=extra))
-    project.profile("dev", f"""
-        stack: demo
-        compose:
-          files: [compose.yaml]
-          env_files: []
-        kubernetes:
-          namespace: {namespace}
-          context: stackctl-test
+    write_profile(project, namespace, f"""
         services:
           web:
             replicas: {replicas}
@@ -50,21 +44,11 @@ def write(project: Any, namespace: str, *, greeting: str = "hello", extra: str =
         """)
 
 
-def ok(res: Any) -> Any:
-    assert res.exit_code == 0, res.stderr
-    return res
-
-
 def rollout(kube: Any) -> dict[str, Any]:
     status, data = kube.plane.request(
         "GET", f"/apis/argoproj.io/v1alpha1/namespaces/{kube.namespace}/rollouts/web")
     assert status == 200, data
     return dict(data)
-
-
-def revisions(cli: Any) -> list[tuple[int, str]]:
-    data = json.loads(ok(cli("history", "dev", "-o", "json")).stdout)["revisions"]
-    return [(r["revision"], r["status"]) for r in data]
 
 
 def pod_greeting_hash(obj: dict[str, Any]) -> str:

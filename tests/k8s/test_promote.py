@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stackctl_k8s_helpers import history, ok, ready, write_profile
 
 pytestmark = [pytest.mark.k8s]
 
@@ -57,30 +58,13 @@ def write_demo(project: Any, namespace: str, *, worker: bool = True, web_extra: 
         return textwrap.indent(textwrap.dedent(text).strip("\n"), "    ") if text else ""
 
     env = "\n".join(f"      {k}: {json.dumps(v)}" for k, v in (web_env or {}).items())
-    compose = DEMO.format(web_image=web_image, web_env=env, web_extra=block(web_extra), migrate_extra=block(migrate_extra),
+    compose = DEMO.format(web_image=web_image, web_env=env, web_extra=block(web_extra),
+                          migrate_extra=block(migrate_extra),
                           worker=WORKER.format(worker_extra=block(worker_extra), worker_image=worker_image)
                           if worker else "",
                           extra=textwrap.indent(textwrap.dedent(extra).strip("\n"), "  ") if extra else "")
     (project.root / "compose.yaml").write_text(compose)
-    project.profile(name, f"""
-        stack: demo
-        compose:
-          files: [compose.yaml]
-          env_files: []
-        kubernetes:
-          namespace: {namespace}
-          context: stackctl-test
-        {textwrap.indent(textwrap.dedent(profile_extra).strip(), '        ').strip()}
-        """)
-
-
-def ok(res: Any) -> Any:
-    assert res.exit_code == 0, res
-    return res
-
-
-def revisions(cli: Any, profile: str = "dev") -> list[dict[str, Any]]:
-    return list(json.loads(ok(cli("history", profile, "-o", "json")).stdout)["revisions"])
+    write_profile(project, namespace, profile_extra, name=name)
 
 
 def jobs_settled(kube: Any) -> None:
@@ -90,15 +74,6 @@ def jobs_settled(kube: Any) -> None:
         return all(any(c["type"] in ("Complete", "Failed") and c["status"] == "True"
                        for c in (j.get("status") or {}).get("conditions") or []) for j in kube.items("jobs"))
     kube.wait_for(done, what="Jobs to be marked Complete")
-
-
-def ready(kube: Any, kind: str, name: str) -> bool:
-    obj = kube.get(kind, name)
-    if obj is None:
-        return False
-    st = obj.get("status", {})
-    return bool(st.get("readyReplicas", 0) == obj["spec"].get("replicas", 1) and st.get("observedGeneration", 0)
-                >= obj["metadata"]["generation"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,7 +92,7 @@ def test_fresh_promote_of_the_example_stack_then_repromote_is_a_no_op(project, c
     assert "context staging" in res.stderr
     assert "revision 1" in res.stdout and "pruned 0" in res.stdout
     for kind, name in (("deployments", "api"), ("statefulsets", "db"), ("statefulsets", "cache")):
-        assert ready(kube, kind, name), f"{kind}/{name} not rolled out"
+        assert ready(kube, name, kind), f"{kind}/{name} not rolled out"
     assert kube.get("deployments", "api")["spec"]["replicas"] == 3  # compose.prod.yaml
     # the migration's pod had succeeded before api was created (api waits for migrate)
     (pod,) = kube.items("pods", "batch.kubernetes.io/job-name")
@@ -138,7 +113,7 @@ def test_fresh_promote_of_the_example_stack_then_repromote_is_a_no_op(project, c
     import base64
     assert base64.b64encode(b"s3cret-pw").decode() in secret_data
     assert "s3cret-pw" not in json.dumps(kube.items("configmaps"))
-    revs = revisions(cli, "k8s")
+    revs = history(cli, "k8s")
     assert [(r["revision"], r["status"]) for r in revs] == [(1, "deployed")]
     assert revs[0]["context"] == "staging"
 
@@ -146,7 +121,7 @@ def test_fresh_promote_of_the_example_stack_then_repromote_is_a_no_op(project, c
     res = ok(cli("promote", "k8s", "--context", "staging"))
     assert "no changes" in res.stdout and "revision 1" in res.stdout
     assert kube.versions() == before  # nothing was written: not even a new revision
-    assert len(revisions(cli, "k8s")) == 1
+    assert len(history(cli, "k8s")) == 1
 
 
 def test_changed_replicas_change_only_that_object(project, cli, kube) -> None:
@@ -163,9 +138,9 @@ def test_changed_replicas_change_only_that_object(project, cli, kube) -> None:
     changed = {k for k in after if before.get(k) != after[k]}
     assert changed == {"deployments/web", "secrets/stackctl.rev.demo.v2", "secrets/stackctl.rev.demo.v1"}
     assert kube.get("deployments", "web")["spec"]["replicas"] == 3
-    assert ready(kube, "deployments", "web")
+    assert ready(kube, "web")
     assert {r["metadata"]["name"] for r in kube.items("replicasets")} == rs_before  # scaled, not rolled
-    assert [(r["revision"], r["status"]) for r in revisions(cli)] == [(1, "superseded"), (2, "deployed")]
+    assert [(r["revision"], r["status"]) for r in history(cli)] == [(1, "superseded"), (2, "deployed")]
 
 
 def test_removed_service_is_pruned_and_foreign_objects_are_untouched(project, cli, kube) -> None:
@@ -267,10 +242,10 @@ def test_unschedulable_rollout_fails_fast_is_diagnosed_and_atomic_rolls_back(pro
     assert "resources: cannot be scheduled: 0/3 nodes are available: 3 Insufficient cpu" in res.stderr
     assert "requests per pod: cpu 64" in res.stderr
     assert "rolled back to revision 1 (recorded as revision 3)" in res.stderr
-    assert [(r["revision"], r["status"]) for r in revisions(cli)] == [
+    assert [(r["revision"], r["status"]) for r in history(cli)] == [
         (1, "superseded"), (2, "failed"), (3, "deployed")]
-    assert revisions(cli)[2]["description"] == "rollback to 1 (atomic)"
-    kube.wait_for(lambda: ready(kube, "deployments", "web"), what="web rolled back")
+    assert history(cli)[2]["description"] == "rollback to 1 (atomic)"
+    kube.wait_for(lambda: ready(kube, "web"), what="web rolled back")
     assert kube.get("deployments", "web")["spec"]["template"] == good
 
 
@@ -283,8 +258,8 @@ def test_rollback_to_a_revision(project, cli, kube) -> None:
     res = ok(cli("rollback", "dev", "--to", "1"))
     assert "rolled back to revision 1" in res.stdout
     assert kube.get("deployments", "web")["spec"]["replicas"] == 2
-    assert ready(kube, "deployments", "web"), (kube.get("deployments", "web")["status"], res.stderr)
-    revs = revisions(cli)
+    assert ready(kube, "web"), (kube.get("deployments", "web")["status"], res.stderr)
+    revs = history(cli)
     assert [(r["revision"], r["status"]) for r in revs][-2:] == [(3, "superseded"), (4, "deployed")]
     assert revs[-1]["description"] == "rollback to 1"
     res = ok(cli("rollback", "dev"))  # back to the newest good revision before the current one: 3
@@ -349,7 +324,7 @@ def test_secret_rotation_rolls_only_the_workloads_that_use_it(project, cli, kube
     secret_after = kube.get("secrets", "demo-env")["data"]
     assert secret_after["API_TOKEN"] == secret_before["API_TOKEN"]
     assert secret_after["DB_PASSWORD"] != secret_before["DB_PASSWORD"]
-    assert ready(kube, "deployments", "worker")
+    assert ready(kube, "worker")
 
 
 @pytest.mark.docker
@@ -387,8 +362,8 @@ def test_other_kubeconfig_credentials(project, cli, kube, context) -> None:
     write_demo(project, kube.namespace)
     res = ok(cli("promote", "dev", "--context", context))
     assert f"context {context}" in res.stdout and "revision 1" in res.stdout
-    assert ready(kube, "deployments", "web")
-    assert revisions(cli)[0]["context"] == context
+    assert ready(kube, "web")
+    assert history(cli)[0]["context"] == context
 
 
 def test_rollback_does_not_replay_completed_jobs_unless_asked(project, cli, kube) -> None:
@@ -405,7 +380,7 @@ def test_rollback_does_not_replay_completed_jobs_unless_asked(project, cli, kube
     res = ok(cli("rollback", "dev"))
     assert f"not run again: Job {first_job} (completed when revision 1 was deployed" in res.stderr, res.stderr
     assert kube.names("jobs") == []  # the rolled-back revision's Job does not run again; the newer one is pruned
-    assert ready(kube, "deployments", "web")
+    assert ready(kube, "web")
     res = ok(cli("rollback", "dev", "--to", "2", "--rerun-jobs"))
     assert "not run again" not in res.stderr
     assert kube.names("jobs") == [second_job]

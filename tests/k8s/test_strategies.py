@@ -12,6 +12,7 @@ import textwrap
 from typing import Any
 
 import pytest
+from stackctl_k8s_helpers import ok, ready, revisions, write_profile
 
 pytestmark = [pytest.mark.k8s]
 
@@ -40,40 +41,11 @@ def write(project: Any, namespace: str, *, greeting: str = "hello", worker: bool
     extra = textwrap.indent(textwrap.dedent(web_extra).strip("\n"), "    ") if web_extra else ""
     (project.root / "compose.yaml").write_text(COMPOSE.format(greeting=json.dumps(greeting), web_extra=extra,
                                                               worker=WORKER if worker else ""))
-    project.profile("dev", f"""
-        stack: demo
-        compose:
-          files: [compose.yaml]
-          env_files: []
-        kubernetes:
-          namespace: {namespace}
-          context: stackctl-test
-        services:
-          {textwrap.indent(services, '          ').strip()}
-        """)
-
-
-def ok(res: Any) -> Any:
-    assert res.exit_code == 0, res
-    return res
-
-
-def ready(kube: Any, name: str) -> bool:
-    obj = kube.get("deployments", name)
-    if obj is None:
-        return False
-    st = obj.get("status", {})
-    return bool(st.get("readyReplicas", 0) == obj["spec"].get("replicas", 1)
-                and st.get("observedGeneration", 0) >= obj["metadata"]["generation"])
+    write_profile(project, namespace, "services:\n" + textwrap.indent(services, "  "))
 
 
 def live_colour(kube: Any) -> str:
     return str(kube.get("services", "web")["spec"]["selector"]["stackctl.io/colour"])
-
-
-def revisions(cli: Any) -> list[tuple[int, str]]:
-    data = json.loads(ok(cli("history", "dev", "-o", "json")).stdout)["revisions"]
-    return [(r["revision"], r["status"]) for r in data]
 
 
 def config_hash(kube: Any, name: str) -> str:
@@ -236,21 +208,14 @@ services:
 
 def write_backup(project: Any, namespace: str, *, labels: str = "") -> None:
     (project.root / "compose.yaml").write_text(BACKUP.format(labels=labels))
-    project.profile("dev", f"""
-        stack: demo
-        compose:
-          files: [compose.yaml]
-          env_files: []
-        kubernetes:
-          namespace: {namespace}
-          context: stackctl-test
+    write_profile(project, namespace, """
         services:
           backup:
             schedule: "0 3 1 1 *"
             time_zone: Europe/Berlin
             concurrency_policy: Forbid
-            job: {{backoff_limit: 0, active_deadline: 600, ttl_after_finished: 3600, successful_history: 2,
-                   failed_history: 1}}
+            job: {backoff_limit: 0, active_deadline: 600, ttl_after_finished: 3600, successful_history: 2,
+                  failed_history: 1}
         """)
 
 

@@ -18,20 +18,26 @@ from __future__ import annotations
 
 import atexit
 import json
-import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from stackctl_k8s_helpers import (
+    REPO,
+    STACKCTL,
+    api_path,
+    cli_env,
+    control_plane_binaries,
+    kubectl,
+    resource_versions,
+    wait_for,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-STACKCTL = REPO / ".venv" / "bin" / "stackctl"
 rig = sys.modules["stackctl_k8s_rig"]  # loaded by tests/conftest.py
 REGISTRY_PORT = 5000  # what profiles/production.yaml pushes to
 NAMESPACE = "shop-prod"  # profiles/production.yaml
@@ -68,11 +74,7 @@ class NodeCluster:
 
     def kubectl(self, *args: str, check: bool = True, timeout: float = 60,
                 input: str | None = None) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([str(self.plane.bin_dir / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
-                              capture_output=True, text=True, timeout=timeout, input=input)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-800:]}")
-        return proc
+        return kubectl(self.plane, *args, check=check, timeout=timeout, input=input)
 
     def api(self, method: str, path: str, body: Any = None, ok: tuple[int, ...] = (200, 201)) -> Any:
         status, data = self.plane.request(method, path, body)
@@ -89,13 +91,7 @@ class NodeCluster:
         return list(self.api("GET", f"/api/v1/namespaces/{namespace}/pods{q}").get("items", []))
 
     def wait_for(self, predicate: Any, timeout: float = 60, what: str = "condition", every: float = 0.5) -> Any:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(every)
-        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        return wait_for(predicate, timeout, what, every)
 
 
 def docker_state() -> dict[str, Any]:
@@ -114,10 +110,8 @@ def node_cluster() -> Iterator[NodeCluster]:
     why = realnode.missing_prerequisites()
     if why:
         rig.unavailable(why)
-    if not shutil.which("openssl"):
-        rig.unavailable("openssl is not installed")
+    bin_dir = control_plane_binaries()
     try:
-        bin_dir = rig.binaries()
         realnode.node_binaries()
     except (rig.RigError, realnode.NodeError) as exc:
         rig.unavailable(str(exc))
@@ -155,8 +149,7 @@ class Shop:
         return self.stackctl("promote", "production", "--yes", *args, check=check, timeout=timeout)
 
     def workload(self, kind: str, name: str) -> dict[str, Any]:
-        group = "apps/v1" if kind in ("deployments", "statefulsets") else "batch/v1"
-        return dict(self.cluster.api("GET", f"/apis/{group}/namespaces/{self.namespace}/{kind}/{name}"))
+        return dict(self.cluster.api("GET", api_path(kind, self.namespace, name)))
 
     def generations(self) -> dict[str, int]:
         out = {}
@@ -166,14 +159,8 @@ class Shop:
         return out
 
     def versions(self) -> dict[str, str]:
-        out = {}
-        for group, kind in (("api/v1", "configmaps"), ("api/v1", "secrets"), ("api/v1", "services"),
-                            ("apps/v1", "deployments"), ("apps/v1", "statefulsets"), ("batch/v1", "jobs"),
-                            ("api/v1", "persistentvolumeclaims")):
-            prefix = "/api/v1" if group == "api/v1" else f"/apis/{group}"
-            for item in self.cluster.api("GET", f"{prefix}/namespaces/{self.namespace}/{kind}")["items"]:
-                out[f"{kind}/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
-        return out
+        return resource_versions(self.cluster.plane, self.namespace, (
+            "configmaps", "secrets", "services", "deployments", "statefulsets", "jobs", "persistentvolumeclaims"))
 
     def jobs(self) -> list[str]:
         return sorted(j["metadata"]["name"] for j in
@@ -217,14 +204,7 @@ def shop(node_cluster: NodeCluster, tmp_path_factory: pytest.TempPathFactory) ->
     copy_example(root)
     home = root.parent / f"{root.name}-home"
     home.mkdir()
-    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"), "NO_COLOR": "1",
-           "COLUMNS": "120", "KUBECONFIG": str(node_cluster.kubeconfig)}
-    env.pop("STACKCTL_PROFILE", None)
-    env.pop("STACKCTL_PROJECT_DIR", None)
-    real_docker = Path(os.path.expanduser("~")) / ".docker"
-    if real_docker.is_dir():
-        env["DOCKER_CONFIG"] = str(real_docker)  # the Compose CLI plugin lives there
-    s = Shop(root, env, node_cluster)
+    s = Shop(root, cli_env(home, node_cluster.kubeconfig, columns=120), node_cluster)
     s.stackctl("secrets", "generate", "-p", "production")
     try:
         yield s

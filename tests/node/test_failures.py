@@ -8,7 +8,6 @@ strategies, see docs/realnode.md)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import textwrap
 import time
@@ -17,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stackctl_k8s_helpers import STACKCTL, api_path, cli_env
 
 pytestmark = [pytest.mark.k8s, pytest.mark.node, pytest.mark.slow]
 
-STACKCTL = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "stackctl"
 TIMEOUT = "300"  # far beyond what fail-fast needs: the test asserts it is not waited out
 FAST = 90  # seconds: generous for a loaded 2-core CI machine, far below TIMEOUT
 
@@ -31,14 +30,11 @@ def small(node_cluster: Any, tmp_path: Path) -> Any:
     root = tmp_path / "proj"
     (root / "app").mkdir(parents=True)
     (root / "profiles").mkdir()
-    (root / "app" / "Dockerfile").write_text("FROM stackctl-test/busybox:latest\nCMD [\"httpd\", \"-f\", \"-p\", \"8080\"]\n")
+    (root / "app" / "Dockerfile").write_text(
+        "FROM stackctl-test/busybox:latest\nCMD [\"httpd\", \"-f\", \"-p\", \"8080\"]\n")
     home = tmp_path / "home"
     home.mkdir()
-    env = {**os.environ, "HOME": str(home), "NO_COLOR": "1", "COLUMNS": "160",
-           "KUBECONFIG": str(node_cluster.kubeconfig)}
-    real_docker = Path(os.path.expanduser("~")) / ".docker"
-    if real_docker.is_dir():
-        env["DOCKER_CONFIG"] = str(real_docker)
+    env = cli_env(home, node_cluster.kubeconfig, columns=160)
 
     class Small:
         def write(self, service: str, profile_extra: str = "") -> None:
@@ -63,8 +59,7 @@ def small(node_cluster: Any, tmp_path: Path) -> Any:
                                   timeout=600)
 
         def get(self, kind: str, name: str) -> Any:
-            group = "/apis/apps/v1" if kind == "deployments" else "/apis/batch/v1" if kind == "jobs" else "/api/v1"
-            status, data = node_cluster.plane.request("GET", f"{group}/namespaces/{namespace}/{kind}/{name}")
+            status, data = node_cluster.plane.request("GET", api_path(kind, namespace, name))
             return data if status == 200 else None
 
         def revisions(self) -> list[tuple[int, str]]:

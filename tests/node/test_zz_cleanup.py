@@ -5,6 +5,7 @@ Runs last in the tier (marker node_last): it ends the session's node."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -28,15 +29,11 @@ def test_a_crashed_node_is_cleaned_up_completely(node_cluster: Any) -> None:
     assert realnode.leftovers(state), "a running node must show up as something to clean"
     node_cluster.crashed = True
     for pid in pids.values():
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     for pid in pids.values():
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
     # The same clean-up a later `start` runs first, as its own process.
     proc = subprocess.run([sys.executable, str(REALNODE), "cleanup"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -281,10 +281,10 @@ env_text_st = st.builds(
 
 # Round trip.
 _special = st.sampled_from(
-    list("$'\"#\\ \t\n\r{}=:`!\a\b\f\v0n") + ["\x00", "\x7f", "\x85", "\u00a0", "\u2028",
-                                                "\ufeff", "\U0001f600", "\u00e9", "${A}", "$$",
-                                                " #", "\\$", "\\0", "\\n", "\r\n"])
-_printable = st.sampled_from(list(" #$\\\"{}=:'\t") + ["\u00e9", "${A}", "\\\\", "\U0001f600"])
+    [*"$'\"#\\ \t\n\r{}=:`!\a\b\f\v0n", "\x00", "\x7f", "\x85", "\u00a0", "\u2028",
+     "\ufeff", "\U0001f600", "\u00e9", "${A}", "$$",
+     " #", "\\$", "\\0", "\\n", "\r\n"])
+_printable = st.sampled_from([*" #$\\\"{}=:'\t", "\u00e9", "${A}", "\\\\", "\U0001f600"])
 rt_value_st = st.one_of(
     st.lists(st.one_of(_special, _special, st.sampled_from("abcXYZ019_"),
                        st.characters(exclude_categories=["Cs"])), max_size=10).map("".join),
@@ -351,7 +351,7 @@ def test_interpolation_matches_compose(compose: ComposeRunner, templates: list[s
     if dot_env is not None:
         files[".env"] = dot_env
     names = [f"e{i}.env" for i in range(len(env_files))]
-    files.update(zip(names, env_files))
+    files.update(zip(names, env_files, strict=True))
     _write_env_files(workdir, files)
     global_args = [arg for name in names for arg in ("--env-file", name)]
 

@@ -112,7 +112,8 @@ def test_go_durations(text: object, seconds: float) -> None:
 
 
 def test_bad_duration_is_located() -> None:
-    with pytest.raises(ComposeFileError, match="services.a.healthcheck.interval: cannot read duration '10 parsecs'"):
+    with pytest.raises(ComposeFileError,
+                       match=r"services\.a\.healthcheck\.interval: cannot read duration '10 parsecs'"):
         parse_duration("10 parsecs", "services.a.healthcheck.interval")
 
 

@@ -121,7 +121,8 @@ def test_errors_are_located(root: Path, body: str, expected: str) -> None:
 
 def test_missing_profile_lists_known_ones(root: Path) -> None:
     write(root, "compose: {files: [compose.yaml]}\n", "local")
-    with pytest.raises(ProfileError, match=r"profiles/staging.yaml: profile 'staging' not found \(known profiles: local\)"):
+    with pytest.raises(ProfileError,
+                       match=r"profiles/staging.yaml: profile 'staging' not found \(known profiles: local\)"):
         load_profile(root, "staging")
 
 

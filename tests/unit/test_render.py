@@ -139,7 +139,8 @@ def test_workload_kinds() -> None:
 def test_statefulset_gets_headless_service_and_claim_templates() -> None:
     r = run({"db": {"image": "postgres:16", "expose": ["5432"],
                     "volumes": [{"type": "volume", "source": "pgdata", "target": "/var/lib/postgresql/data"}]}},
-            volumes={"pgdata": {}}, kube={"storage_class": "fast", "volumes": {"pgdata": VolumeSettings(size=20 * 2**30)}})
+            volumes={"pgdata": {}},
+            kube={"storage_class": "fast", "volumes": {"pgdata": VolumeSettings(size=20 * 2**30)}})
     sts = r.workload("db")
     assert sts["spec"]["serviceName"] == "db-headless"
     headless = r.get("Service", "db-headless")["spec"]
@@ -355,7 +356,8 @@ def test_compose_secrets_and_configs_mount_where_compose_puts_them() -> None:
     assert mounts["/run/secrets"]["readOnly"] is True
     projected = next(v for v in spec["volumes"] if v["name"] == mounts["/run/secrets"]["name"])["projected"]
     assert projected["sources"] == [
-        {"secret": {"name": "demo-db-password", "items": [{"key": "db_password", "path": "db_password", "mode": 0o444}]}},
+        {"secret": {"name": "demo-db-password",
+                    "items": [{"key": "db_password", "path": "db_password", "mode": 0o444}]}},
         {"secret": {"name": "demo-api-key", "items": [{"key": "api_key", "path": "keys/api", "mode": 0o400}]}}]
     assert mounts["/etc/ssl/private/key.pem"]["subPath"] == "tls_key"
     assert mounts["/etc/nginx/nginx.conf"]["subPath"] == "nginx_conf"
@@ -393,7 +395,8 @@ def test_bind_mounts() -> None:
     web = {m["mountPath"]: m for m in container(r, "web")["volumeMounts"]}
     assert set(web) == {"/etc/nginx/nginx.conf", "/usr/share/nginx/html/logo.png"}
     assert web["/etc/nginx/nginx.conf"]["subPath"] == "nginx.conf"
-    assert r.get("ConfigMap", "web-logo-png")["binaryData"] == {"logo.png": base64.b64encode(b"\x89PNG\xff\x00").decode()}
+    assert r.get("ConfigMap", "web-logo-png")["binaryData"] == {
+        "logo.png": base64.b64encode(b"\x89PNG\xff\x00").decode()}
     text = "\n".join(warnings_of(r))
     assert "host path /var/run/docker.sock cannot be carried over" in text
     assert "bind mount of src cannot be carried over: it holds node_modules/" in text

@@ -3,7 +3,6 @@ period grown by as much), and a Deployment's rolling update never takes serving 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -250,14 +249,3 @@ def test_a_bad_shutdown_delay_is_a_located_error(root: Path, text: str, where: s
     assert str(info.value).startswith(f"profiles/production.yaml: {where}.shutdown_delay: must be a duration in "
                                       "whole seconds like 5s, 30s or 2m (0 for none), got ")
     assert info.value.exit_code == 2
-
-
-def test_a_bad_shutdown_delay_fails_the_cli_without_a_traceback(project: Any, cli: Callable[..., Any]) -> None:
-    project.write("compose.yaml", "services:\n  web:\n    image: nginx:1.27\n")
-    project.profile("production", "compose: {files: [compose.yaml]}\nservices:\n  web:\n    shutdown_delay: 5 s\n")
-    result = cli("render", "kubernetes", "-p", "production")
-    assert result.exit_code == 2 and result.stdout == ""
-    assert result.stderr.startswith("Error: profiles/production.yaml: services.web.shutdown_delay: must be a "
-                                    "duration in whole seconds like 5s, 30s or 2m (0 for none), got a string "
-                                    "('5 s')")
-    assert "Traceback" not in result.stderr

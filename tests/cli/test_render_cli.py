@@ -99,7 +99,8 @@ def test_refuses_a_directory_it_did_not_write(demo: Any, cli: Callable[..., Any]
 
 
 def test_strict_turns_warnings_into_errors(demo: Any, cli: Callable[..., Any]) -> None:
-    demo.write("compose.yaml", COMPOSE.replace("    image: nginx:1.27\n", "    image: nginx:1.27\n    privileged: true\n"))
+    demo.write("compose.yaml",
+               COMPOSE.replace("    image: nginx:1.27\n", "    image: nginx:1.27\n    privileged: true\n"))
     relaxed = cli("render", "kubernetes", "-p", "production")
     assert relaxed.exit_code == 0
     assert "Warning: services.web.privileged: the container runs privileged; namespaces that enforce" in relaxed.stderr

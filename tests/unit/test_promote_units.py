@@ -272,8 +272,8 @@ WL["spec"]["selector"] = {"matchLabels": {"app": "api"}}
 def pod(name: str = "api-1", *, phase: str = "Running", conditions: Any = (), containers: Any = (),
         init: Any = (), spec: Any = None, node: str | None = "n1") -> dict[str, Any]:
     return {"metadata": {"name": name, "creationTimestamp": "2026-01-01T00:00:00Z"},
-            "spec": {**({"nodeName": node} if node else {}), "containers": [{"name": "api", "image": "api:1",
-                                                                              "resources": {"requests": {"cpu": "64"}}}],
+            "spec": {**({"nodeName": node} if node else {}),
+                     "containers": [{"name": "api", "image": "api:1", "resources": {"requests": {"cpu": "64"}}}],
                      **(spec or {})},
             "status": {"phase": phase, "conditions": list(conditions), "containerStatuses": list(containers),
                        "initContainerStatuses": list(init)}}
