@@ -1,6 +1,7 @@
-"""Promote: apply a rendered stack to a cluster, wait for it, prune, record a revision; diff; rollback.
+"""Deploy a stack to a cluster: apply, wait for it, prune, record a revision.
 
-The steps of one deploy (`Deployer.deploy`), shared by promote, rollback and `--atomic`:
+The steps of one deploy (`Deployer.deploy`, one method each), shared by promote, rollback and
+`--atomic`:
 
 1. the Namespace (phase 0), then start watching the namespace's workloads and events;
 2. read the ApplySet parent, the revisions and the live objects (one list per kind);
@@ -8,8 +9,8 @@ The steps of one deploy (`Deployer.deploy`), shared by promote, rollback and `--
    still be pruned later), then apply phase by phase (`apply.phases`), waiting for the Jobs a
    later wave depends on before that wave;
 4. wait for every workload (watches; `--timeout` covers steps 3-4), stopping early when a pod of
-   the new revision cannot become ready by itself (`rollout.blocker`, unless `fail_fast` is off);
-5. prune: delete the objects labelled as this stack's ApplySet that the new set no longer has —
+   the new revision cannot become ready by itself (`watch.blocker`, unless `fail_fast` is off);
+5. prune (`prune`): delete the objects labelled as this stack's ApplySet that the new set no longer has —
    except those annotated `stackctl.io/prune: "false"` (PersistentVolumeClaims: data);
 6. shrink the parent's group-kinds, record the revision (none when nothing changed).
 
@@ -24,23 +25,25 @@ created are deleted), which is recorded too. Everything talks to the cluster thr
 
 from __future__ import annotations
 
-import difflib
+import json
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from stackctl.errors import InputError, OperationError
+from stackctl.errors import OperationError
 from stackctl.kubernetes import apply as ka
-from stackctl.kubernetes import argo, bluegreen, canary
-from stackctl.kubernetes import history as kh
-from stackctl.kubernetes.apply import Applied, Cluster, Ref
-from stackctl.kubernetes.labels import A_PRUNE, COLOURS, L_APPLYSET_PART_OF, L_STACK
-from stackctl.kubernetes.rollout import QuietView, View, Watcher
+from stackctl.kubernetes.apply import Applied
+from stackctl.kubernetes.client import BY_GROUP_KIND, Cluster, Kind, Ref
+from stackctl.kubernetes.deploy import argo, bluegreen, canary, diagnose, prune
+from stackctl.kubernetes.deploy import history as kh
+from stackctl.kubernetes.deploy.watch import QuietView, View, Watcher
+from stackctl.kubernetes.labels import COLOURS, L_APPLYSET_PART_OF, L_STACK
 
 WAITED = ("Deployment", "StatefulSet", "DaemonSet", "Job", "Rollout")
 PARALLEL = 8
+Key = tuple[str, str, str]  # `Ref.key`
 
 
 @dataclass(frozen=True)
@@ -91,32 +94,29 @@ class RolloutFailed(OperationError):
         super().__init__(message)
 
 
-# ---------------------------------------------------------------------------------------------
-# Guard rails
-# ---------------------------------------------------------------------------------------------
-def choose_context(*, requested: str | None, profile_context: str | None, protected: bool, current: str | None,
-                   profile_file: str) -> str:
-    """The kubeconfig context to use. A protected profile goes only to the context it names."""
-    if protected:
-        target = requested or profile_context
-        if target != profile_context:
-            raise InputError(f"the profile is protected: it promotes only to context {profile_context!r}, "
-                             f"not {target!r}", file=profile_file, field="kubernetes.context",
-                             hint="drop --context, or use another profile")
-        assert target is not None
-        return target
-    target = requested or profile_context or current
-    if not target:
-        raise InputError("no kubeconfig context: the profile names none and the kubeconfig has no current-context",
-                         file=profile_file, field="kubernetes.context", hint="pass --context or set kubernetes.context")
-    return target
-
 
 # ---------------------------------------------------------------------------------------------
 # Deploying
 # ---------------------------------------------------------------------------------------------
-def _annotations(obj: Mapping[str, Any]) -> Mapping[str, str]:
-    return (obj.get("metadata") or {}).get("annotations") or {}
+@dataclass
+class Attempt:
+    """What one deploy knows as it goes through its steps (see the module docstring)."""
+
+    desired: list[dict[str, Any]]  # stack members; after `_plan_strategies`, with colours and canaries held
+    result: Result
+    extra_delete: frozenset[Key] = frozenset()  # --atomic: what the failed attempt created
+    watcher: Watcher | None = None  # None in a dry run
+    live_ns: dict[str, Any] | None = None
+    parent: dict[str, Any] | None = None
+    revs: list[kh.Revision] = field(default_factory=list)
+    live: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    members: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    bg: bluegreen.BlueGreenPlan = field(default_factory=lambda: bluegreen.BlueGreenPlan(objects=[]))
+    cn: canary.CanaryPlan = field(default_factory=lambda: canary.CanaryPlan(objects=[]))
+    workloads: list[Ref] = field(default_factory=list)
+    new_kinds: list[str] = field(default_factory=list)
+    ns_exists: bool = False
+    deadline: float = 0.0
 
 
 class Deployer:
@@ -134,182 +134,209 @@ class Deployer:
 
     # -- reading the cluster -----------------------------------------------------------------------
     def snapshot(self, desired: Sequence[Mapping[str, Any]], parent_kinds: Sequence[str]
-                 ) -> tuple[dict[tuple[str, str, str], dict[str, Any]], dict[tuple[str, str, str], dict[str, Any]]]:
+                 ) -> tuple[dict[Key, dict[str, Any]], dict[Key, dict[str, Any]]]:
         """(every live object of the kinds involved, by key; those of them in this stack's ApplySet)."""
         ns = self.release.namespace
-        kinds: dict[str, ka.Kind] = {}
+        kinds: dict[str, Kind] = {}
         for obj in desired:
             if obj["kind"] != "Namespace":
                 k = self.cluster.kind_of(obj)
                 kinds[k.group_kind] = k
         for gk in parent_kinds:
-            if gk not in kinds and gk in ka.BY_GROUP_KIND:
-                kinds[gk] = ka.BY_GROUP_KIND[gk]
+            if gk not in kinds and gk in BY_GROUP_KIND:
+                kinds[gk] = BY_GROUP_KIND[gk]
         lists = list(self.pool.map(lambda k: self.cluster.list(k, ns)[0], kinds.values()))
-        live: dict[tuple[str, str, str], dict[str, Any]] = {}
+        live: dict[Key, dict[str, Any]] = {}
         for items in lists:
             for item in items:
                 live[Ref.of(item).key] = item
+        applyset = self.release.applyset_id
         members = {key: obj for key, obj in live.items()
-                   if ((obj.get("metadata") or {}).get("labels") or {}).get(L_APPLYSET_PART_OF) == self.release.applyset_id}
+                   if ((obj.get("metadata") or {}).get("labels") or {}).get(L_APPLYSET_PART_OF) == applyset}
         return live, members
 
     # -- the deploy ------------------------------------------------------------------------------
     def deploy(self, objects: Sequence[Mapping[str, Any]], *, description: str,
-               extra_delete: frozenset[tuple[str, str, str]] = frozenset()) -> Result:
+               extra_delete: frozenset[Key] = frozenset()) -> Result:
         """Apply `objects` (rendered, or a stored revision's), wait, prune, record (see module doc)."""
         t0 = time.monotonic()
-        opts = self.options
-        release = self.release
-        desired = [kh.member(o, release) for o in objects]
-        result = Result(release=release, dry_run=opts.dry_run)
-        workloads = [Ref.of(o) for o in desired if o["kind"] in WAITED]
-        watcher: Watcher | None = None
-        if not opts.dry_run:  # start following events and workloads now: the lists run meanwhile
-            names = [r.name for r in workloads]
-            names += [f"{bluegreen.base_name(o)}-{c}" for o in desired for c in COLOURS
-                      if bluegreen.colour_of(o) and o["kind"] == "Deployment"]
-            names += [f"{Ref.of(o).name}-canary" for o in desired if canary.steps_of(o)]
-            watcher = Watcher(self.cluster, release.namespace, selector=release.member_selector, view=self.view,
-                              event_names=names, pod_selector=pod_selector(desired), fail_fast=opts.fail_fast)
-            watcher.start_events()
-            watcher.follow({r.kind for r in workloads})
+        desired = [kh.member(o, self.release) for o in objects]
+        run = Attempt(desired=desired, result=Result(release=self.release, dry_run=self.options.dry_run),
+                      extra_delete=extra_delete, workloads=[Ref.of(o) for o in desired if o["kind"] in WAITED])
+        run.watcher = self._watch(run)
         try:
-            ns_ref = Ref(kind="Namespace", name=release.namespace, api_version="v1")
-            live_ns = self.cluster.get(ns_ref)
-            if live_ns is not None:  # what is there: the ApplySet, the revisions, the live objects
-                parent_f = self.pool.submit(kh.read_parent, self.cluster, release)
-                revs_f = self.pool.submit(kh.revisions, self.cluster, release)
-                live, members = self.snapshot(desired, [])
-                parent, revs = parent_f.result(), revs_f.result()
-                listed = {Ref.of(o).group_kind for o in desired}
-                more = [gk for gk in kh.parent_group_kinds(parent) if gk not in listed]
-                if more:  # kinds only earlier promotes had: their objects may need pruning
-                    extra_live, extra_members = self.snapshot([], more)
-                    live.update(extra_live)
-                    members.update(extra_members)
-            else:  # a new namespace holds nothing of ours
-                parent, revs, live, members = None, [], {}, {}
-            bg = bluegreen.plan(desired, live, finalize=opts.finalize)
-            cn = canary.plan(bg.objects, live)
-            desired = cn.objects
-            workloads = [Ref.of(o) for o in desired if o["kind"] in WAITED and Ref.of(o).key not in cn.held]
-            for note in bg.notes:
-                self.view.note(note)
-            ns_objs = [o for o in desired if o["kind"] == "Namespace"]
-            if not ns_objs and live_ns is None:
-                raise OperationError(f"namespace {release.namespace} does not exist and the stack does not create it")
-            result.applied += ka.apply_objects(self.cluster, ns_objs, {ns_ref.key: live_ns} if live_ns else {},
-                                               force=opts.force_conflicts, dry_run=opts.dry_run,
-                                               on_applied=self.view.applied)
-            ns_exists = live_ns is not None or not opts.dry_run
-            new_kinds = kh.group_kinds(desired)
-            if ns_exists:
-                kh.write_parent(self.cluster, release, {*kh.parent_group_kinds(parent), *new_kinds},
-                                dry_run=opts.dry_run)
-            deadline = time.monotonic() + opts.timeout + sum(s.pause for r in cn.rollouts for s in r.steps) + sum(
-                argo.pauses(o) for o in desired if o["kind"] == argo.KIND)
-            held = [o for o in desired if Ref.of(o).key in bg.switch]
-            for phase in ka.phases([o for o in desired if Ref.of(o).key not in bg.switch | cn.held]):
-                if phase.name == "namespace":
-                    continue
-                if not ns_exists:  # dry run into a namespace that does not exist yet: nothing to ask
-                    for obj in phase.objects:
-                        item = Applied(ref=Ref.of(obj), action="created", result=obj)
-                        result.applied.append(item)
-                        self.view.applied(item)
-                    continue
-                to_apply = [argo.for_live(o, live.get(Ref.of(o).key)) for o in phase.objects]
-                result.applied += ka.apply_objects(self.cluster, to_apply, live, force=opts.force_conflicts,
-                                                   dry_run=opts.dry_run, pool=self.pool, on_applied=self.view.applied)
-                if phase.await_jobs and watcher is not None:
-                    self.view.note(f"waiting for {', '.join(str(j) for j in phase.await_jobs)} to complete")
-                    self._wait(watcher, phase.await_jobs, deadline, result, desired, revs, extra_delete)
-            if not ns_exists:
-                result.notes.append(f"namespace {release.namespace} does not exist yet: the objects in it were "
-                                    "not validated by the server")
-            if watcher is not None:
-                self._wait(watcher, workloads, deadline, result, desired, revs, extra_delete)
-            for rollout in cn.rollouts:
-                self._canary(watcher, rollout, live, deadline, result, desired, revs, extra_delete)
-            if held:  # blue-green: every workload is ready, now the Services switch colour
-                result.applied += ka.apply_objects(self.cluster, held, live, force=opts.force_conflicts,
-                                                   dry_run=opts.dry_run, pool=self.pool,
-                                                   on_applied=self.view.applied)
-                for obj in held:
-                    self.view.note(f"{Ref.of(obj)}: switched to {bluegreen.colour_of(obj)}")
-            # prune (a blue-green service's other colour is kept until --finalize)
-            keep_keys = {Ref.of(o).key for o in desired} | (bg.keep - extra_delete)
-            for key, obj in sorted(members.items()):
-                if key in keep_keys:
-                    continue
-                ref = Ref.of(obj)
-                prunable = opts.prune or key in extra_delete
-                if ref.kind == "Namespace" or _annotations(obj).get(A_PRUNE) == "false" or not prunable:
-                    result.kept.append(ref)
-                    continue
-                result.deleted.append(ref)
-            list(self.pool.map(lambda r: self.cluster.delete(r, dry_run=opts.dry_run), result.deleted))
-            for ref in result.deleted:
-                self.view.deleted(ref, "would prune" if opts.dry_run else "pruned")
-            for ref in result.kept:
-                self.view.deleted(ref, "kept")
-            result.changed = any(a.action != "unchanged" for a in result.applied) or bool(result.deleted)
-            if opts.dry_run:
-                return result
-            kept_kinds = {r.group_kind for r in result.kept}
-            if set(kh.parent_group_kinds(parent)) != {*new_kinds, *kept_kinds}:
-                kh.write_parent(self.cluster, release, {*new_kinds, *kept_kinds})
-            cur = kh.current(revs)
-            same_as_current = cur is not None and _canonical(cur.objects()) == _canonical(desired)
-            if result.changed or not same_as_current:
-                result.revision = kh.record(self.cluster, release, desired, status="deployed",
-                                            description=description, context=self.context,
-                                            summary=result.summary(), previous=revs)
-            elif cur is not None:
-                result.revision = cur.number
-            return result
+            self._read_live(run)
+            self._plan_strategies(run)
+            self._apply_phases(run)
+            if run.watcher is not None:
+                self._wait(run, run.workloads)
+            for one in run.cn.canaries:
+                self._canary(run, one)
+            self._switch(run)
+            self._prune(run)
+            if not self.options.dry_run:
+                self._record(run, description)
+            return run.result
         finally:
-            result.elapsed = time.monotonic() - t0
-            if watcher is not None:
-                watcher.close()
+            run.result.elapsed = time.monotonic() - t0
+            if run.watcher is not None:
+                run.watcher.close()
 
-    def _canary(self, watcher: Watcher | None, rollout: canary.Rollout, live: dict[tuple[str, str, str], Any],
-                deadline: float, result: Result, desired: Sequence[dict[str, Any]], revs: Sequence[kh.Revision],
-                extra_delete: frozenset[tuple[str, str, str]]) -> None:
-        """Go through a canary service's steps, then roll its stable Deployment (see `canary`)."""
+    def _watch(self, run: Attempt) -> Watcher | None:
+        """Step 1: follow the namespace's events and workloads from now on (the lists run meanwhile)."""
+        if self.options.dry_run:
+            return None
+        desired = run.desired
+        names = [r.name for r in run.workloads]
+        names += [f"{bluegreen.base_name(o)}-{c}" for o in desired for c in COLOURS
+                  if bluegreen.colour_of(o) and o["kind"] == "Deployment"]
+        names += [f"{Ref.of(o).name}-canary" for o in desired if canary.steps_of(o)]
+        watcher = Watcher(self.cluster, self.release.namespace, selector=self.release.member_selector, view=self.view,
+                          event_names=names, pod_selector=pod_selector(desired), fail_fast=self.options.fail_fast)
+        watcher.start_events()
+        watcher.follow({r.kind for r in run.workloads})
+        return watcher
+
+    def _read_live(self, run: Attempt) -> None:
+        """Step 2: what is there: the ApplySet parent, the revisions, the live objects."""
+        release = self.release
+        run.live_ns = self.cluster.get(Ref(kind="Namespace", name=release.namespace, api_version="v1"))
+        if run.live_ns is None:  # a new namespace holds nothing of ours
+            return
+        parent_f = self.pool.submit(kh.read_parent, self.cluster, release)
+        revs_f = self.pool.submit(kh.revisions, self.cluster, release)
+        run.live, run.members = self.snapshot(run.desired, [])
+        run.parent, run.revs = parent_f.result(), revs_f.result()
+        listed = {Ref.of(o).group_kind for o in run.desired}
+        more = [gk for gk in kh.parent_group_kinds(run.parent) if gk not in listed]
+        if more:  # kinds only earlier promotes had: their objects may need pruning
+            extra_live, extra_members = self.snapshot([], more)
+            run.live.update(extra_live)
+            run.members.update(extra_members)
+
+    def _plan_strategies(self, run: Attempt) -> None:
+        """Blue-green colours and canary steps, from what is live (`bluegreen`, `canary`)."""
+        run.bg = bluegreen.plan(run.desired, run.live, finalize=self.options.finalize)
+        run.cn = canary.plan(run.bg.objects, run.live)
+        run.desired = run.cn.objects
+        run.workloads = [Ref.of(o) for o in run.desired
+                         if o["kind"] in WAITED and Ref.of(o).key not in run.cn.held]
+        for note in run.bg.notes:
+            self.view.note(note)
+        run.deadline = time.monotonic() + self.options.timeout + sum(
+            s.pause for c in run.cn.canaries for s in c.steps) + sum(
+            argo.pauses(o) for o in run.desired if o["kind"] == argo.KIND)
+
+    def _apply_phases(self, run: Attempt) -> None:
+        """Step 3: the Namespace, the ApplySet parent, then phase by phase (`apply.phases`), waiting
+        for the Jobs a later wave depends on. Services that switch colour and held stable
+        Deployments are left for later."""
+        opts, release, result = self.options, self.release, run.result
+        ns_objs = [o for o in run.desired if o["kind"] == "Namespace"]
+        if not ns_objs and run.live_ns is None:
+            raise OperationError(f"namespace {release.namespace} does not exist and the stack does not create it")
+        ns_key = Ref(kind="Namespace", name=release.namespace, api_version="v1").key
+        result.applied += ka.apply_objects(self.cluster, ns_objs, {ns_key: run.live_ns} if run.live_ns else {},
+                                           force=opts.force_conflicts, dry_run=opts.dry_run,
+                                           on_applied=self.view.applied)
+        run.ns_exists = run.live_ns is not None or not opts.dry_run
+        run.new_kinds = kh.group_kinds(run.desired)
+        if run.ns_exists:
+            kh.write_parent(self.cluster, release, {*kh.parent_group_kinds(run.parent), *run.new_kinds},
+                            dry_run=opts.dry_run)
+        later = run.bg.switch | run.cn.held
+        for phase in ka.phases([o for o in run.desired if Ref.of(o).key not in later]):
+            if phase.name == "namespace":
+                continue
+            if not run.ns_exists:  # dry run into a namespace that does not exist yet: nothing to ask
+                for obj in phase.objects:
+                    item = Applied(ref=Ref.of(obj), action="created", result=obj)
+                    result.applied.append(item)
+                    self.view.applied(item)
+                continue
+            to_apply = [argo.for_live(o, run.live.get(Ref.of(o).key)) for o in phase.objects]
+            result.applied += ka.apply_objects(self.cluster, to_apply, run.live, force=opts.force_conflicts,
+                                               dry_run=opts.dry_run, pool=self.pool, on_applied=self.view.applied)
+            if phase.await_jobs and run.watcher is not None:
+                self.view.note(f"waiting for {', '.join(str(j) for j in phase.await_jobs)} to complete")
+                self._wait(run, phase.await_jobs)
+        if not run.ns_exists:
+            result.notes.append(f"namespace {release.namespace} does not exist yet: the objects in it were "
+                                "not validated by the server")
+
+    def _switch(self, run: Attempt) -> None:
+        """Blue-green: every workload is ready, now the Services switch colour."""
+        held = [o for o in run.desired if Ref.of(o).key in run.bg.switch]
+        if not held:
+            return
         opts = self.options
-        stable = rollout.stable
-        ref = Ref.of(rollout.canary(rollout.steps[0]))
+        run.result.applied += ka.apply_objects(self.cluster, held, run.live, force=opts.force_conflicts,
+                                               dry_run=opts.dry_run, pool=self.pool, on_applied=self.view.applied)
+        for obj in held:
+            self.view.note(f"{Ref.of(obj)}: switched to {bluegreen.colour_of(obj)}")
+
+    def _prune(self, run: Attempt) -> None:
+        """Step 5 (`prune`): a blue-green service's other colour is kept until --finalize."""
+        result, opts = run.result, self.options
+        keep = {Ref.of(o).key for o in run.desired} | (run.bg.keep - run.extra_delete)
+        result.deleted, result.kept = prune.select(run.members, keep, prune=opts.prune,
+                                                   extra_delete=run.extra_delete)
+        prune.delete(self.cluster, result.deleted, pool=self.pool, dry_run=opts.dry_run)
+        for ref in result.deleted:
+            self.view.deleted(ref, "would prune" if opts.dry_run else "pruned")
+        for ref in result.kept:
+            self.view.deleted(ref, "kept")
+        result.changed = any(a.action != "unchanged" for a in result.applied) or bool(result.deleted)
+
+    def _record(self, run: Attempt, description: str) -> None:
+        """Step 6: shrink the parent's group-kinds, record the revision (none when nothing changed)."""
+        result, release = run.result, self.release
+        kept_kinds = {r.group_kind for r in result.kept}
+        if set(kh.parent_group_kinds(run.parent)) != {*run.new_kinds, *kept_kinds}:
+            kh.write_parent(self.cluster, release, {*run.new_kinds, *kept_kinds})
+        cur = kh.current(run.revs)
+        same_as_current = cur is not None and _canonical(cur.objects()) == _canonical(run.desired)
+        if result.changed or not same_as_current:
+            result.revision = kh.record(self.cluster, release, run.desired, status="deployed",
+                                        description=description, context=self.context,
+                                        summary=result.summary(), previous=run.revs)
+        elif cur is not None:
+            result.revision = cur.number
+
+    def _canary(self, run: Attempt, one: canary.Canary) -> None:
+        """Go through a canary service's steps, then roll its stable Deployment (see `canary`)."""
+        opts, result, watcher = self.options, run.result, run.watcher
+        stable = one.stable
+        ref = Ref.of(one.canary(one.steps[0]))
         try:
-            for i, step in enumerate(rollout.steps, 1):
-                obj = kh.member(rollout.canary(step), self.release)
-                applied = ka.apply_objects(self.cluster, [obj], live, force=opts.force_conflicts,
+            for i, step in enumerate(one.steps, 1):
+                obj = kh.member(one.canary(step), self.release)
+                applied = ka.apply_objects(self.cluster, [obj], run.live, force=opts.force_conflicts,
                                            dry_run=opts.dry_run, on_applied=self.view.applied)
-                live[ref.key] = applied[0].result
-                self.view.note(f"{ref}: step {i}/{len(rollout.steps)}: {step.weight}% — "
-                               f"{rollout.canary_replicas(step)} canary beside {rollout.replicas} stable pod(s)"
+                run.live[ref.key] = applied[0].result
+                self.view.note(f"{ref}: step {i}/{len(one.steps)}: {step.weight}% — "
+                               f"{one.canary_replicas(step)} canary beside {one.replicas} stable pod(s)"
                                + (f", pausing {step.pause}s" if step.pause else ""))
                 if watcher is None:  # dry run
                     continue
-                self._wait(watcher, [ref], deadline, result, desired, revs, extra_delete, extra=applied)
+                self._wait(run, [ref], extra=applied)
                 end = time.monotonic() + step.pause
                 # the step advances only while the canary is ready: when it is not, the pause waits for
                 # it again (until the deadline); a deleted canary (`promote --abort`) ends the promote
                 while (st := watcher.hold(ref, end)) is not None:
                     self.view.note(f"{ref}: not ready during the pause ({st.message})")
                     if not st.seen:
-                        result.revision = kh.record(self.cluster, self.release, desired, status="failed",
+                        result.revision = kh.record(self.cluster, self.release, run.desired, status="failed",
                                                     description=f"aborted: {ref} deleted", context=self.context,
-                                                    summary=result.summary(), previous=revs)
+                                                    summary=result.summary(), previous=run.revs)
                         raise RolloutFailed(f"the canary {ref} was deleted (promote --abort?) during step {i}",
                                             [], result)
-                    self._wait(watcher, [ref], deadline, result, desired, revs, extra_delete)
-            applied = ka.apply_objects(self.cluster, [stable], live, force=opts.force_conflicts,
+                    self._wait(run, [ref])
+            applied = ka.apply_objects(self.cluster, [stable], run.live, force=opts.force_conflicts,
                                        dry_run=opts.dry_run, on_applied=self.view.applied)
             result.applied += applied
             if watcher is not None:
-                self._wait(watcher, [Ref.of(stable)], deadline, result, desired, revs, extra_delete)
+                self._wait(run, [Ref.of(stable)])
         except RolloutFailed as exc:
             if self.cluster.delete(ref):
                 self.view.deleted(ref, "deleted")
@@ -318,22 +345,21 @@ class Deployer:
         self.cluster.delete(ref, dry_run=opts.dry_run)
         self.view.deleted(ref, "would delete" if opts.dry_run else "deleted")
 
-    def _wait(self, watcher: Watcher, targets: Sequence[Ref], deadline: float, result: Result,
-              desired: Sequence[dict[str, Any]], revs: Sequence[kh.Revision],
-              extra_delete: frozenset[tuple[str, str, str]], extra: Sequence[Applied] = ()) -> None:
-        if not targets:
+    def _wait(self, run: Attempt, targets: Sequence[Ref], extra: Sequence[Applied] = ()) -> None:
+        """Step 4: wait for `targets`; on failure diagnose, record a failed revision, roll back with
+        --atomic, and raise RolloutFailed."""
+        watcher, result = run.watcher, run.result
+        if not targets or watcher is None:
             return
         generations = {a.ref.key: int((a.result.get("metadata") or {}).get("generation") or 0)
                        for a in [*result.applied, *extra]}
-        outcome = watcher.wait(targets, deadline, generations=generations)
+        outcome = watcher.wait(targets, run.deadline, generations=generations)
         if outcome.ok:
             return
         stuck = outcome.failed + outcome.pending
         objs = [watcher.objects[s.ref.key] for s in stuck if s.ref.key in watcher.objects]
         messages = {s.ref.key: (s.failed or (f"{s.message} (timed out after {self.options.timeout:g}s)"
                                              if outcome.timed_out else s.message)) for s in stuck}
-        from stackctl.kubernetes import diagnose
-
         report = diagnose.explain(self.cluster, objs, messages)
         report += [f"{s.ref}: {messages[s.ref.key]}" for s in stuck if s.ref.key not in watcher.objects]
         names = ", ".join(str(s.ref) for s in stuck[:4]) + (" ..." if len(stuck) > 4 else "")
@@ -341,14 +367,13 @@ class Deployer:
         message = f"the rollout of {self.release.stack} {what}: {names}"
         if len(outcome.failed) == 1:  # why, in the error line itself (the report has every workload)
             message = f"the rollout of {self.release.stack} failed: {outcome.failed[0].ref}: {outcome.failed[0].failed}"
-        failed_rev = kh.record(self.cluster, self.release, desired, status="failed",
-                               description=f"failed: {names}", context=self.context, summary=result.summary(),
-                               previous=revs)
-        result.revision = failed_rev
+        result.revision = kh.record(self.cluster, self.release, run.desired, status="failed",
+                                    description=f"failed: {names}", context=self.context, summary=result.summary(),
+                                    previous=run.revs)
         rolled_back: int | None = None
         if self.options.atomic:
-            had_previous = kh.current(revs) is not None
-            back = self._atomic_rollback(result, revs)
+            had_previous = kh.current(run.revs) is not None
+            back = self._atomic_rollback(result, run.revs)
             if back is not None:
                 rolled_back = back[0]
                 message += f"; rolled back to revision {back[0]} (recorded as revision {back[1]})"
@@ -400,74 +425,5 @@ def _template_labels(obj: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _canonical(objects: Sequence[Mapping[str, Any]]) -> list[str]:
-    import json
-
     return sorted(json.dumps(o, sort_keys=True, separators=(",", ":")) for o in objects)
 
-
-# ---------------------------------------------------------------------------------------------
-# Diff
-# ---------------------------------------------------------------------------------------------
-def _masked(obj: Mapping[str, Any] | None, other: Mapping[str, Any] | None) -> Any:
-    """A Secret with its values hidden: `***` where both sides agree, `*** (changed)` where not."""
-    if obj is None or obj.get("kind") != "Secret":
-        return obj
-    out = dict(obj)
-    mine = obj.get("data") or {}
-    theirs = (other or {}).get("data") or {}
-    out["data"] = {k: ("***" if theirs.get(k) == v else "*** (changed)") for k, v in sorted(mine.items())}
-    out.pop("stringData", None)
-    return out
-
-
-def _yaml(obj: Any) -> list[str]:
-    if obj is None:
-        return []
-    from stackctl.kubernetes.write import to_yaml
-
-    return to_yaml(obj).splitlines(keepends=True)
-
-
-def diff(cluster: Cluster, release: kh.Release, objects: Sequence[Mapping[str, Any]], *, prune: bool = True,
-         force_conflicts: bool = False) -> tuple[list[str], int]:
-    """Unified diffs of every object against the live cluster (a server-side dry run), the objects
-    prune would delete included. Returns (diff lines, number of objects that differ)."""
-    desired = [kh.member(o, release) for o in objects]
-    exists = cluster.namespace_exists(release.namespace)
-    deployer = Deployer(cluster, release, options=Options(dry_run=True, force_conflicts=force_conflicts))
-    try:
-        live, members = deployer.snapshot(desired, kh.parent_group_kinds(kh.read_parent(cluster, release))) \
-            if exists else ({}, {})
-        bg = bluegreen.plan(desired, live)
-        desired = canary.plan(bg.objects, live).objects  # a canary's stable Deployment: its final state
-
-        def after_of(obj: dict[str, Any]) -> dict[str, Any]:
-            if obj["kind"] != "Namespace" and not exists:
-                return obj
-            return cluster.apply(argo.for_live(obj, live.get(Ref.of(obj).key)), force=force_conflicts, dry_run=True)
-
-        afters = list(deployer.pool.map(after_of, desired))
-    finally:
-        deployer.close()
-    out: list[str] = []
-    differ = 0
-    for obj, after in zip(desired, afters):
-        ref = Ref.of(obj)
-        before = live.get(ref.key) if ref.kind != "Namespace" else (cluster.get(ref) if exists else None)
-        a, b = ka.normalized(before), ka.normalized(after)
-        if a == b:
-            continue
-        differ += 1
-        name = f"{ref.kind}/{ref.name}" + (f" -n {ref.namespace}" if ref.namespace else "")
-        out += difflib.unified_diff(_yaml(_masked(a, b)), _yaml(_masked(b, a)), fromfile=f"live/{name}",
-                                    tofile=f"promote/{name}")
-    keep = {Ref.of(o).key for o in desired}
-    if prune:
-        for key, obj in sorted(members.items()):
-            if key in keep or key in bg.keep or _annotations(obj).get(A_PRUNE) == "false":
-                continue
-            differ += 1
-            ref = Ref.of(obj)
-            out += difflib.unified_diff(_yaml(_masked(ka.normalized(obj), None)), [],
-                                        fromfile=f"live/{ref.kind}/{ref.name}", tofile="/dev/null (pruned)")
-    return out, differ

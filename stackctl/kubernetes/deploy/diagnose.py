@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from stackctl.kubernetes.apply import KINDS, Cluster, Ref
+from stackctl.kubernetes.client import KINDS, Cluster, Ref
 
 IMAGE_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "RegistryUnavailable",
                  "ImageInspectError")
