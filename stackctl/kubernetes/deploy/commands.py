@@ -22,7 +22,9 @@ from stackctl.kubernetes.client import connect as connect_context
 from stackctl.kubernetes.deploy import argo, canary, runjob
 from stackctl.kubernetes.deploy import history as kh
 from stackctl.kubernetes.deploy.deployer import Deployer, Options, Result
+from stackctl.kubernetes.deploy.diff import diff as diff_objects
 from stackctl.kubernetes.labels import L_APPLYSET_PART_OF
+from stackctl.kubernetes.mapping import label_value
 
 if TYPE_CHECKING:
     from stackctl.kubernetes.deploy.watch import View
@@ -109,8 +111,6 @@ def stack_name(prof: Profile) -> str:
 
 
 def release_of(prof: Profile, stack: str) -> kh.Release:
-    from stackctl.kubernetes.mapping import label_value
-
     return kh.Release(stack=label_value(stack), namespace=kube_settings(prof).namespace, profile=prof.name)
 
 
@@ -157,7 +157,7 @@ def _environ(prof: Profile) -> dict[str, str] | None:
 def prepare(prof: Profile, requested: str | None, *, readonly: bool, yes: bool, term: Terminal) -> Prepared:
     """Everything before applying: the context (confirmed unless `readonly`), the render, the images
     (built and pushed unless `readonly`), the connection, and the Argo Rollouts pre-flight."""
-    from stackctl.kubernetes import images
+    from stackctl.kubernetes import images  # the renderer and its inputs: only promote needs them
     from stackctl.kubernetes.gather import render_profile
 
     ctx, server = resolve_context(prof, requested)
@@ -192,8 +192,6 @@ def require_argo(cluster: Cluster, objects: Sequence[dict[str, Any]], prof: Prof
 
 def diff(prep: Prepared, *, prune: bool, force_conflicts: bool) -> tuple[list[str], int]:
     """`promote --diff`: (unified diff lines, number of objects that differ); see `deploy.diff`."""
-    from stackctl.kubernetes.deploy.diff import diff as diff_objects
-
     try:
         return diff_objects(prep.cluster, prep.release, prep.objects, prune=prune, force_conflicts=force_conflicts)
     finally:
