@@ -1,4 +1,4 @@
-"""Fail fast (stackctl/kubernetes/rollout.py): which pods of the revision being rolled out will not
+"""Fail fast (stackctl/kubernetes/deploy/watch.py): which pods of the revision being rolled out will not
 become ready by themselves, decided on plain pod and event dicts; the grace clock; which pods are
 the new revision's. No cluster."""
 
