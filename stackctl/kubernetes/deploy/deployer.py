@@ -223,9 +223,6 @@ class Deployer:
                          if o["kind"] in WAITED and Ref.of(o).key not in run.cn.held]
         for note in run.bg.notes:
             self.view.note(note)
-        run.deadline = time.monotonic() + self.options.timeout + sum(
-            s.pause for c in run.cn.canaries for s in c.steps) + sum(
-            argo.pauses(o) for o in run.desired if o["kind"] == argo.KIND)
 
     def _apply_phases(self, run: Attempt) -> None:
         """Step 3: the Namespace, the ApplySet parent, then phase by phase (`apply.phases`), waiting
@@ -244,6 +241,9 @@ class Deployer:
         if run.ns_exists:
             kh.write_parent(self.cluster, release, {*kh.parent_group_kinds(run.parent), *run.new_kinds},
                             dry_run=opts.dry_run)
+        # --timeout covers applying and waiting; canary pauses come on top
+        run.deadline = time.monotonic() + opts.timeout + sum(s.pause for c in run.cn.canaries for s in c.steps) + sum(
+            argo.pauses(o) for o in run.desired if o["kind"] == argo.KIND)
         later = run.bg.switch | run.cn.held
         for phase in ka.phases([o for o in run.desired if Ref.of(o).key not in later]):
             if phase.name == "namespace":
