@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from stackctl.errors import StackctlError
+from stackctl.errors import StackctlError, ToolMissingError
 
 Status = Literal["ok", "warn", "fail", "skip"]
 
@@ -99,52 +98,26 @@ def _gitignore(root: Path, env_file: Path) -> Check:
 
 
 # --- kubeconfig ------------------------------------------------------------------------------
-def kubeconfig_paths() -> list[Path]:
-    env = os.environ.get("KUBECONFIG")
-    if env:
-        return [Path(p).expanduser() for p in env.split(os.pathsep) if p]
-    return [Path.home() / ".kube" / "config"]
-
-
-def read_kubeconfig() -> tuple[list[str], str | None, list[Path]]:
-    """Context names and current-context merged as kubectl merges them (first file wins)."""
-    import yaml
-
-    contexts: list[str] = []
-    current: str | None = None
-    found = []
-    for path in kubeconfig_paths():
-        if not path.is_file():
-            continue
-        found.append(path)
-        data = yaml.safe_load(path.read_text()) or {}
-        for ctx in data.get("contexts") or []:
-            name = ctx.get("name")
-            if name and name not in contexts:
-                contexts.append(name)
-        if current is None and data.get("current-context"):
-            current = data["current-context"]
-    return contexts, current, found
-
-
 def _kubernetes(profile: Any, reach: bool) -> list[Check]:
     kube = profile.kubernetes
     if kube is None:
         return [Check("kubeconfig", "skip", f"profile {profile.name} has no kubernetes section")]
+    from stackctl.kubernetes.client import contexts, kubeconfig_path
+
     try:
-        contexts, current, files = read_kubeconfig()
+        found = contexts()  # the reader promote uses
+    except ToolMissingError:
+        return [Check("kubeconfig", "fail", f"no kubeconfig found ({kubeconfig_path()})",
+                      "set KUBECONFIG or create ~/.kube/config for your cluster")]
     except Exception as exc:  # a broken kubeconfig is the user's to fix; say which file
         return [Check("kubeconfig", "fail", f"cannot read kubeconfig: {exc}", "check $KUBECONFIG")]
-    if not files:
-        where = os.pathsep.join(str(p) for p in kubeconfig_paths())
-        return [Check("kubeconfig", "fail", f"no kubeconfig found ({where})",
-                      "set KUBECONFIG or create ~/.kube/config for your cluster")]
-    wanted = kube.context or current
+    contexts_, files = found.names, found.files
+    wanted = kube.context or found.current
     if wanted is None:
         return [Check("kubeconfig", "fail", "no context named in the profile and no current-context",
                       f"set kubernetes.context in {profile.display_path}")]
-    if wanted not in contexts:
-        return [Check("kubeconfig", "fail", f"context {wanted!r} not found (have: {', '.join(contexts) or 'none'})",
+    if wanted not in contexts_:
+        return [Check("kubeconfig", "fail", f"context {wanted!r} not found (have: {', '.join(contexts_) or 'none'})",
                       f"add it to your kubeconfig or fix kubernetes.context in {profile.display_path}")]
     checks = [Check("kubeconfig", "ok", f"context {wanted!r} in {', '.join(str(f) for f in files)}")]
     if reach:
@@ -168,10 +141,10 @@ def _argo_users(profile: Any) -> list[str]:
 
 def _argo_rollouts(context: str, services: list[str], profile: Any) -> Check:
     """Services rendered as Argo Rollouts need the kind in the cluster (promote refuses otherwise)."""
-    from stackctl.kubernetes import apply as ka
-    from stackctl.kubernetes import argo
+    from stackctl.kubernetes.client import connect
+    from stackctl.kubernetes.deploy import argo
 
-    cluster = ka.connect(context)
+    cluster = connect(context)
     try:
         served = argo.served(cluster)
     finally:
@@ -186,14 +159,18 @@ def _argo_rollouts(context: str, services: list[str], profile: Any) -> Check:
 
 
 def _reach(context: str) -> Check:
-    try:
-        from kubernetes import client, config
+    """GET /version through the client promote uses (same kubeconfig reader, same transport)."""
+    from stackctl.kubernetes.client import connect
 
-        api_client = config.new_client_from_config(context=context)
-        api_client.configuration.retries = 0
-        version = client.VersionApi(api_client).get_code(_request_timeout=5)
-        return Check("cluster", "ok", f"API server {version.git_version} answers for context {context!r}")
-    except Exception as exc:
+    try:
+        cluster = connect(context)
+        try:
+            version = cluster.request("GET", "/version", timeout=5)
+        finally:
+            cluster.close()
+    except Exception as exc:  # doctor reports and goes on: whatever stops the request is the finding
         msg = str(exc).splitlines()[0][:160]
         return Check("cluster", "fail", f"API server for context {context!r} does not answer: {msg}",
                      "check the cluster is up and your credentials are valid")
+    git_version = version.get("gitVersion", "?") if isinstance(version, dict) else "?"
+    return Check("cluster", "ok", f"API server {git_version} answers for context {context!r}")

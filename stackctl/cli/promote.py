@@ -1,11 +1,14 @@
-"""`stackctl promote PROFILE`, `stackctl history PROFILE`, `stackctl rollback PROFILE`: the stack on a
-Kubernetes cluster. Glue only: the work is in `stackctl.kubernetes.promote` and its neighbours.
+"""`stackctl promote PROFILE`, `stackctl history PROFILE`, `stackctl rollback PROFILE`, `stackctl run-job`:
+the stack on a Kubernetes cluster. Glue only: parse the options, call one function of
+`stackctl.kubernetes.deploy.commands`, report the result.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,11 +24,9 @@ from stackctl.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from stackctl.kubernetes.apply import Cluster
-    from stackctl.kubernetes.history import Release
-    from stackctl.kubernetes.promote import Result
-    from stackctl.kubernetes.rollout import View
-    from stackctl.profile import Profile
+    from stackctl.kubernetes.deploy.commands import Terminal
+    from stackctl.kubernetes.deploy.deployer import Result
+    from stackctl.kubernetes.deploy.watch import View
 
 ProfileArg = Annotated[str, typer.Argument(help="Profile name (profiles/<name>.yaml); it needs a kubernetes: section.",
                                            show_default=False)]
@@ -69,52 +70,29 @@ def promote(
 ) -> None:
     """Apply the profile's stack to its Kubernetes cluster and wait until it has rolled out."""
     from stackctl.errors import StackctlError
-    from stackctl.kubernetes import images
-    from stackctl.kubernetes import promote as kp
-    from stackctl.kubernetes.gather import render_profile
+    from stackctl.kubernetes.deploy import commands
+    from stackctl.kubernetes.deploy.deployer import Options
 
     if abort:
         _abort(profile, context, yes, output)
         return
-    _warm_compose()
-    prof = load_profile(profile)
-    ctx, server = _context(prof, context)
-    readonly = dry_run or diff
-    if not readonly:
-        _confirm(prof, ctx, server, yes, action="promote")
-    from stackctl.kubernetes.apply import connect_in_background
-
-    connecting = connect_in_background(ctx)  # the client import overlaps with rendering
-    environ = _environ(prof)
-    rendered = render_profile(prof, with_values=True, environ=environ, env_from_store=environ is not None)
-    for w in rendered.warnings:
-        warn(str(w))
-    plans = images.plan(rendered.loaded.stack, rendered.target.kubernetes, root=prof.root)
-    for res in images.ensure(plans, dry_run=readonly, log=info):
-        info(f"image {res.plan.ref}: {_IMAGE_WORDS[res.action]}")
-    objects = images.retag(rendered.rendered.objects, plans)
-    release = _release(prof, rendered.loaded.stack.name)
-    cluster = connecting()
-    _require_argo(cluster, objects, prof, ctx)
+    commands.warm_compose()  # while the profile loads
+    term = _terminal(output)
+    prep = commands.prepare(load_profile(profile), context, readonly=dry_run or diff, yes=yes, term=term)
     if diff:
         try:
-            lines, differ = kp.diff(cluster, release, objects, prune=prune, force_conflicts=force_conflicts)
+            lines, differ = commands.diff(prep, prune=prune, force_conflicts=force_conflicts)
         except StackctlError as exc:  # diff's own exit codes: 0 same, 1 different, 2 trouble
             err_console().print(f"[bold red]Error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
-        finally:
-            cluster.close()
         sys.stdout.write("".join(lines))
         sys.stdout.flush()
         info(f"{differ} object(s) differ" if differ else "no differences")
         raise typer.Exit(1 if differ else 0)
-    options = kp.Options(dry_run=dry_run, prune=prune, atomic=atomic, timeout=timeout,
-                         force_conflicts=force_conflicts, finalize=finalize, fail_fast=fail_fast)
-    verb = "dry run of promote" if dry_run else "promote"
-    info(f"{verb}: stack {release.stack} (profile {prof.name}) → context {ctx} ({cluster.server}), "
-         f"namespace {release.namespace}")
-    result = _deploy(cluster, release, options, ctx, output,
-                     lambda d: d.deploy(objects, description=f"promote {prof.name}"))
+    options = Options(dry_run=dry_run, prune=prune, atomic=atomic, timeout=timeout,
+                      force_conflicts=force_conflicts, finalize=finalize, fail_fast=fail_fast)
+    with _why():
+        result = commands.promote(prep, options, term)
     if output is not Output.text:
         emit(result.as_data(), output)
         return
@@ -123,66 +101,34 @@ def promote(
     if dry_run:
         _print_plan(result)
         return
-    _print_summary(result, "promoted", ctx)
-
-
-def _require_argo(cluster: Cluster, objects: Any, prof: Profile, ctx: str) -> None:
-    """Services rendered as Argo Rollouts need the Rollout kind in the cluster: say so before applying."""
-    from stackctl.errors import InputError
-    from stackctl.kubernetes import argo
-
-    names = argo.fields(objects)
-    if names and not argo.served(cluster):
-        cluster.close()
-        raise InputError(f"runs as an Argo Rollouts Rollout, and context {ctx} does not serve "
-                         f"{argo.API_VERSION} {argo.KIND} (Argo Rollouts is not installed there)",
-                         file=prof.display_path, field=names[0],
-                         hint="install Argo Rollouts in the cluster, or use controller: stackctl "
-                              "(promote runs the canary steps itself)")
+    _print_summary(result, "promoted", prep.context)
 
 
 def _abort(profile: str, context: str | None, yes: bool, output: Output) -> None:
-    from stackctl.kubernetes import argo, canary
-    from stackctl.kubernetes import history as kh
-    from stackctl.kubernetes.labels import L_APPLYSET_PART_OF
+    from stackctl.kubernetes.deploy import commands
 
-    prof = load_profile(profile)
-    cluster, ctx = _connect(prof, context)
-    try:
-        release = _release(prof, _stack_name(prof))
-        _confirm(prof, ctx, cluster.server, yes, action="abort the canaries")
-        deleted = canary.abort(cluster, release)
-        aborted = (argo.abort(cluster, release.namespace, f"{L_APPLYSET_PART_OF}={release.applyset_id}")
-                   if argo.served(cluster) else [])
-    finally:
-        cluster.close()
+    res = commands.abort(load_profile(profile), context, yes=yes, term=_terminal(output))
+    release = res.release
     if output is not Output.text:
-        emit({"stack": release.stack, "namespace": release.namespace, "deleted": [str(r) for r in deleted],
-              "aborted": [str(r) for r in aborted]}, output)
+        emit({"stack": release.stack, "namespace": release.namespace, "deleted": [str(r) for r in res.deleted],
+              "aborted": [str(r) for r in res.aborted]}, output)
         return
-    if not deleted and not aborted:
-        console().print(f"no canary of stack {release.stack} in namespace {release.namespace} (context {ctx})",
-                        markup=False, highlight=False, soft_wrap=True)
+    if not res.deleted and not res.aborted:
+        _say(f"no canary of stack {release.stack} in namespace {release.namespace} (context {res.context})")
         return
-    if deleted:
-        console().print(f"aborted: deleted {', '.join(str(r) for r in deleted)}; the stable Deployments run the "
-                        "previous version", markup=False, highlight=False, soft_wrap=True)
-    if aborted:
-        console().print(f"aborted: {', '.join(str(r) for r in aborted)} (Argo Rollouts scales the canary down; "
-                        "the stable pods keep serving)", markup=False, highlight=False, soft_wrap=True)
+    if res.deleted:
+        _say(f"aborted: deleted {', '.join(str(r) for r in res.deleted)}; the stable Deployments run the "
+             "previous version")
+    if res.aborted:
+        _say(f"aborted: {', '.join(str(r) for r in res.aborted)} (Argo Rollouts scales the canary down; "
+             "the stable pods keep serving)")
 
 
 def history(profile: ProfileArg, context: ContextOpt = None, output: OutputOpt = Output.text) -> None:
     """List the stack's revisions stored in the cluster (newest last)."""
-    from stackctl.kubernetes import history as kh
+    from stackctl.kubernetes.deploy import commands
 
-    prof = load_profile(profile)
-    cluster, ctx = _connect(prof, context)
-    try:
-        release = _release(prof, _stack_name(prof))
-        revs = kh.revisions(cluster, release)
-    finally:
-        cluster.close()
+    release, ctx, revs = commands.history(load_profile(profile), context)
     data = [r.as_data() for r in revs]
     if output is not Output.text:
         emit({"stack": release.stack, "namespace": release.namespace, "context": ctx, "revisions": data}, output)
@@ -216,30 +162,13 @@ def rollback(
 ) -> None:
     """Deploy a stored revision again (its objects, secrets included) and wait for it. Its Jobs
     (migrations, ...) completed when it was deployed and are not run again unless --rerun-jobs."""
-    from stackctl.kubernetes import history as kh
-    from stackctl.kubernetes import promote as kp
+    from stackctl.kubernetes.deploy import commands
+    from stackctl.kubernetes.deploy.deployer import Options
 
-    prof = load_profile(profile)
-    cluster, ctx = _connect(prof, context)
-    release = _release(prof, _stack_name(prof))
-    target = kh.pick_rollback(kh.revisions(cluster, release), to,
-                              where=f"namespace {release.namespace} (context {ctx})")
-    _confirm(prof, ctx, cluster.server, yes, action=f"roll back to revision {target.number}")
-    info(f"rollback: stack {release.stack} → revision {target.number} ({target.description}), context {ctx}, "
-         f"namespace {release.namespace}")
-    options = kp.Options(prune=prune, timeout=timeout, force_conflicts=force_conflicts, fail_fast=fail_fast)
-    from stackctl.kubernetes.apply import Ref
-
-    objects, skipped = kh.rollback_objects(target, rerun_jobs=rerun_jobs)
-    jobs = {o["metadata"]["name"]: o for o in target.objects() if o.get("kind") == "Job"}
-    live = {name for name in skipped if cluster.get(Ref.of(jobs[name])) is not None}
-    objects += [jobs[name] for name in sorted(live)]
-    gone = sorted(set(skipped) - live)
-    if gone:
-        info(f"not run again: Job {', '.join(gone)} (completed when revision {target.number} was deployed; "
-             "--rerun-jobs runs them)")
-    result = _deploy(cluster, release, options, ctx, output,
-                     lambda d: d.deploy(objects, description=f"rollback to {target.number}"))
+    options = Options(prune=prune, timeout=timeout, force_conflicts=force_conflicts, fail_fast=fail_fast)
+    with _why():
+        result, target, ctx = commands.rollback(load_profile(profile), context, to=to, options=options,
+                                           rerun_jobs=rerun_jobs, yes=yes, term=_terminal(output))
     if output is not Output.text:
         emit(result.as_data(), output)
         return
@@ -257,130 +186,36 @@ def run_job(
 ) -> None:
     """Start a Job from one of the stack's CronJobs now and wait until it completes."""
     from stackctl.errors import OperationError
-    from stackctl.kubernetes import runjob
+    from stackctl.kubernetes.deploy import commands
 
-    prof = load_profile(profile)
-    cluster, ctx = _connect(prof, context)
-    view = _view(output)
-    try:
-        release = _release(prof, _stack_name(prof))
-        _confirm(prof, ctx, cluster.server, yes, action=f"run a Job from CronJob {name}")
-        res = runjob.run(cluster, release, name, timeout=timeout, view=view)
-    finally:
-        view.close()
-        cluster.close()
+    res = commands.run_job(load_profile(profile), context, name, timeout=timeout, yes=yes, term=_terminal(output))
     if output is not Output.text:
         emit(res.as_data(), output)
     if not res.ok:
-        con = err_console()
-        con.print("[bold]Why:[/]", markup=True)
-        for line in res.report:
-            con.print("  " + line, markup=False, highlight=False, soft_wrap=True)
+        _print_why(res.report)
         raise OperationError(f"{res.job} (from {res.cronjob}) {res.message}")
     if output is Output.text:
-        console().print(f"{res.job} (from {res.cronjob}) completed in {res.elapsed:.1f}s", markup=False,
-                        highlight=False, soft_wrap=True)
+        _say(f"{res.job} (from {res.cronjob}) completed in {res.elapsed:.1f}s")
 
 
 # ---------------------------------------------------------------------------------------------
-# helpers
+# reporting
 # ---------------------------------------------------------------------------------------------
-_IMAGE_WORDS = {"present": "already in the registry", "pushed": "pushed", "built": "built and pushed",
-                "planned": "would be built and pushed"}
+def _terminal(output: Output) -> Terminal:
+    from stackctl.kubernetes.deploy.commands import Terminal
+
+    return Terminal(info=info, warn=warn, ask=_ask, view=lambda: _view(output))
 
 
-def _kube(prof: Profile) -> Any:
-    from stackctl.errors import ProfileError
-
-    if prof.kubernetes is None:
-        raise ProfileError("promote needs a kubernetes: section (namespace, and the context to promote to)",
-                           file=prof.display_path, field="kubernetes")
-    return prof.kubernetes
-
-
-def _context(prof: Profile, requested: str | None) -> tuple[str, str]:
-    """The context to use (guard rails checked) and its API server URL."""
-    from stackctl.errors import InputError
-    from stackctl.kubernetes import apply as ka
-    from stackctl.kubernetes.promote import choose_context
-
-    kube = _kube(prof)
-    found = ka.contexts()
-    ctx = choose_context(requested=requested, profile_context=kube.context, protected=kube.protected,
-                         current=found.current, profile_file=prof.display_path)
-    if ctx not in found.names:
-        raise InputError(f"no context {ctx!r} in the kubeconfig (contexts: {', '.join(found.names) or 'none'})",
-                         file=found.path, field="contexts")
-    return ctx, found.servers.get(ctx, "")
-
-
-def _connect(prof: Profile, requested: str | None) -> tuple[Cluster, str]:
-    from stackctl.kubernetes import apply as ka
-
-    ctx, _ = _context(prof, requested)
-    return ka.connect(ctx), ctx
-
-
-def _warm_compose() -> None:
-    """Run the Compose version check (rendering needs it first) on a thread while the profile loads:
-    it is a process start of its own. Its result is cached; a failure shows when rendering asks."""
-    import contextlib
-    import threading
-
-    from stackctl.compose import cli
-
-    def check() -> None:
-        with contextlib.suppress(Exception):  # rendering calls it again and reports it
-            cli.compose_version()
-
-    threading.Thread(target=check, name="compose-version", daemon=True).start()
-
-
-def _environ(prof: Profile) -> dict[str, str] | None:
-    """What Compose interpolates with: the environment plus the profile's env as `env render` would
-    write it, secrets from the store included — the current values, not a possibly stale env file."""
-    if not prof.secrets.store.is_file():
-        return None
-    import os
-
-    from stackctl.secrets import env_values
-
-    return {**os.environ, **env_values(prof)}
-
-
-def _stack_name(prof: Profile) -> str:
-    if prof.stack:
-        return prof.stack
-    from stackctl.pipeline import load_stack
-
-    return load_stack(prof).stack.name
-
-
-def _release(prof: Profile, stack: str) -> Release:
-    from stackctl.kubernetes.history import Release
-    from stackctl.kubernetes.mapping import label_value
-
-    return Release(stack=label_value(stack), namespace=_kube(prof).namespace, profile=prof.name)
-
-
-def _confirm(prof: Profile, ctx: str, server: str, yes: bool, *, action: str) -> None:
-    from stackctl.errors import InputError, OperationError
-
-    if yes or not _kube(prof).protected:
-        return
-    question = (f"{prof.display_path} is protected: {action} to context {ctx} ({server}), namespace "
-                f"{_kube(prof).namespace}?")
+def _ask(question: str) -> bool | None:
     try:
-        ok = typer.confirm(question, default=False, err=True)
+        return bool(typer.confirm(question, default=False, err=True))
     except typer.Abort:
-        raise InputError(f"the profile is protected and nobody confirmed ({action})", file=prof.display_path,
-                         field="kubernetes.protected", hint="answer the question on a terminal, or pass --yes") from None
-    if not ok:
-        raise OperationError(f"{action} not confirmed")
+        return None
 
 
 def _view(output: Output) -> View:
-    from stackctl.kubernetes.rollout import LineView, LiveView
+    from stackctl.kubernetes.deploy.watch import LineView, LiveView
 
     con = err_console()
     if output is Output.text and con.is_terminal:
@@ -388,24 +223,27 @@ def _view(output: Output) -> View:
     return LineView(con)
 
 
-def _deploy(cluster: Cluster, release: Release, options: Any, ctx: str, output: Output, run: Any) -> Result:
-    from stackctl.kubernetes.promote import Deployer, RolloutFailed
+@contextlib.contextmanager
+def _why() -> Iterator[None]:
+    """A rollout that failed: its diagnosis on stderr, then the error (main() prints it)."""
+    from stackctl.kubernetes.deploy.deployer import RolloutFailed
 
-    view = _view(output)
-    deployer = Deployer(cluster, release, view=view, options=options, context=ctx)
     try:
-        return run(deployer)  # type: ignore[no-any-return]
+        yield
     except RolloutFailed as exc:
-        view.close()
-        con = err_console()
-        con.print("[bold]Why:[/]", markup=True)
-        for line in exc.report:
-            con.print("  " + line, markup=False, highlight=False, soft_wrap=True)
+        _print_why(exc.report)
         raise
-    finally:
-        view.close()
-        deployer.close()
-        cluster.close()
+
+
+def _print_why(report: list[str]) -> None:
+    con = err_console()
+    con.print("[bold]Why:[/]", markup=True)
+    for line in report:
+        con.print("  " + line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _say(text: str) -> None:
+    console().print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_summary(result: Result, verb: str, ctx: str) -> None:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from stackctl.errors import InputError, ToolMissingError
-from stackctl.kubernetes import argo
 from stackctl.kubernetes import mapping as k
+from stackctl.kubernetes.deploy import argo
 
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)")
 

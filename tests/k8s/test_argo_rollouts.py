@@ -159,7 +159,7 @@ def test_apply_takes_back_the_fields_the_argo_controller_rewrote(kube, argo) -> 
     """A Rollout written without `resources: {}` (not as stackctl renders it): the controller writes
     the template back and becomes owner of the containers; the next apply takes them back instead
     of failing on a conflict (argoproj/argo-rollouts#3281)."""
-    from stackctl.kubernetes.apply import Ref, connect
+    from stackctl.kubernetes.client import Ref, connect
 
     kube.api("POST", "/api/v1/namespaces", {"metadata": {"name": kube.namespace}})
 

@@ -10,12 +10,15 @@ import pytest
 
 from stackctl.errors import InputError
 from stackctl.kubernetes import apply as ka
-from stackctl.kubernetes import diagnose as kd
-from stackctl.kubernetes import history as kh
 from stackctl.kubernetes import images as ki
-from stackctl.kubernetes import promote as kp
+from stackctl.kubernetes.client import cluster as kc
+from stackctl.kubernetes.client import kubeconfig, transport
+from stackctl.kubernetes.deploy import commands, deployer
+from stackctl.kubernetes.deploy import diagnose as kd
+from stackctl.kubernetes.deploy import history as kh
+from stackctl.kubernetes.deploy.diff import _masked
+from stackctl.kubernetes.deploy.watch import status
 from stackctl.kubernetes.labels import L_APPLYSET_PART_OF, L_STACK
-from stackctl.kubernetes.rollout import status
 
 
 def deployment(*, replicas: int = 3, generation: int = 2, observed: int = 2, updated: int = 3, ready: int = 3,
@@ -120,13 +123,13 @@ def test_phases_follow_the_safe_order() -> None:
 
 
 def test_conflict_causes_name_the_field_and_the_manager() -> None:
-    ref = ka.Ref(kind="Deployment", name="web", namespace="ns", api_version="apps/v1")
+    ref = kc.Ref(kind="Deployment", name="web", namespace="ns", api_version="apps/v1")
     body = {"details": {"causes": [
         {"reason": "FieldManagerConflict", "message": 'conflict with "kubectl" with subresource "scale" using apps/v1',
          "field": ".spec.replicas"},
         {"reason": "FieldManagerConflict", "message": 'conflict with "kubectl-edit" using apps/v1',
          "field": '.spec.template.spec.containers[name="web"].image'}]}}
-    err = ka.ConflictError(ka._conflicts(ref, body))
+    err = kc.ConflictError(kc._conflicts(ref, body))
     assert str(err).startswith("2 field conflict(s) with other managers: Deployment/web: .spec.replicas is managed "
                                "by kubectl (subresource scale); Deployment/web: .spec.template.spec.containers")
     assert "--force-conflicts" in str(err)
@@ -161,11 +164,11 @@ def test_the_pods_followed_are_those_of_the_stacks_pod_templates() -> None:
         return {"kind": kind, "metadata": {"name": "x", "labels": {L_STACK: "not-this"}},
                 "spec": {"template": {"metadata": {"labels": labels}}}}
 
-    assert kp.pod_selector([workload("Deployment", "shop"), workload("Job", "shop"),
+    assert deployer.pod_selector([workload("Deployment", "shop"), workload("Job", "shop"),
                             {"kind": "ConfigMap", "metadata": {"name": "c"}}]) == "stackctl.io/stack=shop"
-    assert kp.pod_selector([workload("Deployment", "shop"), workload("StatefulSet", "db")]) == \
+    assert deployer.pod_selector([workload("Deployment", "shop"), workload("StatefulSet", "db")]) == \
         "stackctl.io/stack in (db,shop)"
-    assert kp.pod_selector([workload("Deployment", None)]) is None  # then only Jobs fail fast
+    assert deployer.pod_selector([workload("Deployment", None)]) is None  # then only Jobs fail fast
 
 
 def test_pick_rollback() -> None:
@@ -186,7 +189,7 @@ def test_pick_rollback() -> None:
 # guard rails
 # ---------------------------------------------------------------------------------------------
 def test_protected_profiles_promote_only_to_their_context() -> None:
-    pick = kp.choose_context
+    pick = commands.choose_context
     assert pick(requested=None, profile_context="prod", protected=True, current="dev", profile_file="p") == "prod"
     assert pick(requested="prod", profile_context="prod", protected=True, current=None, profile_file="p") == "prod"
     with pytest.raises(InputError) as info:
@@ -201,8 +204,8 @@ def test_protected_profiles_promote_only_to_their_context() -> None:
 def test_diff_masks_secret_values() -> None:
     a = {"kind": "Secret", "data": {"A": "b2xk", "B": "c2FtZQ=="}}
     b = {"kind": "Secret", "data": {"A": "bmV3", "B": "c2FtZQ=="}}
-    assert kp._masked(a, b)["data"] == {"A": "*** (changed)", "B": "***"}
-    assert kp._masked({"kind": "ConfigMap", "data": {"A": "x"}}, None) == {"kind": "ConfigMap", "data": {"A": "x"}}
+    assert _masked(a, b)["data"] == {"A": "*** (changed)", "B": "***"}
+    assert _masked({"kind": "ConfigMap", "data": {"A": "x"}}, None) == {"kind": "ConfigMap", "data": {"A": "x"}}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -398,12 +401,12 @@ def test_static_credentials_use_the_lean_transport_and_the_rest_the_official_cli
 
     path = tmp_path / "config"
     path.write_text(_json.dumps(config))
-    found = ka.contexts(str(path))
+    found = kubeconfig.contexts(str(path))
     assert found.names == ("tok", "exe", "proxied") and found.current == "tok"
     assert found.servers["proxied"] == "https://10.0.0.1"
-    lean = ka._lean_transport(found, "tok")
+    lean = transport._lean_transport(found, "tok")
     assert lean is not None and lean.headers == {"Authorization": "Bearer t0k"}  # tokenFile, relative to the file
-    assert ka._lean_transport(found, "exe") is None
-    assert ka._lean_transport(found, "proxied") is None
+    assert transport._lean_transport(found, "exe") is None
+    assert transport._lean_transport(found, "proxied") is None
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")
-    assert ka._lean_transport(found, "tok") is None
+    assert transport._lean_transport(found, "tok") is None

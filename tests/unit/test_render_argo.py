@@ -12,11 +12,11 @@ import pytest
 
 from stackctl.compose.loader import to_model
 from stackctl.errors import ProfileError
-from stackctl.kubernetes import argo
+from stackctl.kubernetes.deploy import argo
+from stackctl.kubernetes.deploy.watch import status
 from stackctl.kubernetes.inputs import Target
 from stackctl.kubernetes.labels import L_TRACK
 from stackctl.kubernetes.render import Rendered, render
-from stackctl.kubernetes.rollout import status
 from stackctl.kubernetes.validate import validate
 from stackctl.profile import load_profile
 from stackctl.profile.schema import (

@@ -10,9 +10,9 @@ import pytest
 
 from stackctl.compose.loader import to_model
 from stackctl.errors import ProfileError
-from stackctl.kubernetes import bluegreen as bg
-from stackctl.kubernetes import canary as cn
-from stackctl.kubernetes.apply import Ref
+from stackctl.kubernetes.client import Ref
+from stackctl.kubernetes.deploy import bluegreen as bg
+from stackctl.kubernetes.deploy import canary as cn
 from stackctl.kubernetes.inputs import Target
 from stackctl.kubernetes.labels import A_CANARY_STEPS, A_KEEP_PREVIOUS, L_COLOUR, L_TRACK
 from stackctl.kubernetes.render import Rendered, render
@@ -107,7 +107,7 @@ def _live(objects: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str,
     return {Ref.of(o).key: o for o in objects}
 
 
-def _names(plan: bg.Plan, kind: str) -> list[str]:
+def _names(plan: bg.BlueGreenPlan, kind: str) -> list[str]:
     return [o["metadata"]["name"] for o in plan.objects if o["kind"] == kind]
 
 
@@ -212,13 +212,13 @@ def _canary_desired(image: str = "nginx:1.27", replicas: int = 4) -> list[dict[s
 
 def test_canary_plan_only_for_a_changed_stable_deployment() -> None:
     first = cn.plan(_canary_desired(), {})
-    assert not first.rollouts and not first.held  # nothing live: applied as usual
+    assert not first.canaries and not first.held  # nothing live: applied as usual
     live = _live(first.objects)
-    assert not cn.plan(_canary_desired(), live).rollouts
-    assert not cn.plan(_canary_desired(replicas=6), live).rollouts  # scaling is not a new version
+    assert not cn.plan(_canary_desired(), live).canaries
+    assert not cn.plan(_canary_desired(replicas=6), live).canaries  # scaling is not a new version
     p = cn.plan(_canary_desired("nginx:1.28"), live)
     assert p.held == {("Deployment.apps", "demo-prod", "web")}
-    (rollout,) = p.rollouts
+    (rollout,) = p.canaries
     assert rollout.steps == (cn.Step(10, 30), cn.Step(50, 30)) and rollout.name == "web-canary"
     canary = rollout.canary(rollout.steps[0])
     assert canary["metadata"]["name"] == "web-canary" and canary["spec"]["replicas"] == 1
@@ -231,7 +231,7 @@ def test_canary_plan_only_for_a_changed_stable_deployment() -> None:
                                                           (3, 25, 1), (1, 90, 9), (0, 50, 0)])
 def test_canary_replicas_give_the_weight_beside_the_stable_ones(stable: int, weight: int, canary: int) -> None:
     (dep,) = [o for o in _canary_desired(replicas=stable) if o["kind"] == "Deployment"]
-    assert cn.Rollout(stable=dep, steps=()).canary_replicas(cn.Step(weight, 0)) == canary
+    assert cn.Canary(stable=dep, steps=()).canary_replicas(cn.Step(weight, 0)) == canary
 
 
 # -- Jobs and CronJobs -------------------------------------------------------------------------
@@ -271,7 +271,7 @@ def test_job_settings_profile_errors(tmp_path: Path) -> None:
 
 
 def test_job_from_a_cron_job_is_what_kubectl_creates() -> None:
-    from stackctl.kubernetes.runjob import job_from
+    from stackctl.kubernetes.deploy.runjob import job_from
 
     cron = {"apiVersion": "batch/v1", "kind": "CronJob",
             "metadata": {"name": "backup", "namespace": "ns", "uid": "u-1"},

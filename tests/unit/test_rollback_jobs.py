@@ -8,7 +8,7 @@ import gzip
 import json
 from typing import Any
 
-from stackctl.kubernetes import history as kh
+from stackctl.kubernetes.deploy import history as kh
 
 
 def revision(status: str, objects: list[dict[str, Any]]) -> kh.Revision:

@@ -1,4 +1,4 @@
-"""Fail fast (stackctl/kubernetes/rollout.py): which pods of the revision being rolled out will not
+"""Fail fast (stackctl/kubernetes/deploy/watch.py): which pods of the revision being rolled out will not
 become ready by themselves, decided on plain pod and event dicts; the grace clock; which pods are
 the new revision's. No cluster."""
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from stackctl.kubernetes import rollout as r
-from stackctl.kubernetes.rollout import Blocker, Grace, blocker, revision_pods
+from stackctl.kubernetes.deploy import watch as r
+from stackctl.kubernetes.deploy.watch import Blocker, Grace, blocker, revision_pods
 
 T0 = "2025-01-01T10:00:00Z"
 T1 = "2025-01-01T10:00:05Z"
@@ -282,8 +282,8 @@ def _rolling_deployment(new_pod: dict[str, Any]) -> dict[str, list[dict[str, Any
 def _wait(cluster: StillCluster, timeout: float, **kw: Any) -> tuple[Any, float]:
     import time
 
-    from stackctl.kubernetes.apply import Ref
-    from stackctl.kubernetes.rollout import QuietView, Watcher
+    from stackctl.kubernetes.client import Ref
+    from stackctl.kubernetes.deploy.watch import QuietView, Watcher
 
     watcher = Watcher(cluster, "ns", selector="part-of=x", pod_selector="stackctl.io/stack=demo", view=QuietView(),
                       **kw)

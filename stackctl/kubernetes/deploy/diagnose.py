@@ -20,11 +20,12 @@ on plain dicts. The tree, per pod that is not ready:
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from stackctl.kubernetes.apply import KINDS, Cluster, Ref
+from stackctl.kubernetes.client import KINDS, Cluster, Ref
 
 IMAGE_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "RegistryUnavailable",
                  "ImageInspectError")
@@ -113,8 +114,6 @@ def _last_lines(cluster: Cluster, ns: str, pod: str, container: str, previous: b
     """The container's last log lines. A crash-looping container is restarted under our feet: while
     the kubelet swaps instances it answers "unable to retrieve container logs" for the instance the
     pod status still names (seen on a real node), so ask again, then for the other instance."""
-    import time
-
     text: str | None = None
     for attempt, prev in enumerate((previous, previous, not previous)):
         text = cluster.pod_log(ns, pod, container, previous=prev, tail=LOG_LINES)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stackctl.kubernetes import mapping as k
-from stackctl.kubernetes.apply import Ref
+from stackctl.kubernetes.client import Ref
 from stackctl.kubernetes.labels import (
     A_KEEP_PREVIOUS,
     A_TEMPLATE_HASH,
@@ -37,7 +37,7 @@ Key = tuple[str, str, str]
 
 
 @dataclass
-class Plan:
+class BlueGreenPlan:
     objects: list[dict[str, Any]]  # everything to apply and record, colours chosen
     switch: set[Key] = field(default_factory=set)  # Services to apply only after the rollout
     keep: set[Key] = field(default_factory=set)  # the other colours' Deployments: not pruned
@@ -97,9 +97,9 @@ def _selects(service: Mapping[str, Any], deployment: Mapping[str, Any]) -> bool:
 
 
 def plan(desired: Sequence[dict[str, Any]], live: Mapping[Key, Mapping[str, Any]], *,
-         finalize: bool = False) -> Plan:
+         finalize: bool = False) -> BlueGreenPlan:
     """Choose the colour of every blue-green Deployment in `desired` against `live` (see module doc)."""
-    out = Plan(objects=list(desired))
+    out = BlueGreenPlan(objects=list(desired))
     deployments = [i for i, o in enumerate(desired) if o["kind"] == "Deployment" and colour_of(o)]
     if not deployments:
         return out

@@ -28,7 +28,7 @@ from typing import Any
 
 from stackctl import __version__
 from stackctl.errors import InputError, OperationError
-from stackctl.kubernetes.apply import KINDS, ApiError, Cluster, Ref
+from stackctl.kubernetes.client import KINDS, ApiError, Cluster, Ref
 from stackctl.kubernetes.labels import (
     A_CONTEXT,
     A_CREATED,

@@ -23,7 +23,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from stackctl.kubernetes.labels import ARGO_CONTROLLER_MANAGER
+from stackctl.kubernetes.client import ApiError, Cluster, Ref
+from stackctl.kubernetes.labels import A_SERVICE, ARGO_CONTROLLER_MANAGER
 
 API_VERSION = "argoproj.io/v1alpha1"
 KIND = "Rollout"
@@ -158,10 +159,8 @@ def status_fields(obj: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def served(cluster: Any) -> bool:
+def served(cluster: Cluster) -> bool:
     """Whether the cluster serves argoproj.io/v1alpha1 Rollout (Argo Rollouts' CRD is installed)."""
-    from stackctl.kubernetes.apply import ApiError
-
     try:
         listing = cluster.request("GET", f"/apis/{API_VERSION}")
     except ApiError as exc:
@@ -173,7 +172,7 @@ def served(cluster: Any) -> bool:
 
 def _service(obj: Mapping[str, Any]) -> str:
     """The Compose service a Rollout was rendered for (its `stackctl.io/service` annotation)."""
-    return str(((obj.get("metadata") or {}).get("annotations") or {}).get("stackctl.io/service")
+    return str(((obj.get("metadata") or {}).get("annotations") or {}).get(A_SERVICE)
                or obj["metadata"]["name"])
 
 
@@ -209,11 +208,9 @@ def fields(objects: Sequence[Mapping[str, Any]]) -> list[str]:
             for o in objects if o.get("kind") == KIND]
 
 
-def abort(cluster: Any, namespace: str, selector: str) -> list[Any]:
+def abort(cluster: Cluster, namespace: str, selector: str) -> list[Ref]:
     """Abort every Rollout of the stack that is not Healthy (the Argo controller then scales its
     canary down and keeps the stable ReplicaSet); the Refs of the Rollouts aborted."""
-    from stackctl.kubernetes.apply import Ref
-
     kind = cluster.kind(API_VERSION, KIND)
     items, _ = cluster.list(kind, namespace, selector=selector)
     aborted = []

@@ -21,9 +21,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from stackctl.kubernetes import history as kh
-from stackctl.kubernetes.apply import Cluster, Ref
-from stackctl.kubernetes.bluegreen import template_hash
+from stackctl.kubernetes.client import Cluster, Ref
+from stackctl.kubernetes.deploy import history as kh
+from stackctl.kubernetes.deploy.bluegreen import template_hash
 from stackctl.kubernetes.labels import (
     A_CANARY_STEPS,
     A_TEMPLATE_HASH,
@@ -41,7 +41,7 @@ class Step:
 
 
 @dataclass
-class Rollout:
+class Canary:
     """One canary service: the stable Deployment to apply at the end, and the steps before it."""
 
     stable: dict[str, Any]
@@ -74,10 +74,10 @@ class Rollout:
 
 
 @dataclass
-class Plan:
+class CanaryPlan:
     objects: list[dict[str, Any]]  # everything to record, stable Deployments with their template hash
     held: set[Key] = field(default_factory=set)  # stable Deployments applied only after their steps
-    rollouts: list[Rollout] = field(default_factory=list)
+    canaries: list[Canary] = field(default_factory=list)
 
 
 def steps_of(obj: Mapping[str, Any]) -> tuple[Step, ...] | None:
@@ -91,8 +91,8 @@ def steps_of(obj: Mapping[str, Any]) -> tuple[Step, ...] | None:
     return tuple(out)
 
 
-def plan(desired: Sequence[dict[str, Any]], live: Mapping[Key, Mapping[str, Any]]) -> Plan:
-    out = Plan(objects=list(desired))
+def plan(desired: Sequence[dict[str, Any]], live: Mapping[Key, Mapping[str, Any]]) -> CanaryPlan:
+    out = CanaryPlan(objects=list(desired))
     for i, obj in enumerate(desired):
         steps = steps_of(obj)
         if steps is None:
@@ -107,7 +107,7 @@ def plan(desired: Sequence[dict[str, Any]], live: Mapping[Key, Mapping[str, Any]
         if ((running.get("metadata") or {}).get("annotations") or {}).get(A_TEMPLATE_HASH) == template_hash(obj):
             continue  # unchanged, or only scaled
         out.held.add(Ref.of(obj).key)
-        out.rollouts.append(Rollout(stable=stamped, steps=steps))
+        out.canaries.append(Canary(stable=stamped, steps=steps))
     return out
 
 

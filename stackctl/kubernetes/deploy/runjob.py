@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stackctl.errors import InputError, OperationError
-from stackctl.kubernetes import history as kh
 from stackctl.kubernetes import mapping as k
-from stackctl.kubernetes.apply import Cluster, Ref
+from stackctl.kubernetes.client import Cluster, Ref
+from stackctl.kubernetes.deploy import diagnose
+from stackctl.kubernetes.deploy import history as kh
+from stackctl.kubernetes.deploy.watch import QuietView, View, Watcher
 from stackctl.kubernetes.labels import A_SERVICE, L_INSTANCE, L_NAME
-from stackctl.kubernetes.rollout import QuietView, View, Watcher
 
 
 @dataclass
@@ -90,8 +91,6 @@ def run(cluster: Cluster, release: kh.Release, name: str, *, timeout: float, vie
         messages = {s.ref.key: s.failed or (f"{s.message} (timed out after {timeout:g}s)" if outcome.timed_out
                                             else s.message) for s in stuck}
         objs = [watcher.objects[s.ref.key] for s in stuck if s.ref.key in watcher.objects]
-        from stackctl.kubernetes import diagnose
-
         report = diagnose.explain(cluster, objs, messages)
         what = "failed" if outcome.failed else f"did not finish within {timeout:g}s"
         return JobRun(job=ref, cronjob=Ref.of(cron), ok=False, elapsed=time.monotonic() - t0, report=report,

@@ -27,8 +27,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from stackctl.kubernetes import argo
-from stackctl.kubernetes.apply import KINDS, ApiError, Applied, Cluster, Kind, Ref
+from stackctl.kubernetes.apply import Applied
+from stackctl.kubernetes.client import KINDS, ApiError, Cluster, Kind, Ref
+from stackctl.kubernetes.deploy import argo
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -628,7 +629,7 @@ class Watcher:
                     rv = obj.get("metadata", {}).get("resourceVersion", rv)
                     if etype in ("ADDED", "MODIFIED"):
                         self.queue.put(("event", obj))
-            except Exception as exc:  # noqa: BLE001 - a lost event stream only costs the live view
+            except Exception as exc:  # a lost event stream only costs the live view
                 if self.stop.wait(0.5):
                     return
                 self.queue.put(("note", f"event stream interrupted ({exc}); resuming"))
@@ -671,7 +672,7 @@ class Watcher:
                     if etype == "BOOKMARK":
                         continue
                     self.queue.put((etype, obj))
-            except Exception as exc:  # noqa: BLE001 - re-list and go on: a watch may drop at any time
+            except Exception as exc:  # re-list and go on: a watch may drop at any time
                 if self.stop.wait(0.5):
                     return
                 self.queue.put(("note", f"watch of {kind.kind} interrupted ({exc}); resuming"))
