@@ -358,7 +358,7 @@ def _stack_name(prof: Profile) -> str:
 
 def _release(prof: Profile, stack: str) -> Release:
     from stackctl.kubernetes.history import Release
-    from stackctl.kubernetes.mapping import label_value
+    from stackctl.kubernetes.names import label_value
 
     return Release(stack=label_value(stack), namespace=_kube(prof).namespace, profile=prof.name)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from stackctl.errors import InputError, OperationError
 from stackctl.kubernetes import history as kh
-from stackctl.kubernetes import mapping as k
+from stackctl.kubernetes import names as k
 from stackctl.kubernetes.apply import Cluster, Ref
 from stackctl.kubernetes.labels import A_SERVICE, L_INSTANCE, L_NAME
 from stackctl.kubernetes.rollout import QuietView, View, Watcher

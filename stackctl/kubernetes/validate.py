@@ -18,7 +18,7 @@ from typing import Any
 
 from stackctl.errors import InputError, ToolMissingError
 from stackctl.kubernetes import argo
-from stackctl.kubernetes import mapping as k
+from stackctl.kubernetes import names as k
 
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)")
 
