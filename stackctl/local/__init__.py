@@ -173,7 +173,9 @@ def create_early(profile: Profile, services: Sequence[str], *, build: bool) -> E
         before = project.containers()
     except Exception:  # noqa: BLE001 - no engine yet: the normal path says what is wrong
         return None
-    scales = {name: o.replicas for name, o in profile.services.items() if o.replicas is not None}
+    from stackctl.kubernetes.settings import from_profile
+
+    scales = from_profile(profile).replicas
     return Early(project, before, scales)
 
 
@@ -186,13 +188,13 @@ def up(loaded: LoadedStack, services: Sequence[str] = (), *, timeout: float = DE
     import time
 
     from stackctl.compose.local import compose_ready
+    from stackctl.kubernetes.settings import from_profile
     from stackctl.local.plan import plan_up, restart_dependents
     from stackctl.local.startup import Startup
 
     t0 = time.monotonic() if t0 is None else t0
     plan = plan_up(loaded.stack, services)
-    scales = {name: o.replicas for name, o in loaded.profile.services.items()
-              if o.replicas is not None and name in plan.services}
+    scales = {name: n for name, n in from_profile(loaded.profile).replicas.items() if name in plan.services}
     if early is not None and not (early.succeeded() and early.project.name == loaded.stack.name
                                   and early.scales == scales and not services):
         early = None  # it failed, or created something else: create here

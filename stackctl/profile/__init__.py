@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from stackctl.errors import ProfileError
@@ -64,7 +63,3 @@ def load_profile(root: Path, name: str) -> Profile:
         hint = f"known profiles: {', '.join(known)}" if known else "run `stackctl init` to create profiles"
         raise ProfileError(f"profile {name!r} not found", file=display(path, root), hint=hint)
     return parse_profile(read_yaml(path, root), name=name, path=path, root=root)
-
-
-def default_profile_name() -> str:
-    return os.environ.get("STACKCTL_PROFILE") or "local"

@@ -482,9 +482,13 @@ def _ingress(node: _Node | None) -> Ingress | None:
 _OVERRIDE_FIELDS = ("replicas", "resources", "strategy", "ingress", "service_type", "kind", "schedule",
                     "time_zone", "concurrency_policy", "liveness", "autoscaling", "pdb", "pull_policy", "update",
                     "blue_green", "canary", "job", "init_containers", "sidecars", "placement", "shutdown_delay")
-# Fields that describe one service and make no sense under `defaults:`.
-_SERVICE_ONLY_FIELDS = ("kind", "schedule", "time_zone", "concurrency_policy", "autoscaling", "pdb", "job",
-                        "init_containers", "sidecars")
+# Fields that describe one service and make no sense under `defaults:`. `replicas`: a count is sized
+# for one service, and a default would also multiply the stateful ones (each replica of a database is
+# a database of its own) and the one-shot ones (a Job's replicas are parallel runs); `ingress` names
+# one service's hosts; `placement` spreads the replicas of a Deployment or StatefulSet only. Refused
+# rather than ignored: a key that is accepted must do something.
+_SERVICE_ONLY_FIELDS = ("replicas", "kind", "schedule", "time_zone", "concurrency_policy", "autoscaling", "pdb",
+                        "job", "init_containers", "sidecars", "ingress", "placement")
 
 
 def _override(node: _Node | None, *, defaults: bool = False) -> ServiceOverride:
@@ -711,19 +715,6 @@ def _containers(node: _Node, key: str) -> tuple[ExtraContainer, ...]:
 
 
 CANARY_CONTROLLERS = ("stackctl", "argo-rollouts")
-STRATEGY_SETTINGS = {"canary": "canary", "blue-green": "blue_green"}  # strategy → its settings field
-
-
-def argo_controller_field(own: ServiceOverride, defaults: ServiceOverride) -> str | None:
-    """`canary.controller` or `blue_green.controller` when the service's strategy is run by Argo
-    Rollouts (its own settings, else the profile's defaults, as the renderer reads them); else None."""
-    def pick(attr: str) -> Any:
-        value = getattr(own, attr)
-        return value if value is not None else getattr(defaults, attr)
-
-    key = STRATEGY_SETTINGS.get(pick("strategy") or "")
-    chosen = pick(key) if key else None
-    return f"{key}.controller" if chosen is not None and chosen.controller == "argo-rollouts" else None
 
 
 def _canary(node: _Node | None) -> Canary | None:

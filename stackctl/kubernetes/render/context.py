@@ -28,7 +28,7 @@ from stackctl.kubernetes.labels import (
     L_TRACK,
     MANAGER,
 )
-from stackctl.profile.schema import ServiceOverride, argo_controller_field
+from stackctl.kubernetes.settings import ServiceSettings, resolve
 
 API_VERSIONS = {
     "Namespace": "v1", "ConfigMap": "v1", "Secret": "v1", "PersistentVolumeClaim": "v1", "Service": "v1",
@@ -62,7 +62,7 @@ class Plan:
     svc: m.Service
     name: str  # the Kubernetes name (Service, workload, container)
     kind: str
-    override: ServiceOverride  # the service's own profile settings
+    settings: ServiceSettings  # the service's profile settings, defaults merged
     ports: list[Port]
     level: int = 0
     awaited: bool = False  # a dependent waits for this Job to complete
@@ -87,6 +87,7 @@ class Context:
         self.stack = stack
         self.target = target
         self.kube = target.kubernetes
+        self.settings = resolve(target.services, target.defaults, file=target.profile_file)
         self.secrets = secrets
         self.host = host
         self.stack_label = k.label_value(stack.name)
@@ -141,18 +142,18 @@ class Context:
     def colour(self, plan: Plan) -> str | None:
         """Blue-green Deployments are rendered as the first colour; promote picks the colour to deploy
         (`stackctl.kubernetes.bluegreen`), so the render stays the same whatever is live."""
-        if plan.kind == "Deployment" and self.effective(plan, "strategy") == "blue-green" and not self.argo(plan):
+        if plan.kind == "Deployment" and plan.settings.strategy == "blue-green" and not self.argo(plan):
             return FIRST_COLOUR
         return None
 
     def canary(self, plan: Plan) -> bool:
         """A canary that promote runs itself (a stable and a canary Deployment)."""
-        return (plan.kind == "Deployment" and self.effective(plan, "strategy") == "canary"
+        return (plan.kind == "Deployment" and plan.settings.strategy == "canary"
                 and not self.argo(plan))
 
     def argo(self, plan: Plan) -> bool:
         """A canary or blue-green run by Argo Rollouts: the service's Deployment is rendered as a `Rollout`."""
-        return plan.kind == "Deployment" and argo_controller_field(plan.override, self.target.defaults) is not None
+        return plan.kind == "Deployment" and plan.settings.argo_field is not None
 
     def pod_selector(self, plan: Plan, *, workload: bool = False) -> dict[str, str]:
         """What selects the service's serving pods: its Services' selector; with `workload`, its
@@ -175,7 +176,3 @@ class Context:
         obj = {"apiVersion": API_VERSIONS[kind], "kind": kind, "metadata": meta, **body}
         self.objects.append(obj)
         return obj
-
-    def effective(self, plan: Plan, attr: str) -> Any:
-        own = getattr(plan.override, attr)
-        return own if own is not None else getattr(self.target.defaults, attr)

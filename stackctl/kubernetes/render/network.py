@@ -15,7 +15,7 @@ def headless_name(ctx: Context, plan: Plan) -> str:
 
 
 def services(ctx: Context, plan: Plan) -> None:
-    svc_type = ctx.effective(plan, "service_type") or "ClusterIP"
+    svc_type = plan.settings.service_type or "ClusterIP"
     if plan.kind == "StatefulSet":
         headless = ctx.claim_name("Service", headless_name(ctx, plan), plan.where)
         spec: dict[str, Any] = {"clusterIP": "None", "publishNotReadyAddresses": True,
@@ -78,7 +78,7 @@ def _service_ports(ctx: Context, plan: Plan, svc_type: str) -> list[dict[str, An
 
 
 def ingress(ctx: Context, plan: Plan, wave: int) -> None:
-    ingress = plan.override.ingress
+    ingress = plan.settings.ingress
     if ingress is None:
         return
     where = f"services.{plan.svc.name}.ingress"

@@ -10,17 +10,12 @@ from stackctl.errors import InputError
 from stackctl.kubernetes import names as k
 from stackctl.kubernetes.render import mapping
 from stackctl.kubernetes.render.context import Context, Plan, Port
-from stackctl.profile.schema import ServiceOverride
 
 PROTOCOLS = {"tcp": "TCP", "udp": "UDP", "sctp": "SCTP"}
 
 
 def check_profile_references(ctx: Context) -> None:
-    names = set(ctx.stack.service_names)
-    for svc_name in ctx.target.services:
-        if svc_name not in names:
-            raise ctx.profile_error(f"services.{svc_name}", "no such service in the Compose project "
-                                     f"(services: {', '.join(sorted(names)) or 'none'})")
+    ctx.settings.check_names(ctx.stack.service_names)
     for vol in ctx.kube.volumes:
         if vol not in ctx.volumes:
             raise ctx.profile_error(f"kubernetes.volumes.{vol}", "no such named volume in the Compose "
@@ -43,8 +38,8 @@ def make_plans(ctx: Context) -> None:
             ctx.warn(f"services.{svc.name}", f"is named {name!r} in Kubernetes (names are DNS labels); "
                                               f"clients that connect to {svc.name!r} must use {name!r}")
         ctx.names[("Service", name)] = svc.name
-        override = ctx.target.services.get(svc.name, ServiceOverride())
-        ctx.plans[svc.name] = Plan(svc=svc, name=name, kind="", override=override, ports=_ports(ctx, svc))
+        ctx.plans[svc.name] = Plan(svc=svc, name=name, kind="", settings=ctx.settings.of(svc.name),
+                                   ports=_ports(ctx, svc))
     users: dict[str, list[str]] = {}
     for svc in ctx.stack.services:
         for mount in svc.volumes:
@@ -132,7 +127,7 @@ def _infer_ports(ctx: Context, plan: Plan, evidence: Mapping[int, str]) -> None:
 
 
 def _kind(ctx: Context, plan: Plan, one_shots: frozenset[str], own_volumes: list[str]) -> str:
-    svc, o = plan.svc, plan.override
+    svc, o = plan.svc, plan.settings
     if o.schedule is not None:
         return "CronJob"
     if o.kind is not None:

@@ -84,10 +84,10 @@ def pod(ctx: Context, plan: Plan, env: list[EnvEntry], files: Mapping[tuple[str,
         pod["imagePullSecrets"] = [{"name": n} for n in ctx.kube.image_pull_secrets]
     # native sidecars first (a proxy or log forwarder is up before the rest starts), then the
     # dependency waits, then the profile's init containers
-    inits = [_extra(ctx, plan, c, "sidecars", i, sidecar=True) for i, c in enumerate(plan.override.sidecars)]
+    inits = [_extra(ctx, plan, c, "sidecars", i, sidecar=True) for i, c in enumerate(plan.settings.sidecars)]
     inits += _waits(ctx, plan)
     inits += [_extra(ctx, plan, c, "init_containers", i, sidecar=False)
-              for i, c in enumerate(plan.override.init_containers)]
+              for i, c in enumerate(plan.settings.init_containers)]
     seen = {plan.name}
     for c in inits:
         if c["name"] in seen:
@@ -118,9 +118,9 @@ def pod(ctx: Context, plan: Plan, env: list[EnvEntry], files: Mapping[tuple[str,
 def _shutdown_delay(ctx: Context, plan: Plan) -> int:
     """The preStop sleep of the service's main container, in seconds (0: none). Only pods that a
     Service sends traffic to get one: a long-running workload with ports."""
-    own = plan.override.shutdown_delay
-    chosen = own if own is not None else ctx.target.defaults.shutdown_delay
-    where = f"{plan.where}.shutdown_delay" if own is not None else "defaults.shutdown_delay"
+    chosen = plan.settings.shutdown_delay
+    own = chosen if "shutdown_delay" in plan.settings.own else None
+    where = plan.settings.where("shutdown_delay")
     if plan.kind not in SERVED_KINDS or not plan.ports:
         if own:  # asked for this very service, where nothing would drain
             why = (f"this {plan.kind} gets no Service" if plan.kind not in SERVED_KINDS
@@ -167,7 +167,7 @@ def _placement(ctx: Context, plan: Plan) -> dict[str, Any]:
     """Where the pods may run: Compose's `deploy.placement` (Swarm constraints become required node
     affinity, `spread` preferences soft topology spread) and the profile's `placement` (spread,
     anti-affinity), which wins where both say something."""
-    placement = plan.override.placement
+    placement = plan.settings.placement
     swarm = plan.svc.deploy.placement
     if placement is not None and plan.kind not in ("Deployment", "StatefulSet"):
         raise ctx.profile_error(f"{plan.where}.placement", f"spreads replicas of a Deployment or StatefulSet "
@@ -276,7 +276,7 @@ def _image(ctx: Context, plan: Plan) -> str:
 
 
 def _pull_policy(ctx: Context, plan: Plan) -> str | None:
-    policy = ctx.effective(plan, "pull_policy") or ctx.kube.image_pull_policy
+    policy = plan.settings.pull_policy or ctx.kube.image_pull_policy
     if policy:
         return str(policy)
     return {"always": "Always", "never": "Never", "missing": "IfNotPresent",
@@ -363,7 +363,7 @@ def _run_as(ctx: Context, plan: Plan, volumes: list[dict[str, Any]]) -> dict[str
 
 def _probes(ctx: Context, plan: Plan) -> dict[str, Any]:
     hc = plan.svc.healthcheck
-    liveness = ctx.effective(plan, "liveness")
+    liveness = plan.settings.liveness
     out: dict[str, Any] = {}
     handler = None
     if hc is not None and hc.argv is not None:

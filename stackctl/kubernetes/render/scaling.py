@@ -8,7 +8,7 @@ from stackctl.kubernetes.render.context import API_VERSIONS, Context, Plan
 
 
 def autoscaling(ctx: Context, plan: Plan, wave: int) -> None:
-    hpa = plan.override.autoscaling
+    hpa = plan.settings.autoscaling
     if hpa is None:
         return
     where = f"services.{plan.svc.name}.autoscaling"
@@ -53,7 +53,7 @@ def autoscaling(ctx: Context, plan: Plan, wave: int) -> None:
 
 
 def pdb(ctx: Context, plan: Plan, wave: int) -> None:
-    pdb = plan.override.pdb
+    pdb = plan.settings.pdb
     if pdb is None:
         return
     where = f"services.{plan.svc.name}.pdb"
@@ -63,7 +63,7 @@ def pdb(ctx: Context, plan: Plan, wave: int) -> None:
     spec: dict[str, Any] = {}
     if pdb.min_available is not None:
         spec["minAvailable"] = pdb.min_available
-        floor = plan.override.autoscaling.min_replicas if plan.override.autoscaling else (
+        floor = plan.settings.autoscaling.min_replicas if plan.settings.autoscaling else (
             plan.svc.deploy.replicas if plan.svc.deploy.replicas is not None else 1)
         if isinstance(pdb.min_available, int) and pdb.min_available >= floor:
             ctx.warn(f"{where}.min_available", f"{pdb.min_available} with {floor} replica(s) blocks every "

@@ -52,14 +52,12 @@ def render_service(ctx: Context, plan: Plan, env: list[EnvEntry], files: Mapping
             annotations[key] = value
         else:
             ctx.warn(f"{plan.where}.deploy.labels.{key}", "is not a valid Kubernetes annotation key; dropped")
-    strategy = ctx.effective(plan, "strategy")
+    strategy = plan.settings.strategy
     if strategy in ("blue-green", "canary"):
         annotations[A_STRATEGY] = strategy
-    blue_green = ctx.effective(plan, "blue_green")
-    if blue_green is not None and strategy != "blue-green":
-        raise ctx.profile_error(f"{plan.where}.blue_green", "only applies with strategy: blue-green")
+    blue_green = plan.settings.blue_green  # only set with strategy: blue-green (kubernetes.settings)
     if ctx.colour(plan):
-        if plan.override.autoscaling is not None:
+        if plan.settings.autoscaling is not None:
             raise ctx.profile_error(f"{plan.where}.autoscaling", "cannot be combined with strategy: "
                                                                   "blue-green (the autoscaler targets one "
                                                                   "Deployment, blue-green has two)")
@@ -68,14 +66,12 @@ def render_service(ctx: Context, plan: Plan, env: list[EnvEntry], files: Mapping
     elif strategy == "blue-green" and not ctx.argo(plan):
         ctx.warn(f"{plan.where}.strategy", f"blue-green applies to Deployments; this {plan.kind} rolls "
                                             "as usual")
-    if plan.override.job is not None and plan.kind not in ("Job", "CronJob"):
+    if plan.settings.job is not None and plan.kind not in ("Job", "CronJob"):
         raise ctx.profile_error(f"{plan.where}.job", f"only applies to a Job or CronJob (this service is a "
                                                       f"{plan.kind})")
-    canary = ctx.effective(plan, "canary")
-    if canary is not None and strategy != "canary":
-        raise ctx.profile_error(f"{plan.where}.canary", "only applies with strategy: canary")
+    canary = plan.settings.canary  # only set with strategy: canary
     if ctx.canary(plan):
-        if plan.override.autoscaling is not None:
+        if plan.settings.autoscaling is not None:
             raise ctx.profile_error(f"{plan.where}.autoscaling", "cannot be combined with strategy: canary "
                                                                   "(the canary is sized from replicas)")
         steps = (canary or Canary()).steps
@@ -95,7 +91,7 @@ def render_service(ctx: Context, plan: Plan, env: list[EnvEntry], files: Mapping
 def _workload(ctx: Context, plan: Plan, template: dict[str, Any], wave: int, annotations: dict[str, str],
               claims: Mapping[str, str]) -> None:
     svc, kind = plan.svc, plan.kind
-    autoscaling = plan.override.autoscaling
+    autoscaling = plan.settings.autoscaling
     replicas = svc.deploy.replicas
     spec: dict[str, Any] = {}
     if kind in ("Deployment", "StatefulSet"):
@@ -118,7 +114,7 @@ def _workload(ctx: Context, plan: Plan, template: dict[str, Any], wave: int, ann
                 if vol in ctx.volumes:
                     storage.volume_driver_warnings(ctx, ctx.volumes[vol])
     elif kind == "DaemonSet":
-        update = ctx.effective(plan, "update")
+        update = plan.settings.update
         if update is not None:
             rolling = {}
             if update.max_surge is not None:
@@ -163,12 +159,12 @@ def _workload(ctx: Context, plan: Plan, template: dict[str, Any], wave: int, ann
 
 def _deployment_strategy(ctx: Context, plan: Plan, claims: Mapping[str, str]) -> dict[str, Any]:
     svc = plan.svc
-    strategy = ctx.effective(plan, "strategy")
+    strategy = plan.settings.strategy
     rwo = [v for v, how in plan.claims.items() if how in ("claim", "external")
            and storage.volume_settings(ctx, v)[2] in ("ReadWriteOnce", "ReadWriteOncePod")]
     out: dict[str, Any] = {}
     if rwo:
-        if strategy == "rolling" or ctx.effective(plan, "update") is not None:
+        if strategy == "rolling" or plan.settings.update is not None:
             ctx.warn(f"{plan.where}.strategy", f"Recreate is used instead of a rolling update: the "
                                                 f"ReadWriteOnce volume {rwo[0]} cannot be mounted by old and "
                                                 "new pods on different nodes at once")
@@ -178,7 +174,7 @@ def _deployment_strategy(ctx: Context, plan: Plan, claims: Mapping[str, str]) ->
         out["strategy"] = {"type": "Recreate"}
         return out
     rolling: dict[str, Any] = {}
-    update = ctx.effective(plan, "update")
+    update = plan.settings.update
     uc = svc.deploy.update_config
     if update is not None:
         if update.max_surge is not None:
@@ -210,7 +206,7 @@ def _argo_strategy(ctx: Context, plan: Plan, deployment: Mapping[str, Any] | Non
     """An Argo Rollouts canary (setWeight and pause steps, weights by replica ratio: no traffic
     router is configured; the surge/unavailable settings of the rolling update) or blue-green
     (the service's Service is the active one, switched once the new ReplicaSet is ready)."""
-    blue_green = ctx.effective(plan, "strategy") == "blue-green"
+    blue_green = plan.settings.strategy == "blue-green"
     field = "blue_green" if blue_green else "canary"
     if deployment is not None and deployment.get("type") == "Recreate":
         raise ctx.profile_error(f"{plan.where}.{field}.controller",
@@ -228,13 +224,13 @@ def _argo_strategy(ctx: Context, plan: Plan, deployment: Mapping[str, Any] | Non
                                      f"Argo Rollouts switches one Service, and the network aliases "
                                      f"({', '.join(aliases)}) would each get one that sees both versions; drop "
                                      "them or use controller: stackctl")
-        settings = ctx.effective(plan, "blue_green")
+        settings = plan.settings.blue_green
         out: dict[str, Any] = {"activeService": plan.name, "autoPromotionEnabled": True}
         if settings is not None and not settings.keep_previous:
             out["scaleDownDelaySeconds"] = 0  # else Argo's default: the old ReplicaSet goes 30 s after
         return {"blueGreen": out}
     steps: list[dict[str, Any]] = []
-    for step in (ctx.effective(plan, "canary") or Canary()).steps:
+    for step in (plan.settings.canary or Canary()).steps:
         steps.append({"setWeight": step.weight})
         if step.pause:
             steps.append({"pause": {"duration": f"{step.pause}s"}})
@@ -261,7 +257,7 @@ def _job_spec(ctx: Context, plan: Plan, template: dict[str, Any]) -> dict[str, A
     if isinstance(attempts, int) and policy.get("condition") != "none":
         backoff = attempts
     template["spec"]["restartPolicy"] = "Never"
-    settings = plan.override.job
+    settings = plan.settings.job
     if settings is not None and settings.backoff_limit is not None:
         backoff = settings.backoff_limit
     spec: dict[str, Any] = {"backoffLimit": backoff}
@@ -278,7 +274,7 @@ def _job_spec(ctx: Context, plan: Plan, template: dict[str, Any]) -> dict[str, A
 
 
 def _cron_spec(ctx: Context, plan: Plan, job: dict[str, Any]) -> dict[str, Any]:
-    o = plan.override
+    o = plan.settings
     spec: dict[str, Any] = {"schedule": o.schedule, "concurrencyPolicy": o.concurrency_policy or "Forbid"}
     if o.time_zone:
         spec["timeZone"] = o.time_zone
