@@ -13,7 +13,7 @@ from stackctl.errors import StackctlError
 
 if TYPE_CHECKING:
     from stackctl.kubernetes.settings import Settings
-    from stackctl.profile.schema import Profile
+    from stackctl.profile.types import Profile
 
 Status = Literal["ok", "warn", "fail", "skip"]
 

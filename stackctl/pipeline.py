@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from stackctl import model as m
-from stackctl.profile.schema import Profile, ResourceSpec
+from stackctl.profile.types import Profile, ResourceSpec
 
 if TYPE_CHECKING:
     from stackctl.kubernetes.settings import ServiceSettings

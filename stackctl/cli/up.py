@@ -15,7 +15,7 @@ from stackctl.cli.common import Output, OutputOpt, ProfileOpt, console, emit, er
 if TYPE_CHECKING:
     from stackctl.local import UpResult
     from stackctl.pipeline import LoadedStack
-    from stackctl.profile.schema import Profile
+    from stackctl.profile.types import Profile
 
 ServicesArg = Annotated[Optional[list[str]], typer.Argument(metavar="SERVICE", show_default=False,
                                                             help="Only these services (and what they depend on).")]

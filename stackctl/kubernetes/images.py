@@ -27,7 +27,7 @@ from typing import Any
 
 from stackctl import model as m
 from stackctl.errors import InputError
-from stackctl.profile.schema import KubernetesSettings
+from stackctl.profile.types import KubernetesSettings
 
 TAG_PREFIX = "src-"
 MAX_CONTEXT_FILES = 50_000

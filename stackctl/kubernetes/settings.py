@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from stackctl.errors import ProfileError
-from stackctl.profile.schema import Profile, Resources, ServiceOverride
+from stackctl.profile.types import Profile, Resources, ServiceOverride
 
 # strategy → the field holding its settings (the ones that name a controller)
 STRATEGY_SETTINGS = {"canary": "canary", "blue-green": "blue_green"}

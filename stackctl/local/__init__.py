@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from stackctl.local.plan import Plan
     from stackctl.local.startup import Startup, View
     from stackctl.pipeline import LoadedStack
-    from stackctl.profile.schema import Profile
+    from stackctl.profile.types import Profile
 
 DEFAULT_TIMEOUT = 300.0
 

@@ -7,8 +7,8 @@ import pytest
 from stackctl import model as m
 from stackctl.errors import ComposeFileError, ProfileError
 from stackctl.pipeline import apply_overrides
+from stackctl.profile import parse_profile
 from stackctl.profile.compose import parse_duration, to_model
-from stackctl.profile.schema import parse_profile
 
 RESOLVED = {
     "name": "shop",

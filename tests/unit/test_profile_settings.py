@@ -14,7 +14,7 @@ from stackctl.kubernetes.render import render
 from stackctl.kubernetes.settings import from_profile, resolve
 from stackctl.profile import load_profile
 from stackctl.profile.compose import to_model
-from stackctl.profile.schema import BlueGreen, Canary, Profile, ServiceOverride
+from stackctl.profile.types import BlueGreen, Canary, Profile, ServiceOverride
 
 WEB = {"image": "nginx:1.27", "ports": [{"target": 80, "protocol": "tcp"}]}
 

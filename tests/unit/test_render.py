@@ -17,7 +17,7 @@ from stackctl.kubernetes.labels import A_CONFIG_HASH, A_SECRET_HASH, A_WAIT, A_W
 from stackctl.kubernetes.render import Rendered, render
 from stackctl.kubernetes.validate import validate
 from stackctl.profile.compose import to_model
-from stackctl.profile.schema import (
+from stackctl.profile.types import (
     Autoscaling,
     DisruptionBudget,
     Ingress,

@@ -15,7 +15,7 @@ from stackctl.kubernetes.render import Rendered, render
 from stackctl.kubernetes.validate import validate
 from stackctl.profile import load_profile
 from stackctl.profile.compose import to_model
-from stackctl.profile.schema import (
+from stackctl.profile.types import (
     Autoscaling,
     Canary,
     CanaryStep,

@@ -12,7 +12,7 @@ from stackctl.kubernetes.inputs import Target
 from stackctl.kubernetes.render import Rendered, capabilities, mapping, render
 from stackctl.kubernetes.validate import validate
 from stackctl.profile.compose import to_model
-from stackctl.profile.schema import KubernetesSettings, Placement, ServiceOverride
+from stackctl.profile.types import KubernetesSettings, Placement, ServiceOverride
 
 
 @pytest.mark.parametrize(("argv", "expected"), [

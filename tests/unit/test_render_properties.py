@@ -14,7 +14,7 @@ from stackctl.kubernetes.inputs import HostPath, SecretInputs, Target
 from stackctl.kubernetes.render import Rendered, mapping, render
 from stackctl.kubernetes.validate import validate
 from stackctl.profile.compose import to_model
-from stackctl.profile.schema import KubernetesSettings
+from stackctl.profile.types import KubernetesSettings
 
 NAMES = ["web", "api", "db", "cache", "worker", "my_app", "queue", "search", "proxy", "agent"]
 IMAGES = ["nginx:1.27", "postgres:16", "redis:7", "acme/api:1.0", "ghcr.io/acme/worker", "busybox"]

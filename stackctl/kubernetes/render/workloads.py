@@ -19,7 +19,7 @@ from stackctl.kubernetes.labels import (
 )
 from stackctl.kubernetes.render import mapping, network, podspec, scaling, storage
 from stackctl.kubernetes.render.context import WAVE_WORKLOADS, Context, EnvEntry, Plan
-from stackctl.profile.schema import Canary
+from stackctl.profile.types import Canary
 
 # A rolling update without settings of its own starts a new pod before it stops an old one: the
 # served capacity never drops (Kubernetes' own default, 25 % each, takes pods away from 4 replicas on).
