@@ -88,7 +88,7 @@ def _measure(n: int, runs: int, validate_too: bool) -> dict[str, Any]:
     from stackctl.kubernetes import write
     from stackctl.kubernetes.inputs import HostPath, SecretInputs, Target
     from stackctl.kubernetes.render import render
-    from stackctl.profile.schema import KubernetesSettings
+    from stackctl.profile.types import KubernetesSettings
 
     stack = to_model(compose_project(n))
     target = Target(profile="bench", profile_file="profiles/bench.yaml",

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from stackctl.errors import StackctlError, ToolMissingError
+
+if TYPE_CHECKING:
+    from stackctl.kubernetes.settings import Settings
+    from stackctl.profile.types import Profile
 
 Status = Literal["ok", "warn", "fail", "skip"]
 
@@ -24,11 +28,14 @@ def run_checks(root: Path, profile_name: str, *, reach_cluster: bool = True) -> 
     checks: list[Check] = []
     checks.append(_guard("docker engine", _docker_engine))
     checks.append(_guard("compose v2", _compose))
-    profile = None
+    profile: Profile | None = None
+    resolved: Settings | None = None
     try:
+        from stackctl.kubernetes import settings
         from stackctl.profile import load_profile
 
         profile = load_profile(root, profile_name)
+        resolved = settings.from_profile(profile)  # the combinations, checked where render checks them
         checks.append(Check("profile", "ok", f"{profile.display_path} is valid"))
     except StackctlError as exc:
         checks.append(Check("profile", "fail", str(exc), "fix the profile, or run `stackctl init`"))
@@ -36,7 +43,7 @@ def run_checks(root: Path, profile_name: str, *, reach_cluster: bool = True) -> 
         checks.append(_guard("compose project", lambda: _compose_project(profile)))
     if profile is not None:
         checks.append(_gitignore(root, profile.env.file))
-        checks.extend(_kubernetes(profile, reach_cluster))
+        checks.extend(_kubernetes(profile, resolved, reach_cluster))
     return checks
 
 
@@ -98,7 +105,7 @@ def _gitignore(root: Path, env_file: Path) -> Check:
 
 
 # --- kubeconfig ------------------------------------------------------------------------------
-def _kubernetes(profile: Any, reach: bool) -> list[Check]:
+def _kubernetes(profile: Any, resolved: Settings | None, reach: bool) -> list[Check]:
     kube = profile.kubernetes
     if kube is None:
         return [Check("kubeconfig", "skip", f"profile {profile.name} has no kubernetes section")]
@@ -122,20 +129,16 @@ def _kubernetes(profile: Any, reach: bool) -> list[Check]:
     checks = [Check("kubeconfig", "ok", f"context {wanted!r} in {', '.join(str(f) for f in files)}")]
     if reach:
         checks.append(_reach(wanted))
-        argo_users = _argo_users(profile)
+        argo_users = _argo_users(resolved) if resolved is not None else []
         if argo_users and checks[-1].status == "ok":
             checks.append(_guard("argo rollouts", lambda: _argo_rollouts(wanted, argo_users, profile)))
     return checks
 
 
-def _argo_users(profile: Any) -> list[str]:
+def _argo_users(resolved: Settings) -> list[str]:
     """The profile fields that make services Argo Rollouts (canary or blue-green)."""
-    from stackctl.profile.schema import argo_controller_field
-
-    d = profile.defaults
-    users = [f"defaults.{f}" for f in [argo_controller_field(d, d)] if f]
-    users += [f"services.{name}.{f}" for name, o in sorted(profile.services.items())
-              if (f := argo_controller_field(o, d))]
+    users = [f"defaults.{f}" for f in [resolved.defaults.argo_field] if f]
+    users += [f"services.{name}.{f}" for name, s in sorted(resolved.services.items()) if (f := s.argo_field)]
     return users
 
 

@@ -18,7 +18,3 @@ def dump_yaml(data: Any) -> str:
     _Dumper.add_representer(str, _str)
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True,
                      width=100)
-
-
-def dump_yaml_all(documents: list[Any]) -> str:
-    return "---\n".join(dump_yaml(d) for d in documents)

@@ -7,10 +7,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from stackctl import model as m
-from stackctl.errors import ProfileError
-from stackctl.profile.schema import Profile, ResourceSpec, ServiceOverride
+from stackctl.profile.types import Profile, ResourceSpec
+
+if TYPE_CHECKING:
+    from stackctl.kubernetes.settings import ServiceSettings
 
 
 @dataclass(frozen=True)
@@ -37,27 +40,21 @@ def load_stack(profile: Profile, *, environ: Mapping[str, str] | None = None,
 
 
 def apply_overrides(stack: m.Stack, profile: Profile) -> m.Stack:
-    """Apply the profile's per-service overrides and defaults (replicas, resources)."""
-    names = set(stack.service_names)
-    for svc_name in profile.services:
-        if svc_name not in names:
-            raise ProfileError(
-                f"no such service in the Compose project (services: {', '.join(sorted(names)) or 'none'})",
-                file=profile.display_path, field=f"services.{svc_name}")
-    services = []
-    for svc in stack.services:
-        override = profile.services.get(svc.name, ServiceOverride())
-        services.append(_apply(svc, override, profile.defaults))
-    return dataclasses.replace(stack, name=profile.stack or stack.name, services=tuple(services))
+    """Apply the profile's per-service settings that every backend honours (replicas, resources)."""
+    from stackctl.kubernetes import settings
+
+    resolved = settings.from_profile(profile)
+    resolved.check_names(stack.service_names)
+    services = tuple(_apply(svc, resolved.of(svc.name)) for svc in stack.services)
+    return dataclasses.replace(stack, name=profile.stack or stack.name, services=services)
 
 
-def _apply(svc: m.Service, o: ServiceOverride, defaults: ServiceOverride) -> m.Service:
+def _apply(svc: m.Service, s: ServiceSettings) -> m.Service:
     deploy = svc.deploy
-    replicas = o.replicas if o.replicas is not None else deploy.replicas
+    replicas = s.replicas if s.replicas is not None else deploy.replicas
     limits, reservations = deploy.limits, deploy.reservations
-    has_own = limits != m.Resources() or reservations != m.Resources()
-    res = o.resources if not o.resources.empty else (None if has_own else defaults.resources)
-    if res is not None and not res.empty:
+    res = s.resources_over(limits != m.Resources() or reservations != m.Resources())
+    if res is not None:
         limits = _merge(limits, res.limits)
         reservations = _merge(reservations, res.requests)
     if replicas == deploy.replicas and limits == deploy.limits and reservations == deploy.reservations:

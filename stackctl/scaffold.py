@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stackctl.errors import InputError
-from stackctl.profile.schema import display
+from stackctl.profile.types import display
 
 COMPOSE_CANDIDATES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 GITIGNORE_LINES = (".env", ".env.*", "!.env.example", ".stackctl/keys/", "*.key")

@@ -14,7 +14,7 @@ from stackctl.cli.common import Output, OutputOpt, ProfileOpt, console, emit, er
 
 if TYPE_CHECKING:
     from stackctl.pipeline import LoadedStack
-    from stackctl.profile.schema import Profile
+    from stackctl.profile.types import Profile
     from stackctl.up import UpResult
 
 ServicesArg = Annotated[Optional[list[str]], typer.Argument(metavar="SERVICE", show_default=False,

@@ -18,7 +18,7 @@ from typing import Any
 
 from stackctl import model as m
 from stackctl.errors import ComposeFileError, ToolMissingError
-from stackctl.profile.schema import Profile, display
+from stackctl.profile.types import Profile, display
 
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}

@@ -22,7 +22,7 @@ from stackctl import model as m
 from stackctl.kubernetes.inputs import HostPath, SecretInputs, Target
 from stackctl.kubernetes.render import Rendered, render
 from stackctl.pipeline import LoadedStack, load_stack
-from stackctl.profile.schema import Profile, display
+from stackctl.profile.types import Profile, display
 
 MAX_FILE = 1024 * 1024  # a ConfigMap holds at most 1 MiB
 MAX_DIR_FILES = 256

@@ -27,7 +27,7 @@ from typing import Any
 
 from stackctl import model as m
 from stackctl.errors import InputError
-from stackctl.profile.schema import KubernetesSettings
+from stackctl.profile.types import KubernetesSettings
 
 TAG_PREFIX = "src-"
 MAX_CONTEXT_FILES = 50_000
@@ -57,7 +57,7 @@ class ImageResult:
 def plan(stack: m.Stack, kube: KubernetesSettings, *, root: Path) -> list[ImagePlan]:
     """One plan per built image (services sharing an `image:` share it). Empty without a registry:
     then the cluster must already have the images, named as rendered."""
-    from stackctl.kubernetes.mapping import built_image
+    from stackctl.kubernetes.names import built_image
 
     if not kube.registry:
         return []
@@ -219,7 +219,7 @@ def retag(objects: Sequence[dict[str, Any]], plans: Sequence[ImagePlan]) -> list
 
 
 def _job_name(rendered: str, spec: Mapping[str, Any]) -> str:
-    from stackctl.kubernetes.mapping import canonical, short_hash, with_suffix
+    from stackctl.kubernetes.names import canonical, short_hash, with_suffix
 
     base, _, suffix = rendered.rpartition("-")
     if not (base and len(suffix) == 8 and all(c in "0123456789abcdef" for c in suffix)):

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from stackctl.profile.schema import KubernetesSettings, Profile, ServiceOverride
+from stackctl.profile.types import KubernetesSettings, Profile, ServiceOverride
 
 
 @dataclass(frozen=True)

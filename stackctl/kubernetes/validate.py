@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stackctl.errors import InputError, ToolMissingError
-from stackctl.kubernetes import mapping as k
+from stackctl.kubernetes import names as k
 from stackctl.kubernetes.deploy import argo
 
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)")

@@ -19,7 +19,7 @@ from typing import Any
 
 from stackctl.errors import InputError
 from stackctl.fsutil import PUBLIC_MODE, SECRET_MODE, atomic_write
-from stackctl.kubernetes.mapping import gc_paused
+from stackctl.kubernetes.names import gc_paused
 
 # No .json/.yaml extension: `kubectl apply -f DIR` reads those as manifests.
 MARKER = ".stackctl-render"

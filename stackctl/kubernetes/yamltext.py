@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from stackctl.kubernetes.mapping import FileMode
+from stackctl.kubernetes.names import FileMode
 
 # A plain (unquoted) scalar: ASCII letters, digits and punctuation that is never special inside a
 # block-context plain scalar; the first character further restricted (no indicator, no digit).

@@ -1,16 +1,30 @@
-"""Profiles and Compose loading: profile + Compose files → the typed stack model."""
+"""Profiles: `profiles/<name>.yaml`, one per environment, validated into typed settings.
+
+A profile names the Compose files and env files of an environment, the overrides it applies to
+the stack (replicas, resources, strategy, ingress), and the Kubernetes target. Every error names
+the file and the field (`profiles/production.yaml: kubernetes.namespace: must be a DNS-1123 label`)
+and is an `InputError` (exit 2). Unknown keys are errors too: a typo must not be silently ignored.
+
+`types` holds the settings, `reader` the located YAML reader, `kubernetes` the Kubernetes keys; this
+module reads the file and the sections every backend uses.
+"""
 
 from __future__ import annotations
 
-import os
+import re
 from pathlib import Path
+from typing import Any
 
 from stackctl.errors import ProfileError
-from stackctl.profile.schema import PROFILE_NAME, Profile, display, parse_profile
+from stackctl.profile.kubernetes import kubernetes_settings, service_override
+from stackctl.profile.reader import DNS1123_LABEL, ENV_KEY, Node, kind_of
+from stackctl.profile.types import ComposeSettings, EnvSettings, Profile, SecretsSettings, ServiceOverride, display
 
-__all__ = ["Profile", "find_project_root", "load_profile", "list_profiles", "read_yaml"]
+__all__ = ["Profile", "find_project_root", "list_profiles", "load_profile", "parse_profile", "read_yaml"]
 
 PROFILES_DIR = "profiles"
+PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+_TOP_FIELDS = ("stack", "description", "compose", "env", "secrets", "defaults", "services", "kubernetes")
 
 
 def find_project_root(start: Path | None = None) -> Path:
@@ -66,5 +80,61 @@ def load_profile(root: Path, name: str) -> Profile:
     return parse_profile(read_yaml(path, root), name=name, path=path, root=root)
 
 
-def default_profile_name() -> str:
-    return os.environ.get("STACKCTL_PROFILE") or "local"
+def parse_profile(data: Any, *, name: str, path: Path, root: Path) -> Profile:
+    """Validate the parsed YAML of one profile file into a `Profile`."""
+    file = display(path, root)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ProfileError(f"must be a mapping at the top level, got {kind_of(data)}", file=file)
+    top = Node(data, file, "")
+    top.only(_TOP_FIELDS)
+
+    stack = top.string("stack", pattern=DNS1123_LABEL,
+                       what="must be a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters)")
+
+    def rel(p: str) -> Path:
+        return (root / p).resolve() if not Path(p).is_absolute() else Path(p)
+
+    env_node = top.mapping("env", allowed=("template", "file", "values"))
+    env_file = rel((env_node and env_node.string("file")) or (".env" if name == "local" else f".env.{name}"))
+    values: dict[str, str] = {}
+    if env_node is not None and (vals := env_node.mapping("values")) is not None:
+        for k, v in vals.data.items():
+            if not isinstance(k, str) or not ENV_KEY.match(k):
+                raise vals.fail("must be a variable name like LOG_LEVEL", str(k))
+            if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+                raise vals.fail(f"must be a string or number, got {kind_of(v)}", k)
+            values[k] = str(v)
+    env = EnvSettings(template=rel((env_node and env_node.string("template")) or ".env.example"),
+                      file=env_file, values=values)
+
+    compose_node = top.mapping("compose", allowed=("files", "env_files", "profiles", "project_directory"),
+                               required=True)
+    assert compose_node is not None
+    files = tuple(rel(f) for f in compose_node.string_list("files", required=True))
+    for i, f in enumerate(files):
+        if not f.is_file():
+            raise compose_node.fail(f"file not found: {display(f, root)}", f"files[{i}]")
+    if "env_files" in compose_node.data:
+        env_files = tuple(rel(f) for f in compose_node.string_list("env_files"))
+    else:
+        env_files = (env.file,)
+    project_dir = compose_node.string("project_directory")
+    compose = ComposeSettings(files=files, env_files=env_files, profiles=compose_node.string_list("profiles"),
+                              project_directory=rel(project_dir) if project_dir else None)
+
+    sec_node = top.mapping("secrets", allowed=("store", "history"))
+    secrets = SecretsSettings(
+        store=rel((sec_node and sec_node.string("store")) or f".stackctl/secrets/{name}.json"),
+        history=(sec_node and sec_node.integer("history", minimum=1, maximum=100)) or 10,
+    )
+
+    services: dict[str, ServiceOverride] = {}
+    if (svc_node := top.mapping("services")) is not None:
+        for svc_name in svc_node.data:
+            services[str(svc_name)] = service_override(svc_node.mapping(str(svc_name)))
+
+    return Profile(name=name, root=root, path=path, stack=stack, compose=compose, env=env, secrets=secrets,
+                   defaults=service_override(top.mapping("defaults"), defaults=True), services=services,
+                   kubernetes=kubernetes_settings(top.mapping("kubernetes")))

@@ -37,7 +37,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from stackctl.profile.schema import Profile
+    from stackctl.profile.types import Profile
     from stackctl.secrets.store import SecretStore
 
 __all__ = ["env_values", "open_store", "secret_values", "services_using"]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from stackctl import git
 from stackctl.errors import EnvError, InputError, SecretsError, StackctlError
-from stackctl.profile.schema import Profile, display
+from stackctl.profile.types import Profile, display
 from stackctl.secrets import ops
 from stackctl.secrets.template import Template
 

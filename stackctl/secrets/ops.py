@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stackctl.errors import InputError, SecretsError
-from stackctl.profile.schema import Profile, display
+from stackctl.profile.types import Profile, display
 from stackctl.secrets import keys as keymod
 from stackctl.secrets import store as st
 from stackctl.secrets.generators import Generator, parse_spec

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from stackctl.profile.schema import Profile
+from stackctl.profile.types import Profile
 
 
 def _dependents(profile: Profile, keys: set[str]) -> set[str]:

@@ -24,7 +24,7 @@ from stackctl.errors import InputError
 if TYPE_CHECKING:
     from stackctl.compose.project import ContainerState, LocalProject, ProbeResult
     from stackctl.pipeline import LoadedStack
-    from stackctl.profile.schema import Profile
+    from stackctl.profile.types import Profile
     from stackctl.up.plan import Plan
     from stackctl.up.startup import Startup, View
 
@@ -172,7 +172,9 @@ def create_early(profile: Profile, services: Sequence[str], *, build: bool) -> E
         before = project.containers()
     except Exception:  # no engine yet: the normal path says what is wrong
         return None
-    scales = {name: o.replicas for name, o in profile.services.items() if o.replicas is not None}
+    from stackctl.kubernetes.settings import from_profile
+
+    scales = from_profile(profile).replicas
     return Early(project, before, scales)
 
 
@@ -185,13 +187,13 @@ def up(loaded: LoadedStack, services: Sequence[str] = (), *, timeout: float = DE
     import time
 
     from stackctl.compose.project import compose_ready
+    from stackctl.kubernetes.settings import from_profile
     from stackctl.up.plan import plan_up, restart_dependents
     from stackctl.up.startup import Startup
 
     t0 = time.monotonic() if t0 is None else t0
     plan = plan_up(loaded.stack, services)
-    scales = {name: o.replicas for name, o in loaded.profile.services.items()
-              if o.replicas is not None and name in plan.services}
+    scales = {name: n for name, n in from_profile(loaded.profile).replicas.items() if name in plan.services}
     if early is not None and not (early.succeeded() and early.project.name == loaded.stack.name
                                   and early.scales == scales and not services):
         early = None  # it failed, or created something else: create here

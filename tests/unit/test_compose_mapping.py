@@ -8,7 +8,7 @@ from stackctl import model as m
 from stackctl.compose.loader import parse_duration, to_model
 from stackctl.errors import ComposeFileError, ProfileError
 from stackctl.pipeline import apply_overrides
-from stackctl.profile.schema import parse_profile
+from stackctl.profile import parse_profile
 
 RESOLVED = {
     "name": "shop",

@@ -8,7 +8,7 @@ import pytest
 
 from stackctl.errors import ProfileError
 from stackctl.profile import load_profile
-from stackctl.profile.schema import (
+from stackctl.profile.types import (
     Autoscaling,
     DisruptionBudget,
     Liveness,

@@ -8,7 +8,7 @@ import pytest
 
 from stackctl.errors import ProfileError
 from stackctl.profile import find_project_root, load_profile
-from stackctl.profile.schema import parse_bytes, parse_cpus
+from stackctl.units import parse_bytes, parse_cpus
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from stackctl.kubernetes.inputs import HostPath, SecretInputs, Target
 from stackctl.kubernetes.labels import A_CONFIG_HASH, A_SECRET_HASH, A_WAIT, A_WAVE
 from stackctl.kubernetes.render import Rendered, render
 from stackctl.kubernetes.validate import validate
-from stackctl.profile.schema import (
+from stackctl.profile.types import (
     Autoscaling,
     DisruptionBudget,
     Ingress,

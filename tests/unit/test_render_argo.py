@@ -19,7 +19,7 @@ from stackctl.kubernetes.labels import L_TRACK
 from stackctl.kubernetes.render import Rendered, render
 from stackctl.kubernetes.validate import validate
 from stackctl.profile import load_profile
-from stackctl.profile.schema import (
+from stackctl.profile.types import (
     Autoscaling,
     BlueGreen,
     Canary,

@@ -14,7 +14,7 @@ from stackctl.kubernetes.inputs import Target
 from stackctl.kubernetes.render import Rendered, render
 from stackctl.kubernetes.validate import validate
 from stackctl.profile import load_profile
-from stackctl.profile.schema import (
+from stackctl.profile.types import (
     Autoscaling,
     Canary,
     CanaryStep,

@@ -1,5 +1,5 @@
-"""The small translations the Kubernetes renderer is built from (stackctl.kubernetes.mapping), and how it
-maps the Compose security fields (cap_add, cap_drop, privileged, sysctls)."""
+"""The small translations the Kubernetes renderer is built from (stackctl.kubernetes.render.mapping and
+stackctl.kubernetes.names), and how it maps the Compose security fields (cap_add, cap_drop, privileged, sysctls)."""
 
 from __future__ import annotations
 
@@ -8,33 +8,33 @@ from typing import Any
 import pytest
 
 from stackctl.compose.loader import to_model
-from stackctl.kubernetes import mapping as k
+from stackctl.kubernetes import names as k
 from stackctl.kubernetes.inputs import Target
-from stackctl.kubernetes.render import Rendered, capabilities, render
+from stackctl.kubernetes.render import Rendered, capabilities, mapping, render
 from stackctl.kubernetes.validate import validate
-from stackctl.profile.schema import KubernetesSettings, Placement, ServiceOverride
+from stackctl.profile.types import KubernetesSettings, Placement, ServiceOverride
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
-    (["curl", "-f", "http://localhost:8000/health"], k.HttpCheck(8000, "/health")),
-    (["curl", "-fsS", "http://localhost:8000/ready"], k.HttpCheck(8000, "/ready")),
-    (["curl", "--fail", "--silent", "http://127.0.0.1/"], k.HttpCheck(80, "/")),
-    (["curl", "-fk", "https://localhost:8443/health/ready"], k.HttpCheck(8443, "/health/ready", "HTTPS")),
+    (["curl", "-f", "http://localhost:8000/health"], mapping.HttpCheck(8000, "/health")),
+    (["curl", "-fsS", "http://localhost:8000/ready"], mapping.HttpCheck(8000, "/ready")),
+    (["curl", "--fail", "--silent", "http://127.0.0.1/"], mapping.HttpCheck(80, "/")),
+    (["curl", "-fk", "https://localhost:8443/health/ready"], mapping.HttpCheck(8443, "/health/ready", "HTTPS")),
     (["curl", "-f", "-H", "Host: api.local", "http://localhost:3000/ping?full=1"],
-     k.HttpCheck(3000, "/ping?full=1", headers=(("Host", "api.local"),))),
+     mapping.HttpCheck(3000, "/ping?full=1", headers=(("Host", "api.local"),))),
     (["curl", "-f", "-o", "/dev/null", "-w", "%{http_code}", "http://localhost:9090/-/healthy"],
-     k.HttpCheck(9090, "/-/healthy")),
+     mapping.HttpCheck(9090, "/-/healthy")),
     (["/bin/sh", "-c", "curl -f http://localhost:8080/actuator/health || exit 1"],
-     k.HttpCheck(8080, "/actuator/health")),
-    (["wget", "-q", "--spider", "http://localhost:3000/api/health"], k.HttpCheck(3000, "/api/health")),
+     mapping.HttpCheck(8080, "/actuator/health")),
+    (["wget", "-q", "--spider", "http://localhost:3000/api/health"], mapping.HttpCheck(3000, "/api/health")),
     (["wget", "--no-verbose", "--tries=1", "--spider", "http://localhost:9093/-/healthy"],
-     k.HttpCheck(9093, "/-/healthy")),
-    (["wget", "-qO-", "http://127.0.0.1:5601/api/status"], k.HttpCheck(5601, "/api/status")),
-    (["wget", "-qO", "/dev/null", "http://localhost:8080/"], k.HttpCheck(8080, "/")),
-    (["/usr/bin/curl", "-f", "http://0.0.0.0:80"], k.HttpCheck(80, "/")),
+     mapping.HttpCheck(9093, "/-/healthy")),
+    (["wget", "-qO-", "http://127.0.0.1:5601/api/status"], mapping.HttpCheck(5601, "/api/status")),
+    (["wget", "-qO", "/dev/null", "http://localhost:8080/"], mapping.HttpCheck(8080, "/")),
+    (["/usr/bin/curl", "-f", "http://0.0.0.0:80"], mapping.HttpCheck(80, "/")),
 ])
-def test_local_http_checks_become_http_get(argv: list[str], expected: k.HttpCheck) -> None:
-    assert k.http_check(argv) == expected
+def test_local_http_checks_become_http_get(argv: list[str], expected: mapping.HttpCheck) -> None:
+    assert mapping.http_check(argv) == expected
 
 
 @pytest.mark.parametrize("argv", [
@@ -49,20 +49,20 @@ def test_local_http_checks_become_http_get(argv: list[str], expected: k.HttpChec
     ["curl", "-f", "localhost:8000"],  # no scheme
 ])
 def test_other_checks_stay_commands(argv: list[str]) -> None:
-    assert k.http_check(argv) is None
+    assert mapping.http_check(argv) is None
 
 
 @pytest.mark.parametrize(("cores", "text"), [(0.5, "500m"), (1.0, "1"), (2.5, "2500m"), (0.25, "250m"),
                                              (0.0001, "1m"), (4, "4"), (0.1, "100m"), (1.5, "1500m")])
 def test_cpu_quantity(cores: float, text: str) -> None:
-    assert k.cpu_quantity(cores) == text
+    assert mapping.cpu_quantity(cores) == text
 
 
 @pytest.mark.parametrize(("size", "text"), [(268435456, "256Mi"), (2**30, "1Gi"), (1536 * 2**20, "1536Mi"),
                                             (500 * 10**6, "500M"), (1000, "1k"), (1023, "1023"),
                                             (5 * 2**40, "5Ti")])
 def test_memory_quantity(size: int, text: str) -> None:
-    assert k.memory_quantity(size) == text
+    assert mapping.memory_quantity(size) == text
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -120,14 +120,14 @@ def test_built_images() -> None:
     ("redis:7", True), ("mongo", True), ("nginx:1.27", False), ("acme/postgres-exporter", True),
     ("grafana/grafana", False), (None, False)])
 def test_database_images(image: str | None, database: bool) -> None:
-    assert k.is_database_image(image) is database
+    assert mapping.is_database_image(image) is database
 
 
 @pytest.mark.parametrize(("text", "escaped"), [
     ("echo $(date)", "echo $$(date)"), ("echo $$", "echo $$$"), ("$HOME", "$HOME"), ("price: 5$", "price: 5$"),
     ("$$(x)", "$$$$(x)")])
 def test_escape_dollar(text: str, escaped: str) -> None:
-    assert k.escape_dollar(text) == escaped
+    assert mapping.escape_dollar(text) == escaped
     assert _kube_expand(escaped) == text
 
 

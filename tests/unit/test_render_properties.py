@@ -9,12 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stackctl.compose.loader import to_model
-from stackctl.kubernetes import mapping as k
+from stackctl.kubernetes import names as k
 from stackctl.kubernetes import write
 from stackctl.kubernetes.inputs import HostPath, SecretInputs, Target
-from stackctl.kubernetes.render import Rendered, render
+from stackctl.kubernetes.render import Rendered, mapping, render
 from stackctl.kubernetes.validate import validate
-from stackctl.profile.schema import KubernetesSettings
+from stackctl.profile.types import KubernetesSettings
 
 NAMES = ["web", "api", "db", "cache", "worker", "my_app", "queue", "search", "proxy", "agent"]
 IMAGES = ["nginx:1.27", "postgres:16", "redis:7", "acme/api:1.0", "ghcr.io/acme/worker", "busybox"]
@@ -142,7 +142,7 @@ def test_everything_survives_translation(project: dict[str, Any], secret_keys: f
             if key in secret_keys:
                 assert seen[key] == "<secret>"
             elif seen[key] != "<secret>":
-                assert seen[key] in (value, k.escape_dollar(value))
+                assert seen[key] in (value, mapping.escape_dollar(value))
         # volumes: every mount is mounted at its target, or its loss is a warning naming it
         mounted = {m["mountPath"] for m in c.get("volumeMounts", [])}
         for i, mount in enumerate(svc.volumes):
@@ -151,7 +151,7 @@ def test_everything_survives_translation(project: dict[str, Any], secret_keys: f
         hc = svc.healthcheck
         if hc is not None and hc.argv is not None and kind not in ("Job", "CronJob"):
             probe = c["readinessProbe"]
-            http = k.http_check(hc.argv)
+            http = mapping.http_check(hc.argv)
             if http is not None:
                 assert probe["httpGet"]["port"] == http.port and probe["httpGet"]["path"] == http.path
             else:

@@ -18,7 +18,7 @@ from stackctl.kubernetes.labels import A_CANARY_STEPS, A_KEEP_PREVIOUS, L_COLOUR
 from stackctl.kubernetes.render import Rendered, render
 from stackctl.kubernetes.validate import validate
 from stackctl.profile import load_profile
-from stackctl.profile.schema import (
+from stackctl.profile.types import (
     Autoscaling,
     BlueGreen,
     Canary,

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stackctl.kubernetes import yamltext
-from stackctl.kubernetes.mapping import FileMode
+from stackctl.kubernetes.names import FileMode
 
 # Strings go-yaml v2 (sigs.k8s.io/yaml, kubectl) resolves to booleans, numbers or null when plain.
 GO_YAML_SPECIAL = ["y", "Y", "n", "N", "yes", "No", "ON", "off", "true", "False", "null", "~", "1e3", "0x1F",

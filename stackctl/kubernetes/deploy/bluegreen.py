@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from stackctl.kubernetes import mapping as k
+from stackctl.kubernetes import names as k
 from stackctl.kubernetes.client import Ref
 from stackctl.kubernetes.labels import (
     A_KEEP_PREVIOUS,

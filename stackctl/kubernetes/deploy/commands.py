@@ -24,12 +24,12 @@ from stackctl.kubernetes.deploy import history as kh
 from stackctl.kubernetes.deploy.deployer import Deployer, Options, Result
 from stackctl.kubernetes.deploy.diff import diff as diff_objects
 from stackctl.kubernetes.labels import L_APPLYSET_PART_OF
-from stackctl.kubernetes.mapping import label_value
+from stackctl.kubernetes.names import label_value
 
 if TYPE_CHECKING:
     from stackctl.kubernetes.deploy.watch import View
     from stackctl.profile import Profile
-    from stackctl.profile.schema import KubernetesSettings
+    from stackctl.profile.types import KubernetesSettings
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stackctl.errors import InputError, OperationError
-from stackctl.kubernetes import mapping as k
+from stackctl.kubernetes import names as k
 from stackctl.kubernetes.client import Cluster, Ref
 from stackctl.kubernetes.deploy import diagnose
 from stackctl.kubernetes.deploy import history as kh

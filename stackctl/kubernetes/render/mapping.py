@@ -1,29 +1,19 @@
-"""Small, pure translations used by the renderer: names, quantities, images, probes.
+"""Small, pure translations used by the renderer: quantities, probes, well-known image facts.
 
 Each function maps one Compose notion to its Kubernetes form and knows nothing about the objects
-around it, so each is unit-tested on its own (tests/unit/test_render_mapping.py).
+around it, so each is unit-tested on its own (tests/unit/test_render_mapping.py). The names and
+hashes that promote shares with the renderer are in `stackctl.kubernetes.names`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
-import hashlib
 import math
 import re
 import shlex
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-# Kubernetes name grammars (apimachinery/pkg/util/validation).
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-IANA_SVC_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
-LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+from stackctl.kubernetes.names import parse_image
 
 # Images of servers that keep state: they become StatefulSets even without a named volume.
 DATABASE_IMAGES = frozenset({
@@ -47,6 +37,8 @@ IMAGE_PORTS: dict[str, tuple[int, ...]] = {
     "minio": (9000,), "meilisearch": (7700,), "typesense": (8108,), "qdrant": (6333,), "nginx": (80,),
     "httpd": (80,), "caddy": (80,), "traefik": (80,), "mailhog": (1025, 8025), "mailpit": (1025, 8025),
 }
+
+
 # Default ports of URL schemes, for `redis://cache/0`-style references without a port.
 SCHEME_PORTS = {"postgres": 5432, "postgresql": 5432, "mysql": 3306, "mariadb": 3306, "redis": 6379,
                 "rediss": 6379, "amqp": 5672, "mongodb": 27017, "nats": 4222, "http": 80, "https": 443,
@@ -79,93 +71,6 @@ def host_references(value: str) -> list[tuple[str, int | None]]:
     return out
 
 
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector: rendering a large stack allocates tens of thousands of
-    small dicts and no cycles, and each full collection rescans them all, which made render time
-    grow faster than the stack. Reference counting still frees everything as usual."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-class FileMode(int):
-    """A file permission: written as octal YAML (`0444`), which Kubernetes reads as YAML 1.1 octal."""
-
-    def __repr__(self) -> str:
-        return f"0{self:o}"
-
-
-def short_hash(*parts: str, length: int = 8) -> str:
-    digest = hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()
-    return digest[:length]
-
-
-def dns_label(text: str) -> str | None:
-    """A DNS-1123 label made from a Compose name (`my_db` → `my-db`), or None if none can be."""
-    name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
-    name = re.sub(r"-{2,}", "-", name)
-    if not name:
-        return None
-    if len(name) > 63:
-        name = f"{name[:54].rstrip('-')}-{short_hash(text)}"
-    return name if DNS1123_LABEL.match(name) else None
-
-
-def service_name(text: str) -> str | None:
-    """A Service name (DNS-1035: must start with a letter), or None."""
-    name = dns_label(text)
-    if name is None or not DNS1035_LABEL.match(name):
-        return None
-    return name
-
-
-def with_suffix(base: str, suffix: str, limit: int = 63) -> str:
-    """`base-suffix`, shortened with a hash when it would exceed `limit` characters."""
-    name = f"{base}-{suffix}"
-    if len(name) <= limit:
-        return name
-    keep = limit - len(suffix) - 10
-    return f"{base[:keep].rstrip('-')}-{short_hash(base)}-{suffix}"
-
-
-def config_key(text: str) -> str:
-    """A ConfigMap/Secret data key from a file name (`my file.conf` → `my_file.conf`)."""
-    key = re.sub(r"[^-._a-zA-Z0-9]", "_", text) or "_"
-    return key if key not in (".", "..") else f"_{key}"
-
-
-def port_name(port: int, protocol: str, given: str | None = None) -> str:
-    """A container/Service port name: ≤ 15 characters, lowercase, with at least one letter."""
-    if given:
-        name = re.sub(r"[^a-z0-9-]+", "-", given.lower()).strip("-")
-        name = re.sub(r"-{2,}", "-", name)
-        if name and len(name) <= 15 and IANA_SVC_NAME.match(name) and re.search("[a-z]", name):
-            return name
-    return f"{protocol.lower()}-{port}"
-
-
-def label_value(text: str) -> str:
-    """A valid label value (≤ 63 characters) from arbitrary text."""
-    value = re.sub(r"[^-A-Za-z0-9_.]", "-", text)[:63].strip("-_.")
-    return value if LABEL_VALUE.match(value) else short_hash(text)
-
-
-def annotation_key_ok(key: str) -> bool:
-    """Whether `key` is a valid annotation/label key (`[prefix/]name`)."""
-    prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix)):
-        return False
-    return 0 < len(name) <= 63 and bool(QUALIFIED_NAME.match(name))
-
-
-# ---------------------------------------------------------------------------------------------
-# Quantities
-# ---------------------------------------------------------------------------------------------
 def cpu_quantity(cores: float) -> str:
     """0.5 → `500m`, 2.0 → `2`; rounded up to a millicore (a request is never made smaller)."""
     milli = max(1, math.ceil(round(cores * 1000, 6)))
@@ -188,45 +93,6 @@ def seconds(value: float, *, minimum: int = 1) -> int:
     return max(minimum, math.ceil(round(value, 6)))
 
 
-# ---------------------------------------------------------------------------------------------
-# Images
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ImageRef:
-    registry: str | None
-    repository: str  # path without the registry: `library/postgres`, `acme/api`
-    tag: str | None
-    digest: str | None
-
-    @property
-    def name(self) -> str:
-        """The last path component: `postgres`, `api`."""
-        return self.repository.rsplit("/", 1)[-1]
-
-    def __str__(self) -> str:
-        text = f"{self.registry}/{self.repository}" if self.registry else self.repository
-        if self.tag:
-            text += f":{self.tag}"
-        if self.digest:
-            text += f"@{self.digest}"
-        return text
-
-
-def parse_image(ref: str) -> ImageRef:
-    """Split a Docker image reference the way the Docker CLI does."""
-    rest, _, digest = ref.partition("@")
-    registry = None
-    first, sep, remainder = rest.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
-        registry, rest = first, remainder
-    tag = None
-    last_slash = rest.rfind("/")
-    colon = rest.rfind(":")
-    if colon > last_slash:
-        rest, tag = rest[:colon], rest[colon + 1:]
-    return ImageRef(registry=registry, repository=rest, tag=tag, digest=digest or None)
-
-
 def is_database_image(image: str | None) -> bool:
     if not image:
         return False
@@ -235,38 +101,28 @@ def is_database_image(image: str | None) -> bool:
                                                                             "mongo", "redis"))
 
 
-def built_image(stack: str, service: str, image: str | None, registry: str | None, tag: str | None) -> str:
-    """Where the cluster pulls a service that Compose builds (`build:`).
-
-    `<registry>/<name>:<tag>`: name is the last path component of `image:` when the service names
-    one, else `<stack>-<service>`; tag is the profile's `image_tag`, else the tag of `image:`, else
-    `latest`. Without a registry the image is used as named (the cluster must already have it).
-    """
-    ref = parse_image(image) if image else None
-    name = ref.name if ref else f"{stack}-{service}"
-    chosen_tag = tag or (ref.tag if ref else None) or "latest"
-    if registry:
-        return f"{registry.rstrip('/')}/{name}:{chosen_tag}"
-    if ref:
-        return str(ImageRef(ref.registry, ref.repository, tag or ref.tag or "latest", ref.digest if not tag else None))
-    return f"{name}:{chosen_tag}"
-
-
-# ---------------------------------------------------------------------------------------------
-# Health checks
-# ---------------------------------------------------------------------------------------------
 _LOCAL_HOSTS = ("localhost", "127.0.0.1", "0.0.0.0", "[::1]", "::1")
+
+
 _URL = re.compile(r"^(?P<scheme>https?)://(?P<host>\[[^\]]+\]|[^/:?#]+)(?::(?P<port>\d+))?(?P<path>[^#]*)$")
+
+
 # curl flags that take no argument and do not change what a probe means
 _CURL_PLAIN = {"-f", "--fail", "-s", "--silent", "-S", "--show-error", "-k", "--insecure", "-L", "--location",
                "-q", "--disable", "--fail-early", "-4", "-6", "--http1.1", "--compressed", "-g", "--globoff",
                "-v", "--verbose", "-I", "--head", "--fail-with-body", "--no-progress-meter"}
+
+
 # curl flags with an argument that do not change what a probe means
 _CURL_ARG = {"-o", "--output", "-w", "--write-out", "-m", "--max-time", "--connect-timeout", "--retry",
              "--retry-delay", "--retry-max-time", "-A", "--user-agent", "-y", "--speed-time", "-Y",
              "--speed-limit"}
+
+
 _WGET_PLAIN = {"-q", "--quiet", "--spider", "-S", "--server-response", "--no-check-certificate", "-nv",
                "--no-verbose", "--no-cache", "-4", "-6", "--inet4-only", "--inet6-only"}
+
+
 _WGET_ARG = {"-O", "--output-document", "-T", "--timeout", "-t", "--tries", "-U", "--user-agent", "-o",
              "--output-file", "-Y", "--proxy"}
 
@@ -286,13 +142,11 @@ def http_check(argv: Sequence[str]) -> HttpCheck | None:
     curl must have `--fail` (without it curl succeeds on a 500, an httpGet probe would not);
     wget fails on 4xx/5xx by itself. Both treat 2xx/3xx as success, like the kubelet.
     """
-    argv = list(argv)
-    if argv[:2] in (["/bin/sh", "-c"], ["sh", "-c"]) and len(argv) == 3:
-        argv = _shell_words(argv[2])
-        if argv is None:
-            return None
-    if not argv:
+    given = list(argv)
+    words = _shell_words(given[2]) if given[:2] in (["/bin/sh", "-c"], ["sh", "-c"]) and len(given) == 3 else given
+    if not words:
         return None
+    argv = words
     tool = argv[0].rsplit("/", 1)[-1]
     if tool not in ("curl", "wget"):
         return None
@@ -375,13 +229,3 @@ def escape_dollar(text: str) -> str:
     passes them through. Doubling a `$` that precedes `$` or `(` keeps the text exactly as written
     (a shell `$(date)` stays a shell substitution, `$$` stays the shell's PID)."""
     return re.sub(r"\$(?=[$(])", "$$", text)
-
-
-def canonical(data: Any) -> str:
-    import json
-
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def sha256(text: str | bytes) -> str:
-    return hashlib.sha256(text.encode("utf-8") if isinstance(text, str) else text).hexdigest()

@@ -1,0 +1,252 @@
+"""The typed settings a profile is read into (frozen dataclasses, no parsing here).
+
+`stackctl.profile.parse_profile` builds them, every error located; `stackctl.kubernetes.settings`
+merges a service's own settings with the profile's defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_KUBE_VERSION = "1.35"
+DEFAULT_WAIT_IMAGE = "busybox:1.37"
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    cpus: float | None = None  # cores
+    memory: int | None = None  # bytes
+
+
+@dataclass(frozen=True)
+class Resources:
+    limits: ResourceSpec = field(default_factory=ResourceSpec)
+    requests: ResourceSpec = field(default_factory=ResourceSpec)
+
+    @property
+    def empty(self) -> bool:
+        return self.limits == ResourceSpec() and self.requests == ResourceSpec()
+
+
+@dataclass(frozen=True)
+class Ingress:
+    hosts: tuple[str, ...]
+    path: str = "/"
+    port: int | None = None
+    tls_secret: str | None = None
+    class_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """Opt-in livenessProbe: the health check's own probe, or an HTTP GET on `path` (and `port`)."""
+
+    path: str | None = None
+    port: int | None = None
+
+
+@dataclass(frozen=True)
+class ScalingPolicy:
+    type: str  # Pods | Percent
+    value: int
+    period_seconds: int
+
+
+@dataclass(frozen=True)
+class ScalingRules:
+    """One direction of an HPA's `behavior` (scaleUp or scaleDown)."""
+
+    stabilization_seconds: int | None = None
+    select_policy: str | None = None
+    policies: tuple[ScalingPolicy, ...] = ()
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    min_replicas: int
+    max_replicas: int
+    cpu: int | None = None  # target average utilization, percent of requests
+    memory: int | None = None
+    scale_up: ScalingRules | None = None
+    scale_down: ScalingRules | None = None
+
+
+@dataclass(frozen=True)
+class DisruptionBudget:
+    """Exactly one of the two: an int or a percentage string like "50%"."""
+
+    min_available: int | str | None = None
+    max_unavailable: int | str | None = None
+
+
+@dataclass(frozen=True)
+class UpdateSettings:
+    """Rolling update pace: an int or a percentage string like "25%"."""
+
+    max_surge: int | str | None = None
+    max_unavailable: int | str | None = None
+
+
+@dataclass(frozen=True)
+class BlueGreen:
+    """`strategy: blue-green` settings. keep_previous: the previous colour keeps running after the
+    switch (instant rollback) until `stackctl promote --finalize`; false removes it at once."""
+
+    keep_previous: bool = True
+    # stackctl: two Deployments, promote switches the Service. argo-rollouts: an Argo Rollouts
+    # `Rollout` whose controller switches the Service (`blueGreen.activeService`).
+    controller: str = "stackctl"
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """A Job's (or a CronJob's runs') limits; the history limits only for a CronJob."""
+
+    backoff_limit: int | None = None
+    active_deadline: int | None = None  # seconds
+    ttl_after_finished: int | None = None  # seconds
+    successful_history: int | None = None
+    failed_history: int | None = None
+
+
+@dataclass(frozen=True)
+class ExtraContainer:
+    """A container the profile adds to a service's pods: an init container that runs to completion
+    first, or a native sidecar (an init container with `restartPolicy: Always`) that runs beside it."""
+
+    name: str
+    image: str
+    command: tuple[str, ...] | None = None
+    args: tuple[str, ...] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    ports: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Spreading a service's replicas: topology spread constraints and/or pod anti-affinity."""
+
+    spread: tuple[str, ...] = ()  # topology keys (hostname / zone accepted as short names)
+    max_skew: int = 1
+    when_unsatisfiable: str = "ScheduleAnyway"
+    anti_affinity: str | None = None  # preferred | required: one pod per node
+
+
+@dataclass(frozen=True)
+class CanaryStep:
+    weight: int  # percent of the pods (1-99) that run the new version during the step
+    pause: int  # seconds the step holds, the canary staying ready
+
+
+@dataclass(frozen=True)
+class Canary:
+    """`strategy: canary` settings: the steps promote goes through before the stable Deployment rolls."""
+
+    steps: tuple[CanaryStep, ...] = (CanaryStep(weight=20, pause=30),)
+    # stackctl: promote runs the steps itself (a stable and a canary Deployment). argo-rollouts: the
+    # service is rendered as an Argo Rollouts `Rollout` whose controller runs the steps.
+    controller: str = "stackctl"
+
+
+@dataclass(frozen=True)
+class ServiceOverride:
+    replicas: int | None = None
+    resources: Resources = field(default_factory=Resources)
+    strategy: str | None = None
+    ingress: Ingress | None = None
+    service_type: str | None = None
+    # Kubernetes only
+    kind: str | None = None  # one of WORKLOAD_KINDS; None = derived from the Compose service
+    schedule: str | None = None  # cron schedule: the service runs as a CronJob
+    time_zone: str | None = None
+    concurrency_policy: str | None = None
+    liveness: Liveness | None = None
+    autoscaling: Autoscaling | None = None
+    pdb: DisruptionBudget | None = None
+    pull_policy: str | None = None
+    update: UpdateSettings | None = None
+    blue_green: BlueGreen | None = None
+    canary: Canary | None = None
+    job: JobSettings | None = None
+    init_containers: tuple[ExtraContainer, ...] = ()
+    sidecars: tuple[ExtraContainer, ...] = ()
+    placement: Placement | None = None
+    # seconds a served pod keeps serving after it is told to stop (a preStop sleep), so every node
+    # stops routing to it first; 0 = none; None = the renderer's default
+    shutdown_delay: int | None = None
+
+
+@dataclass(frozen=True)
+class ComposeSettings:
+    files: tuple[Path, ...]
+    env_files: tuple[Path, ...]
+    profiles: tuple[str, ...] = ()
+    project_directory: Path | None = None
+
+
+@dataclass(frozen=True)
+class EnvSettings:
+    template: Path
+    file: Path
+    values: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SecretsSettings:
+    store: Path
+    history: int = 10
+
+
+@dataclass(frozen=True)
+class VolumeSettings:
+    """Per named volume: the PersistentVolumeClaim it becomes."""
+
+    size: int | None = None  # bytes
+    storage_class: str | None = None
+    access_mode: str | None = None
+
+
+@dataclass(frozen=True)
+class KubernetesSettings:
+    namespace: str
+    context: str | None = None
+    protected: bool = False
+    registry: str | None = None
+    image_tag: str | None = None
+    ingress_class: str | None = None
+    version: str = DEFAULT_KUBE_VERSION  # the API version manifests are rendered and validated for
+    storage_class: str | None = None  # default for every PVC; None = the cluster's default class
+    storage_size: int | None = None  # bytes; default for every PVC (1Gi when unset)
+    volumes: Mapping[str, VolumeSettings] = field(default_factory=dict)
+    image_pull_policy: str | None = None
+    image_pull_secrets: tuple[str, ...] = ()
+    wait_image: str = DEFAULT_WAIT_IMAGE  # image of the init containers that wait for dependencies
+    network_policies: bool = True
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    root: Path  # the project root: the directory holding profiles/
+    path: Path  # the profile file itself
+    stack: str | None  # stack (Compose project) name; None = the name Compose resolves
+    compose: ComposeSettings
+    env: EnvSettings
+    secrets: SecretsSettings
+    defaults: ServiceOverride
+    services: Mapping[str, ServiceOverride]
+    kubernetes: KubernetesSettings | None
+
+    @property
+    def display_path(self) -> str:
+        """The profile file relative to the project root, as errors show it."""
+        return display(self.path, self.root)
+
+
+def display(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
