@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from stackctl.cli.common import Output, OutputOpt, ProfileOpt, emit, project_root
+
+if TYPE_CHECKING:
+    from stackctl.doctor import Check
 
 
 def doctor(profile: ProfileOpt = "local", output: OutputOpt = Output.text,
@@ -22,7 +25,7 @@ def doctor(profile: ProfileOpt = "local", output: OutputOpt = Output.text,
         raise typer.Exit(1)
 
 
-def _table(checks: list) -> object:
+def _table(checks: list[Check]) -> object:
     from rich.table import Table
 
     marks = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]", "skip": "[dim]skip[/]"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,7 +15,7 @@ app = typer.Typer(help="Render the stack for a backend (Kubernetes manifests), w
                   no_args_is_help=True)
 
 
-class Format(str, enum.Enum):
+class Format(enum.StrEnum):
     yaml = "yaml"
     kustomize = "kustomize"
 
@@ -26,7 +26,7 @@ MAX_PROBLEMS_SHOWN = 50
 @app.command("kubernetes")
 def kubernetes(
     profile: ProfileOpt = "local",
-    output: Annotated[Optional[Path], typer.Option(
+    output: Annotated[Path | None, typer.Option(
         "--output", "-o", metavar="DIR",
         help="Write one file per object into DIR (Secrets with mode 0600) instead of a YAML stream on stdout.",
     )] = None,
@@ -42,7 +42,7 @@ def kubernetes(
     with_secrets: Annotated[bool, typer.Option(
         "--with-secrets", help="Fill Secret values from the encrypted store (needs -o DIR and the store key). "
                                "Without it Secrets are rendered with empty values, safe to print.")] = False,
-    kube_version: Annotated[Optional[str], typer.Option(
+    kube_version: Annotated[str | None, typer.Option(
         "--kube-version", metavar="X.Y", help="Target Kubernetes version (default: the profile's, else 1.35).",
     )] = None,
 ) -> None:

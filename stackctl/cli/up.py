@@ -6,7 +6,7 @@ table on a terminal, plain lines otherwise or with `-o json`); stdout carries th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from stackctl.pipeline import LoadedStack
     from stackctl.profile.types import Profile
     from stackctl.up import UpResult
+    from stackctl.up.backend import ServiceStatus
 
-ServicesArg = Annotated[Optional[list[str]], typer.Argument(metavar="SERVICE", show_default=False,
+ServicesArg = Annotated[list[str] | None, typer.Argument(metavar="SERVICE", show_default=False,
                                                             help="Only these services (and what they depend on).")]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", "-t", min=1, metavar="SECONDS",
                                            help="Give up when the start-up takes longer than this.")]
@@ -84,11 +85,11 @@ def status(profile: ProfileOpt = "local", output: OutputOpt = Output.text) -> No
          text=_status_table(loaded.stack.name, rows) if output is Output.text else None)
 
 
-def logs(services: Annotated[Optional[list[str]], typer.Argument(metavar="SERVICE", show_default=False,
+def logs(services: Annotated[list[str] | None, typer.Argument(metavar="SERVICE", show_default=False,
                                                                  help="Only these services.")] = None,
          profile: ProfileOpt = "local",
          follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
-         tail: Annotated[Optional[str], typer.Option("--tail", "-n", metavar="N",
+         tail: Annotated[str | None, typer.Option("--tail", "-n", metavar="N",
                                                      help="Only the last N lines of each container.")] = None
          ) -> None:
     """Print the services' logs (`docker compose logs`)."""
@@ -148,7 +149,8 @@ def _one_line(result: UpResult) -> str:
     f = fails[0]
     what = {"exited": f"{f.service} {f.reason}", "unhealthy": f"{f.service} is unhealthy",
             "timeout": f"timed out after {result.startup.timeout:g} s ({f.service} still starting)",
-            "restarting": f"{f.service} crashed", "start": f"{f.service} could not start"}.get(f.kind, f"{f.service} failed")
+            "restarting": f"{f.service} crashed", "start": f"{f.service} could not start",
+            }.get(f.kind, f"{f.service} failed")
     others = f" (and {', '.join(x.service for x in fails[1:])})" if len(fails) > 1 else ""
     blocked = list(dict.fromkeys(b for x in fails for b in x.blocked))
     tail = f"; not started: {', '.join(blocked)}" if blocked else ""
@@ -187,7 +189,7 @@ def _report(result: UpResult) -> Any:
     return out
 
 
-def _status_table(name: str, rows: list) -> Any:
+def _status_table(name: str, rows: list[ServiceStatus]) -> Any:
     from rich.table import Table
     from rich.text import Text
 

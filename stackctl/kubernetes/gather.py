@@ -149,7 +149,8 @@ def read_host_path(path: Path, root: Path) -> HostPath:
     if stat.S_ISREG(st.st_mode):
         if st.st_size > MAX_FILE:
             return HostPath(kind="too_large", display=shown,
-                            reason=f"{st.st_size} bytes is more than a ConfigMap holds (1 MiB); build it into the image")
+                            reason=f"{st.st_size} bytes is more than a ConfigMap holds (1 MiB); "
+                                   "build it into the image")
         return HostPath(kind="file", display=shown, files={"": resolved.read_bytes()})
     if not stat.S_ISDIR(st.st_mode):
         return HostPath(kind="host", display=shown)

@@ -90,9 +90,7 @@ def content_digest(context: Path, dockerfile: Path | None, target: str | None, a
     h = hashlib.sha256()
     h.update(b"stackctl-image-v1\0")
     patterns = _dockerignore(context)
-    count = 0
-    for rel, path in _walk(context, patterns):
-        count += 1
+    for count, (rel, path) in enumerate(_walk(context, patterns), start=1):
         if count > MAX_CONTEXT_FILES:
             raise InputError(f"build context {context} has more than {MAX_CONTEXT_FILES} files; add a .dockerignore")
         st = path.lstat()

@@ -39,8 +39,9 @@ def _schema_root() -> Any:
 
         # no type information (the schemas ship as its package data)
         import kubernetes_validate  # type: ignore[import-untyped]  # noqa: F401
-    except ImportError:  # pragma: no cover - a declared dependency
-        raise ToolMissingError("the kubernetes-validate package is not installed (pip install kubernetes-validate)")
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise ToolMissingError("the kubernetes-validate package is not installed "
+                               "(pip install kubernetes-validate)") from exc
     return resources.files("kubernetes_validate").joinpath("kubernetes-json-schema")
 
 

@@ -70,10 +70,7 @@ def write_directory(objects: Sequence[dict[str, Any]], directory: Path, *, fmt: 
         names.append("kustomization.yaml")
         written.append(directory / "kustomization.yaml")
     for stale in sorted(previous - set(names)):
-        try:
-            (directory / stale).unlink()
-        except FileNotFoundError:
-            pass
+        (directory / stale).unlink(missing_ok=True)
     atomic_write(directory / MARKER, json.dumps({"written-by": "stackctl render", "files": names}, indent=1) + "\n")
     return written
 

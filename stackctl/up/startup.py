@@ -486,7 +486,7 @@ class Startup:
             assert hc is not None
             self._fail(unit, t, "unhealthy",
                        f"healthcheck did not pass within {hc.bound:g} s of start "
-                       f"(start_period {hc.start_period:g} s + {hc.retries} retries × interval {hc.interval:g} s)")  # noqa: RUF001 - the sign, shown
+                       f"(start_period {hc.start_period:g} s + {hc.retries} retries × interval {hc.interval:g} s)")
         self._evaluate(unit)
 
     def _poll(self, only: set[str] | None = None) -> None:

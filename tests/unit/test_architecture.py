@@ -132,7 +132,8 @@ def _users(reach: set[str]) -> set[str]:
 CHOKE_POINTS = {
     "processes (docker CLI)": ({"subprocess"}, {"stackctl.compose.cli", "stackctl.git", "stackctl.cli.helpgen"}),
     "Kubernetes API (HTTPS)": ({"ssl", "urllib.request"}, {"stackctl.kubernetes.client.transport"}),
-    "the official kubernetes client": ({"kubernetes"}, set()),
+    # kept only as the fallback for credentials our transport does not speak (exec plugins, OIDC refresh)
+    "the official kubernetes client": ({"kubernetes"}, {"stackctl.kubernetes.client.transport"}),
     "Docker Engine API (unix socket)": ({"http.client"}, {"stackctl.compose.engine",
                                                           "stackctl.kubernetes.client.transport"}),
     "python-on-whales": ({"python_on_whales"}, set()),

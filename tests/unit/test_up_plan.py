@@ -205,7 +205,7 @@ def test_probe_bound_makes_a_service_unhealthy() -> None:
     (f,) = runner.failures
     assert f.kind == "unhealthy" and f.probe is not None and f.probe.output == "not yet"
     # the message's own multiplication sign, not a typo for x
-    assert "did not pass within 0.2 s of start (start_period 0 s + 2 retries × interval 0.1 s)" in f.reason  # noqa: RUF001
+    assert "did not pass within 0.2 s of start (start_period 0 s + 2 retries × interval 0.1 s)" in f.reason
 
 
 def test_overall_timeout_blames_the_service_still_starting() -> None:
