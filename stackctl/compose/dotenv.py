@@ -27,6 +27,11 @@ Interpolation inside a file looks a name up in the given environment first and o
 in the values defined earlier (by earlier lines or earlier files of the same chain).
 The final value of a key is always the file's own value: the environment does not
 override it here (Compose applies the shell's precedence when it merges the project env).
+
+Why not python-dotenv: it reads a different dialect. On the 30 `.env` shapes of `bench/run.py
+dotenv_libs` (Compose itself as the reference) it agrees on 22, this module on all 30; it misses
+`KEY: value`, `${X:+alt}`, `${X:-d}` when X is empty, `\\$`, two statements on a line, and it
+interpolates inside single quotes.
 """
 
 from __future__ import annotations
