@@ -1,7 +1,7 @@
 """The typer application: one module per command group, registered here.
 
 Command modules import only typer and stackctl's light modules at import time; anything heavy
-(kubernetes, python-on-whales, cryptography, yaml) is imported inside the command that needs it,
+(the Kubernetes client, cryptography, yaml, rich) is imported inside the command that needs it,
 so `stackctl --help` costs little more than typer itself (bench/run.py startup measures it).
 """
 
