@@ -12,7 +12,7 @@ from stackctl.kubernetes.client import Cluster, Ref
 from stackctl.kubernetes.deploy import argo, bluegreen, canary
 from stackctl.kubernetes.deploy import history as kh
 from stackctl.kubernetes.deploy.deployer import Deployer, Options
-from stackctl.kubernetes.deploy.prune import protected
+from stackctl.kubernetes.deploy.prune import select
 from stackctl.kubernetes.write import to_yaml
 
 
@@ -67,13 +67,10 @@ def diff(cluster: Cluster, release: kh.Release, objects: Sequence[Mapping[str, A
         name = f"{ref.kind}/{ref.name}" + (f" -n {ref.namespace}" if ref.namespace else "")
         out += difflib.unified_diff(_yaml(_masked(a, b)), _yaml(_masked(b, a)), fromfile=f"live/{name}",
                                     tofile=f"promote/{name}")
-    keep = {Ref.of(o).key for o in desired}
-    if prune:
-        for key, obj in sorted(members.items()):
-            if key in keep or key in bg.keep or protected(obj):
-                continue
-            differ += 1
-            ref = Ref.of(obj)
-            out += difflib.unified_diff(_yaml(_masked(normalized(obj), None)), [],
-                                        fromfile=f"live/{ref.kind}/{ref.name}", tofile="/dev/null (pruned)")
+    # what promote would prune, chosen by the same rule (never a Namespace, nor a protected object)
+    pruned, _ = select(members, {Ref.of(o).key for o in desired} | set(bg.keep), prune=prune)
+    for ref in pruned:
+        differ += 1
+        out += difflib.unified_diff(_yaml(_masked(normalized(members[ref.key]), None)), [],
+                                    fromfile=f"live/{ref.kind}/{ref.name}", tofile="/dev/null (pruned)")
     return out, differ
