@@ -35,6 +35,7 @@ Standard library only (plus PyYAML where the rig already uses it).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shlex
@@ -293,6 +294,55 @@ def alive(pid: int) -> bool:
         if Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z"):
             return False
     return True
+
+
+# ------------------------------------------------------------------------------------------------
+# one real node per machine
+# ------------------------------------------------------------------------------------------------
+LOCK_FILE = Path(os.environ.get("STACKCTL_REALNODE_LOCK") or "/var/tmp/stackctl-realnode.lock")
+_lock_fd: int | None = None
+
+
+def acquire_machine(timeout: float = 1800, *, log: Callable[[str], None] = lambda _m: None) -> None:
+    """Hold the machine's real-node lock (an exclusive flock) for the node's lifetime.
+
+    The node uses fixed names (STATE_DIR, the bridge, the guard chains, the registry port), and a
+    start cleans up whatever is there first, so two users at once (a test run, a benchmark, a demo)
+    would destroy each other's node. The second one waits here instead, up to `timeout` seconds. The
+    kernel drops the lock when the holder exits, crashed or not; `release_machine()` drops it sooner.
+    Reentrant within a process."""
+    global _lock_fd
+    if _lock_fd is not None:
+        return
+    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    end = time.monotonic() + timeout
+    told = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() > end:
+                os.close(fd)
+                raise NodeError(f"another real node has held {LOCK_FILE} for {timeout:.0f} s; "
+                                "one real node per machine (is a test run or benchmark still going?)") from None
+            if not told:
+                log(f"waiting for the real node in use by another process ({LOCK_FILE})")
+                told = True
+            time.sleep(1)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    _lock_fd = fd
+
+
+def release_machine() -> None:
+    global _lock_fd
+    if _lock_fd is not None:
+        with contextlib.suppress(OSError):
+            fcntl.flock(_lock_fd, fcntl.LOCK_UN)
+            os.close(_lock_fd)
+        _lock_fd = None
 
 
 # ------------------------------------------------------------------------------------------------

@@ -176,9 +176,12 @@ class ControlPlane:
             if workdir is not None and workdir != realnode.STATE_DIR:
                 raise RigError(f"a real-node cluster keeps its state in {realnode.STATE_DIR}, not {workdir}")
             workdir = realnode.STATE_DIR
+            # One real node per machine: wait for another user's to end before cleaning up its state.
+            realnode.acquire_machine(log=lambda m: print(f"rig: {m}", file=sys.stderr))
             if workdir.exists():
                 left = realnode.cleanup(workdir)
                 if left:
+                    realnode.release_machine()
                     raise RigError(f"cannot clean up what a previous real node left: {'; '.join(left)}")
         owns = workdir is None or real_node
         if workdir is None:
@@ -311,6 +314,7 @@ class ControlPlane:
             left = load_realnode().cleanup(self.workdir)
             if left:
                 print(f"rig: real-node clean-up incomplete: {'; '.join(left)}", file=sys.stderr)
+            load_realnode().release_machine()
             return
         if self.owns_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
