@@ -198,8 +198,9 @@ def prepare(prof: Profile, requested: str | None, *, readonly: bool, yes: bool, 
         rendered = render_profile(prof, with_values=True, environ=environ, env_from_store=environ is not None)
         for w in rendered.warnings:
             term.warn(str(w))
-        term.phase("checking the images")
         plans = images.plan(rendered.loaded.stack, rendered.target.kubernetes, root=prof.root)
+        if plans:
+            term.phase("looking for the images in the registry")
         for res in images.ensure(plans, dry_run=readonly, log=term.phase):
             term.info(f"image {res.plan.ref}: {_IMAGE_WORDS[res.action]}")
         objects = images.retag(rendered.rendered.objects, plans)
