@@ -61,9 +61,6 @@ class Terminal:
         """What the command is doing now (the view shows it next to the running clock)."""
         self.view().phase(text)
 
-    def elapsed(self) -> float:
-        return self.clock() - self.started
-
     def close(self) -> None:
         if self._view is not None:
             self._view.close()
