@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
 
@@ -39,6 +40,8 @@ ForceOpt = Annotated[bool, typer.Option("--force-conflicts",
                                         help="Take over fields that other field managers own (else: reported).")]
 PruneOpt = Annotated[bool, typer.Option("--prune/--no-prune",
                                         help="Delete the stack's objects that it no longer renders.")]
+MessageOpt = Annotated[str, typer.Option("--message", "-m", help="Why: stored with the revision, shown by "
+                                                                  "`stackctl history`.", show_default=False)]
 FailFastOpt = Annotated[bool, typer.Option(
     "--fail-fast/--no-fail-fast",
     help="Stop waiting as soon as a pod of the new version cannot become ready by itself (image not pulled, "
@@ -66,10 +69,11 @@ def promote(
     abort: Annotated[bool, typer.Option("--abort", help="Canary: delete the stack's canary Deployments (the stable "
                                                         "ones still run the previous version) and abort its Argo "
                                                         "Rollouts in progress; nothing else is applied.")] = False,
+    message: MessageOpt = "",
     output: OutputOpt = Output.text,
 ) -> None:
     """Apply the profile's stack to its Kubernetes cluster and wait until it has rolled out."""
-    from stackctl.errors import StackctlError
+    started = time.monotonic()  # the summary says how long the user waited: builds and rendering included
     from stackctl.kubernetes.deploy import commands
     from stackctl.kubernetes.deploy.deployer import Options
 
@@ -77,22 +81,16 @@ def promote(
         _abort(profile, context, yes, output)
         return
     commands.warm_compose()  # while the profile loads
-    term = _terminal(output)
+    term = _terminal(output, started)
     prep = commands.prepare(load_profile(profile), context, readonly=dry_run or diff, yes=yes, term=term)
     if diff:
-        try:
+        with _diff_errors():
             lines, differ = commands.diff(prep, prune=prune, force_conflicts=force_conflicts)
-        except StackctlError as exc:  # diff's own exit codes: 0 same, 1 different, 2 trouble
-            err_console().print(f"[bold red]Error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-        sys.stdout.write("".join(lines))
-        sys.stdout.flush()
-        info(f"{differ} object(s) differ" if differ else "no differences")
-        raise typer.Exit(1 if differ else 0)
+        _print_diff(lines, differ)
     options = Options(dry_run=dry_run, prune=prune, atomic=atomic, timeout=timeout,
                       force_conflicts=force_conflicts, finalize=finalize, fail_fast=fail_fast)
     with _why():
-        result = commands.promote(prep, options, term)
+        result = commands.promote(prep, options, term, message=message)
     if output is not Output.text:
         emit(result.as_data(), output)
         return
@@ -102,6 +100,25 @@ def promote(
         _print_plan(result)
         return
     _print_summary(result, "promoted", prep.context)
+
+
+@contextlib.contextmanager
+def _diff_errors() -> Iterator[None]:
+    """`--diff` has diff's exit codes: 0 same, 1 different, 2 trouble."""
+    from stackctl.errors import StackctlError
+
+    try:
+        yield
+    except StackctlError as exc:
+        err_console().print(f"[bold red]Error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _print_diff(lines: list[str], differ: int) -> None:
+    sys.stdout.write("".join(lines))
+    sys.stdout.flush()
+    info(f"{differ} object(s) differ" if differ else "no differences")
+    raise typer.Exit(1 if differ else 0)
 
 
 def _abort(profile: str, context: str | None, yes: bool, output: Output) -> None:
@@ -139,10 +156,12 @@ def history(profile: ProfileArg, context: ContextOpt = None, output: OutputOpt =
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, show_edge=False)
-    for col in ("REVISION", "STATUS", "CREATED", "PROFILE", "DESCRIPTION"):
+    for col in ("REVISION", "STATUS", "CREATED", "PROFILE", "COMMIT", "BY", "DESCRIPTION"):
         table.add_column(col, no_wrap=col != "DESCRIPTION")
-    for r in revs:
-        table.add_row(str(r.number), r.status, r.created, r.profile, r.description)
+    for r in revs:  # revisions stored before stackctl recorded commit and author show "-"
+        src = r.provenance
+        table.add_row(str(r.number), r.status, r.created, r.profile, src.source or "-", src.author or "-",
+                      r.description + (f": {src.message}" if src.message else ""))
     console().print(table)
 
 
@@ -156,23 +175,34 @@ def rollback(
     fail_fast: FailFastOpt = True,
     rerun_jobs: Annotated[bool, typer.Option("--rerun-jobs", help="Run the revision's Jobs again (by default "
                                              "they are not: they completed when it was deployed).")] = False,
+    diff: Annotated[bool, typer.Option("--diff", help="Only show what the rollback would change; exit 0 when "
+                                                      "nothing, 1 when something, 2 on error.")] = False,
     yes: YesOpt = False,
     force_conflicts: ForceOpt = False,
+    message: MessageOpt = "",
     output: OutputOpt = Output.text,
 ) -> None:
     """Deploy a stored revision again (its objects, secrets included) and wait for it. Its Jobs
-    (migrations, ...) completed when it was deployed and are not run again unless --rerun-jobs."""
+    (migrations, ...) completed when it was deployed and are not run again unless --rerun-jobs.
+    A protected profile shows what will change, then asks."""
+    started = time.monotonic()
     from stackctl.kubernetes.deploy import commands
     from stackctl.kubernetes.deploy.deployer import Options
 
+    term = _terminal(output, started)
+    plan = commands.plan_rollback(load_profile(profile), context, to=to, rerun_jobs=rerun_jobs)
+    if diff:
+        info(f"rollback: stack {plan.release.stack} → {commands.revision_line(plan.target)}")
+        with _diff_errors():
+            lines, differ = commands.rollback_diff(plan, prune=prune, force_conflicts=force_conflicts, close=True)
+        _print_diff(lines, differ)
     options = Options(prune=prune, timeout=timeout, force_conflicts=force_conflicts, fail_fast=fail_fast)
     with _why():
-        result, target, ctx = commands.rollback(load_profile(profile), context, to=to, options=options,
-                                           rerun_jobs=rerun_jobs, yes=yes, term=_terminal(output))
+        result = commands.rollback(plan, options=options, yes=yes, term=term, message=message)
     if output is not Output.text:
         emit(result.as_data(), output)
         return
-    _print_summary(result, f"rolled back to revision {target.number}:", ctx)
+    _print_summary(result, f"rolled back to {commands.revision_line(plan.target)}:", plan.context)
 
 
 def run_job(
@@ -201,10 +231,17 @@ def run_job(
 # ---------------------------------------------------------------------------------------------
 # reporting
 # ---------------------------------------------------------------------------------------------
-def _terminal(output: Output) -> Terminal:
+def _terminal(output: Output, started: float | None = None) -> Terminal:
     from stackctl.kubernetes.deploy.commands import Terminal
 
-    return Terminal(info=info, warn=warn, ask=_ask, view=lambda: _view(output))
+    return Terminal(info=info, warn=warn, ask=_ask, show=_show, open_view=lambda start: _view(output, start),
+                    started=time.monotonic() if started is None else started)
+
+
+def _show(text: str) -> None:
+    """Raw text (a diff) on stderr, where the question that follows it goes; stdout stays the result's."""
+    sys.stderr.write(text)
+    sys.stderr.flush()
 
 
 def _ask(question: str) -> bool | None:
@@ -214,13 +251,13 @@ def _ask(question: str) -> bool | None:
         return None
 
 
-def _view(output: Output) -> View:
+def _view(output: Output, start: float) -> View:
     from stackctl.kubernetes.deploy.watch import LineView, LiveView
 
     con = err_console()
     if output is Output.text and con.is_terminal:
-        return LiveView(con)
-    return LineView(con)
+        return LiveView(con, start=start)
+    return LineView(con, start=start)
 
 
 @contextlib.contextmanager

@@ -47,6 +47,10 @@ A_CREATED = "stackctl.io/created"
 A_DESCRIPTION = "stackctl.io/description"
 A_CONTEXT = "stackctl.io/context"
 A_VERSION = "stackctl.io/version"
+A_MESSAGE = "stackctl.io/message"  # revision: `promote --message`
+A_GIT_COMMIT = "stackctl.io/git-commit"  # revision: the project's HEAD when it was promoted
+A_GIT_DIRTY = "stackctl.io/git-dirty"  # revision: "true" when the work tree had uncommitted changes
+A_AUTHOR = "stackctl.io/author"  # revision: who promoted it (user@host, as the secrets store names people)
 REVISION_TYPE = "stackctl.io/revision"  # the Secret type of a revision
 
 # --- server-side apply --------------------------------------------------------------------------

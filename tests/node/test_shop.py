@@ -184,8 +184,20 @@ def test_a_crashing_release_is_diagnosed_fast_and_atomic_restores_the_api(shop: 
 
 def test_rollback_serves_the_previous_version_again(shop: Any) -> None:
     set_version(shop, "0.3.0")
-    shop.promote("--timeout", "300")
+    t0 = time.monotonic()
+    res = shop.promote("--timeout", "300", "--message", "version 0.3.0")
+    wall = time.monotonic() - t0
+    # the total it prints is what the user waited, the api image build included (the process start is not)
+    printed = float(re.search(r"revision \d+ in (\d+\.\d)s", res.stdout)[1])  # type: ignore[index]
+    assert wall - 2.0 <= printed <= wall, (printed, wall, res.stdout)
     serves_only(shop, "0.3.0")
+    newest = json.loads(shop.stackctl("history", "production", "-o", "json").stdout)["revisions"][-1]
+    assert newest["message"] == "version 0.3.0" and newest["author"], newest
+    # what the rollback will change, before anything changes: the api goes back to the 0.2.0 image
+    diff = shop.stackctl("rollback", "production", "--diff", check=False)
+    assert diff.returncode == 1, diff
+    assert "+++ rollback-to-" in diff.stdout and "Deployment/api" in diff.stdout, diff.stdout[-3000:]
+    assert shop.get_json("/")["version"] == "0.3.0"
     t0 = time.monotonic()
     shop.stackctl("rollback", "production", "--yes", "--timeout", "300")
     command = time.monotonic() - t0

@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from stackctl.errors import InputError, OperationError, ProfileError
@@ -32,15 +33,38 @@ if TYPE_CHECKING:
     from stackctl.profile.types import KubernetesSettings
 
 
-@dataclass(frozen=True)
+@dataclass
 class Terminal:
     """How a command talks to the user: progress lines, warnings, a yes/no question (None when
-    nobody can answer it), and the view that shows a rollout as it happens."""
+    nobody can answer it), raw text such as a diff (`show`), and the view that shows the command's
+    progress as it happens (`open_view(start)`).
+
+    `started` is when the command started (on `clock`): the view counts from it and the final line
+    says how long the user waited, builds and rendering included. The view is opened on first use
+    (after any question: a live view and a prompt cannot share the terminal) and closed by `close()`."""
 
     info: Callable[[str], None]
     warn: Callable[[str], None]
     ask: Callable[[str], bool | None]
-    view: Callable[[], View]
+    open_view: Callable[[float], View]
+    show: Callable[[str], None] = lambda _text: None
+    started: float = field(default_factory=time.monotonic)
+    clock: Callable[[], float] = time.monotonic
+    _view: View | None = field(default=None, init=False, repr=False)
+
+    def view(self) -> View:
+        if self._view is None:
+            self._view = self.open_view(self.started)
+        return self._view
+
+    def phase(self, text: str) -> None:
+        """What the command is doing now (the view shows it next to the running clock)."""
+        self.view().phase(text)
+
+    def close(self) -> None:
+        if self._view is not None:
+            self._view.close()
+            self._view = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,6 +154,7 @@ class Prepared:
     cluster: Cluster
     release: kh.Release
     objects: list[dict[str, Any]]
+    term: Terminal  # its view is open: `promote` or `diff` closes it
 
 
 def warm_compose() -> None:
@@ -164,18 +189,26 @@ def prepare(prof: Profile, requested: str | None, *, readonly: bool, yes: bool, 
     if not readonly:
         confirm(prof, ctx, server, yes, term, action="promote")
     connecting = connect_in_background(ctx)  # the client import overlaps with rendering
-    environ = _environ(prof)
-    rendered = render_profile(prof, with_values=True, environ=environ, env_from_store=environ is not None)
-    for w in rendered.warnings:
-        term.warn(str(w))
-    plans = images.plan(rendered.loaded.stack, rendered.target.kubernetes, root=prof.root)
-    for res in images.ensure(plans, dry_run=readonly, log=term.info):
-        term.info(f"image {res.plan.ref}: {_IMAGE_WORDS[res.action]}")
-    objects = images.retag(rendered.rendered.objects, plans)
-    release = release_of(prof, rendered.loaded.stack.name)
-    cluster = connecting()
-    require_argo(cluster, objects, prof, ctx)
-    return Prepared(profile=prof, context=ctx, cluster=cluster, release=release, objects=objects)
+    try:
+        term.phase(f"rendering profile {prof.name}")
+        environ = _environ(prof)
+        rendered = render_profile(prof, with_values=True, environ=environ, env_from_store=environ is not None)
+        for w in rendered.warnings:
+            term.warn(str(w))
+        plans = images.plan(rendered.loaded.stack, rendered.target.kubernetes, root=prof.root)
+        if plans:
+            term.phase("looking for the images in the registry")
+        for res in images.ensure(plans, dry_run=readonly, log=term.phase):
+            term.info(f"image {res.plan.ref}: {_IMAGE_WORDS[res.action]}")
+        objects = images.retag(rendered.rendered.objects, plans)
+        release = release_of(prof, rendered.loaded.stack.name)
+        term.phase(f"connecting to context {ctx}")
+        cluster = connecting()
+        require_argo(cluster, objects, prof, ctx)
+    except BaseException:
+        term.close()  # the error is printed next: not under a live view
+        raise
+    return Prepared(profile=prof, context=ctx, cluster=cluster, release=release, objects=objects, term=term)
 
 
 def require_argo(cluster: Cluster, objects: Sequence[dict[str, Any]], prof: Profile, ctx: str) -> None:
@@ -193,30 +226,50 @@ def require_argo(cluster: Cluster, objects: Sequence[dict[str, Any]], prof: Prof
 def diff(prep: Prepared, *, prune: bool, force_conflicts: bool) -> tuple[list[str], int]:
     """`promote --diff`: (unified diff lines, number of objects that differ); see `deploy.diff`."""
     try:
+        prep.term.phase("comparing with the cluster")
         return diff_objects(prep.cluster, prep.release, prep.objects, prune=prune, force_conflicts=force_conflicts)
     finally:
+        prep.term.close()
         prep.cluster.close()
 
 
-def promote(prep: Prepared, options: Options, term: Terminal) -> Result:
+def provenance(prof: Profile, message: str = "") -> kh.Provenance:
+    """What a revision records about where it came from: `message`, the project's git commit and
+    whether its work tree had changes (nothing when git or a repository is missing), user@host."""
+    from stackctl import git
+    from stackctl.secrets.ops import default_recipient_name  # the name the secrets store records people by
+
+    commit = git.head_commit(prof.root) or ""
+    return kh.Provenance(message=message, commit=commit, dirty=git.is_dirty(prof.root) if commit else None,
+                         author=default_recipient_name())
+
+
+def promote(prep: Prepared, options: Options, term: Terminal, *, message: str = "") -> Result:
     verb = "dry run of promote" if options.dry_run else "promote"
     release = prep.release
     term.info(f"{verb}: stack {release.stack} (profile {prep.profile.name}) → context {prep.context} "
               f"({prep.cluster.server}), namespace {release.namespace}")
+    try:
+        source = kh.Provenance() if options.dry_run else provenance(prep.profile, message)
+    except BaseException:
+        term.close()
+        prep.cluster.close()
+        raise
     return deploy(prep.cluster, release, options, prep.context, term,
-                  lambda d: d.deploy(prep.objects, description=f"promote {prep.profile.name}"))
+                  lambda d: d.deploy(prep.objects, description=f"promote {prep.profile.name}"), provenance=source)
 
 
 def deploy(cluster: Cluster, release: kh.Release, options: Options, ctx: str, term: Terminal,
-           run: Callable[[Deployer], Result]) -> Result:
+           run: Callable[[Deployer], Result], *, provenance: kh.Provenance = kh.NO_PROVENANCE) -> Result:
     """Run `run` with a Deployer showing progress on the terminal's view; closes the cluster.
-    A `RolloutFailed` goes to the caller once the view is closed (its report is for the user)."""
-    view = term.view()
-    deployer = Deployer(cluster, release, view=view, options=options, context=ctx)
+    A `RolloutFailed` goes to the caller once the view is closed (its report is for the user).
+    The result's `elapsed` counts from the command's start (`term.started`) to the end of the deploy."""
+    deployer = Deployer(cluster, release, view=term.view(), options=options, context=ctx, started=term.started,
+                        clock=term.clock, provenance=provenance)
     try:
         return run(deployer)
     finally:
-        view.close()
+        term.close()
         deployer.close()
         cluster.close()
 
@@ -256,39 +309,93 @@ def history(prof: Profile, requested: str | None) -> tuple[kh.Release, str, list
         cluster.close()
 
 
-def rollback(prof: Profile, requested: str | None, *, to: int | None, options: Options, rerun_jobs: bool,
-             yes: bool, term: Terminal) -> tuple[Result, kh.Revision, str]:
-    """Deploy a stored revision again; its Jobs only when --rerun-jobs, or when they are still
-    live (applied again unchanged). (the result, the revision rolled back to, the context)."""
+@dataclass
+class RollbackPlan:
+    """What a rollback deploys: the revision, its objects (its Jobs only when --rerun-jobs or still
+    live), the Jobs left out because they are gone, and where. `cluster` is open: `rollback_diff`
+    or `rollback` closes it."""
+
+    profile: Profile
+    cluster: Cluster
+    context: str
+    release: kh.Release
+    target: kh.Revision
+    objects: list[dict[str, Any]]
+    gone: list[str]
+
+
+def plan_rollback(prof: Profile, requested: str | None, *, to: int | None, rerun_jobs: bool) -> RollbackPlan:
     cluster, ctx = connect(prof, requested)
-    release = release_of(prof, stack_name(prof))
-    target = kh.pick_rollback(kh.revisions(cluster, release), to,
-                              where=f"namespace {release.namespace} (context {ctx})")
-    confirm(prof, ctx, cluster.server, yes, term, action=f"roll back to revision {target.number}")
-    term.info(f"rollback: stack {release.stack} → revision {target.number} ({target.description}), context {ctx}, "
-              f"namespace {release.namespace}")
-    objects, skipped = kh.rollback_objects(target, rerun_jobs=rerun_jobs)
-    jobs = {o["metadata"]["name"]: o for o in target.objects() if o.get("kind") == "Job"}
-    live = {name for name in skipped if cluster.get(Ref.of(jobs[name])) is not None}
+    try:
+        release = release_of(prof, stack_name(prof))
+        target = kh.pick_rollback(kh.revisions(cluster, release), to,
+                                  where=f"namespace {release.namespace} (context {ctx})")
+        objects, skipped = kh.rollback_objects(target, rerun_jobs=rerun_jobs)
+        jobs = {o["metadata"]["name"]: o for o in target.objects() if o.get("kind") == "Job"}
+        live = {name for name in skipped if cluster.get(Ref.of(jobs[name])) is not None}
+    except BaseException:
+        cluster.close()
+        raise
     objects += [jobs[name] for name in sorted(live)]
-    gone = sorted(set(skipped) - live)
-    if gone:
-        term.info(f"not run again: Job {', '.join(gone)} (completed when revision {target.number} was deployed; "
-                  "--rerun-jobs runs them)")
-    result = deploy(cluster, release, options, ctx, term,
-                    lambda d: d.deploy(objects, description=f"rollback to {target.number}"))
-    return result, target, ctx
+    return RollbackPlan(profile=prof, cluster=cluster, context=ctx, release=release, target=target,
+                        objects=objects, gone=sorted(set(skipped) - live))
+
+
+def revision_line(rev: kh.Revision) -> str:
+    """A revision in one line: what, why, from which commit, by whom, when."""
+    src = rev.provenance
+    what = rev.description + (f": {src.message}" if src.message else "")
+    facts = [f"commit {src.source}" if src.source else "", f"by {src.author}" if src.author else "",
+             f"created {rev.created}" if rev.created else ""]
+    return f"revision {rev.number} ({what}" + "".join(f", {f}" for f in facts if f) + ")"
+
+
+def rollback_diff(plan: RollbackPlan, *, prune: bool, force_conflicts: bool, close: bool = False
+                  ) -> tuple[list[str], int]:
+    """What the rollback would change (see `deploy.diff`): (unified diff lines, objects that differ).
+    `close`: this is all (`rollback --diff`), close the connection."""
+    try:
+        return diff_objects(plan.cluster, plan.release, plan.objects, prune=prune, force_conflicts=force_conflicts,
+                            label=f"rollback-to-{plan.target.number}")
+    finally:
+        if close:
+            plan.cluster.close()
+
+
+def rollback(plan: RollbackPlan, *, options: Options, yes: bool, term: Terminal, message: str = "") -> Result:
+    """Deploy a stored revision again (`plan_rollback`). A protected profile shows what will change
+    (the diff) and then asks. The new revision records the target's commit, `message`, and who
+    rolled back."""
+    prof, cluster, ctx, release, target = plan.profile, plan.cluster, plan.context, plan.release, plan.target
+    try:
+        term.info(f"rollback: stack {release.stack} → {revision_line(target)}, context {ctx}, "
+                  f"namespace {release.namespace}")
+        if not yes and kube_settings(prof).protected:
+            lines, differ = rollback_diff(plan, prune=options.prune, force_conflicts=options.force_conflicts)
+            term.show("".join(lines))
+            term.info(f"{differ} object(s) would change" if differ else "no object would change")
+            confirm(prof, ctx, cluster.server, yes, term, action=f"roll back to revision {target.number}")
+        if plan.gone:
+            term.info(f"not run again: Job {', '.join(plan.gone)} (completed when revision {target.number} was "
+                      "deployed; --rerun-jobs runs them)")
+        from stackctl.secrets.ops import default_recipient_name
+
+        source = replace(target.provenance, message=message, author=default_recipient_name())
+    except BaseException:
+        cluster.close()
+        raise
+    return deploy(cluster, release, options, ctx, term,
+                  lambda d: d.deploy(plan.objects, description=f"rollback to {target.number}"), provenance=source)
 
 
 def run_job(prof: Profile, requested: str | None, name: str, *, timeout: float, yes: bool,
             term: Terminal) -> runjob.JobRun:
     """Start a Job from one of the stack's CronJobs and wait for it (see `runjob`)."""
     cluster, ctx = connect(prof, requested)
-    view = term.view()
     try:
         release = release_of(prof, stack_name(prof))
         confirm(prof, ctx, cluster.server, yes, term, action=f"run a Job from CronJob {name}")
-        return runjob.run(cluster, release, name, timeout=timeout, view=view)
+        return runjob.run(cluster, release, name, timeout=timeout, view=term.view())
     finally:
-        view.close()
+        term.close()
         cluster.close()

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from stackctl.errors import OperationError
@@ -65,7 +65,7 @@ class Result:
     kept: list[Ref] = field(default_factory=list)
     revision: int | None = None
     changed: bool = False
-    elapsed: float = 0.0
+    elapsed: float = 0.0  # since the command started (`Deployer.started`), not just this deploy
     dry_run: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -120,13 +120,20 @@ class Attempt:
 
 
 class Deployer:
+    """`started` (on `clock`): when the command began, so `Result.elapsed` is what the user waited
+    (image builds, rendering and connecting included); `provenance` goes on every revision recorded."""
+
     def __init__(self, cluster: Cluster, release: kh.Release, *, view: View | None = None,
-                 options: Options = Options(), context: str = "") -> None:
+                 options: Options = Options(), context: str = "", started: float | None = None,
+                 clock: Callable[[], float] = time.monotonic, provenance: kh.Provenance = kh.NO_PROVENANCE) -> None:
         self.cluster = cluster
         self.release = release
         self.view: View = view or QuietView()
         self.options = options
         self.context = context or cluster.context
+        self.clock = clock
+        self.started = started
+        self.provenance = provenance
         self.pool = ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="apply")
 
     def close(self) -> None:
@@ -159,26 +166,30 @@ class Deployer:
     def deploy(self, objects: Sequence[Mapping[str, Any]], *, description: str,
                extra_delete: frozenset[Key] = frozenset()) -> Result:
         """Apply `objects` (rendered, or a stored revision's), wait, prune, record (see module doc)."""
-        t0 = time.monotonic()
+        t0 = self.started if self.started is not None else self.clock()
         desired = [kh.member(o, self.release) for o in objects]
         run = Attempt(desired=desired, result=Result(release=self.release, dry_run=self.options.dry_run),
                       extra_delete=extra_delete, workloads=[Ref.of(o) for o in desired if o["kind"] in WAITED])
+        self.view.phase("reading the cluster")
         run.watcher = self._watch(run)
         try:
             self._read_live(run)
             self._plan_strategies(run)
             self._apply_phases(run)
             if run.watcher is not None:
+                self.view.phase(f"waiting for {_names(run.workloads)} to roll out")
                 self._wait(run, run.workloads)
             for one in run.cn.canaries:
                 self._canary(run, one)
             self._switch(run)
+            self.view.phase("pruning")
             self._prune(run)
             if not self.options.dry_run:
+                self.view.phase("recording the revision")
                 self._record(run, description)
             return run.result
         finally:
-            run.result.elapsed = time.monotonic() - t0
+            run.result.elapsed = self.clock() - t0
             if run.watcher is not None:
                 run.watcher.close()
 
@@ -248,6 +259,7 @@ class Deployer:
         for phase in ka.phases([o for o in run.desired if Ref.of(o).key not in later]):
             if phase.name == "namespace":
                 continue
+            self.view.phase(f"applying {phase.name.replace('workloads-', 'workloads, wave ')}")
             if not run.ns_exists:  # dry run into a namespace that does not exist yet: nothing to ask
                 for obj in phase.objects:
                     item = Applied(ref=Ref.of(obj), action="created", result=obj)
@@ -259,6 +271,7 @@ class Deployer:
                                                dry_run=opts.dry_run, pool=self.pool, on_applied=self.view.applied)
             if phase.await_jobs and run.watcher is not None:
                 self.view.note(f"waiting for {', '.join(str(j) for j in phase.await_jobs)} to complete")
+                self.view.phase(f"waiting for {_names(phase.await_jobs)} to complete")
                 self._wait(run, phase.await_jobs)
         if not run.ns_exists:
             result.notes.append(f"namespace {release.namespace} does not exist yet: the objects in it were "
@@ -299,7 +312,7 @@ class Deployer:
         if result.changed or not same_as_current:
             result.revision = kh.record(self.cluster, release, run.desired, status="deployed",
                                         description=description, context=self.context,
-                                        summary=result.summary(), previous=run.revs)
+                                        summary=result.summary(), previous=run.revs, provenance=self.provenance)
         elif cur is not None:
             result.revision = cur.number
 
@@ -328,7 +341,8 @@ class Deployer:
                     if not st.seen:
                         result.revision = kh.record(self.cluster, self.release, run.desired, status="failed",
                                                     description=f"aborted: {ref} deleted", context=self.context,
-                                                    summary=result.summary(), previous=run.revs)
+                                                    summary=result.summary(), previous=run.revs,
+                                                    provenance=self.provenance)
                         raise RolloutFailed(f"the canary {ref} was deleted (promote --abort?) during step {i}",
                                             [], result)
                     self._wait(run, [ref])
@@ -369,7 +383,7 @@ class Deployer:
             message = f"the rollout of {self.release.stack} failed: {outcome.failed[0].ref}: {outcome.failed[0].failed}"
         result.revision = kh.record(self.cluster, self.release, run.desired, status="failed",
                                     description=f"failed: {names}", context=self.context, summary=result.summary(),
-                                    previous=run.revs)
+                                    previous=run.revs, provenance=self.provenance)
         rolled_back: int | None = None
         if self.options.atomic:
             had_previous = kh.current(run.revs) is not None
@@ -394,9 +408,12 @@ class Deployer:
                     self.view.deleted(a.ref, "deleted")
             return None
         self.view.note(f"--atomic: rolling back to revision {prev.number}")
-        again = Deployer(self.cluster, self.release, view=self.view, context=self.context,
+        # recorded as what it deploys: the previous revision's commit, by whoever ran this promote
+        source = replace(prev.provenance, author=self.provenance.author, message="")
+        again = Deployer(self.cluster, self.release, view=self.view, context=self.context, clock=self.clock,
                          options=Options(prune=self.options.prune, timeout=self.options.timeout,
-                                         force_conflicts=True, fail_fast=self.options.fail_fast))
+                                         force_conflicts=True, fail_fast=self.options.fail_fast),
+                         provenance=source)
         try:
             back = again.deploy(prev.objects(), description=f"rollback to {prev.number} (atomic)",
                                 extra_delete=created)
@@ -407,6 +424,10 @@ class Deployer:
         finally:
             again.close()
         return prev.number, back.revision if back.revision is not None else prev.number
+
+
+def _names(refs: Sequence[Ref]) -> str:
+    return ", ".join(str(r) for r in refs[:3]) + (f" and {len(refs) - 3} more" if len(refs) > 3 else "")
 
 
 def pod_selector(objects: Sequence[Mapping[str, Any]]) -> str | None:

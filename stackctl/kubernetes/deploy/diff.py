@@ -1,5 +1,5 @@
-"""`promote --diff`: every object against the live cluster, as a server-side dry run would leave
-it, plus the objects prune would delete; Secret values masked."""
+"""`promote --diff` and what `rollback` shows before it asks: every object against the live cluster,
+as a server-side dry run would leave it, plus the objects prune would delete; Secret values masked."""
 
 from __future__ import annotations
 
@@ -35,9 +35,10 @@ def _yaml(obj: Any) -> list[str]:
 
 
 def diff(cluster: Cluster, release: kh.Release, objects: Sequence[Mapping[str, Any]], *, prune: bool = True,
-         force_conflicts: bool = False) -> tuple[list[str], int]:
+         force_conflicts: bool = False, label: str = "promote") -> tuple[list[str], int]:
     """Unified diffs of every object against the live cluster (a server-side dry run), the objects
-    prune would delete included. Returns (diff lines, number of objects that differ)."""
+    prune would delete included; `label` names the new side (`promote/Deployment/web`). Returns
+    (diff lines, number of objects that differ)."""
     desired = [kh.member(o, release) for o in objects]
     exists = cluster.namespace_exists(release.namespace)
     deployer = Deployer(cluster, release, options=Options(dry_run=True, force_conflicts=force_conflicts))
@@ -66,7 +67,7 @@ def diff(cluster: Cluster, release: kh.Release, objects: Sequence[Mapping[str, A
         differ += 1
         name = f"{ref.kind}/{ref.name}" + (f" -n {ref.namespace}" if ref.namespace else "")
         out += difflib.unified_diff(_yaml(_masked(a, b)), _yaml(_masked(b, a)), fromfile=f"live/{name}",
-                                    tofile=f"promote/{name}")
+                                    tofile=f"{label}/{name}")
     # what promote would prune, chosen by the same rule (never a Namespace, nor a protected object)
     pruned, _ = select(members, {Ref.of(o).key for o in desired} | set(bg.keep), prune=prune)
     for ref in pruned:

@@ -10,7 +10,9 @@ Identity: one stack in one namespace. Two objects carry it:
 - one Secret per revision, `stackctl.rev.<stack>.v<N>` (type `stackctl.io/revision`: Secrets because
   the applied set holds the stack's secret values), with the applied objects (gzipped JSON), a
   summary, and labels for listing (`stackctl.io/stack`, `stackctl.io/revision`, `stackctl.io/status`:
-  deployed | superseded | failed). The newest `MAX_REVISIONS` are kept.
+  deployed | superseded | failed). The newest `MAX_REVISIONS` are kept. Where a revision came from
+  (`Provenance`: `--message`, the git commit and whether the tree was dirty, user@host) is in
+  annotations too; revisions written before those existed simply have none.
 
 Names with dots cannot clash with rendered objects (the renderer makes DNS labels).
 """
@@ -30,10 +32,14 @@ from stackctl import __version__
 from stackctl.errors import InputError, OperationError
 from stackctl.kubernetes.client import KINDS, ApiError, Cluster, Ref
 from stackctl.kubernetes.labels import (
+    A_AUTHOR,
     A_CONTEXT,
     A_CREATED,
     A_DESCRIPTION,
+    A_GIT_COMMIT,
+    A_GIT_DIRTY,
     A_GROUP_KINDS,
+    A_MESSAGE,
     A_PROFILE,
     A_TOOLING,
     A_VERSION,
@@ -82,6 +88,41 @@ class Release:
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """Where a revision came from: the user's `--message`, the project's git commit (and whether its
+    work tree had uncommitted changes), and who deployed it (user@host). Empty (None) when unknown:
+    no git, no message, or a revision stored before stackctl recorded these."""
+
+    message: str = ""
+    commit: str = ""
+    dirty: bool | None = None
+    author: str = ""
+
+    def annotations(self) -> dict[str, str]:
+        out = {A_MESSAGE: self.message[:1000], A_GIT_COMMIT: self.commit, A_AUTHOR: self.author,
+               A_GIT_DIRTY: "" if self.dirty is None else str(self.dirty).lower()}
+        return {k: v for k, v in out.items() if v}
+
+    @classmethod
+    def of(cls, notes: Mapping[str, str]) -> Provenance:
+        dirty = notes.get(A_GIT_DIRTY)
+        return cls(message=notes.get(A_MESSAGE, ""), commit=notes.get(A_GIT_COMMIT, ""),
+                   dirty=None if dirty is None else dirty == "true", author=notes.get(A_AUTHOR, ""))
+
+    @property
+    def source(self) -> str:
+        """The commit as `history` shows it: short, `+dirty` when the tree had changes; "" unknown."""
+        return (self.commit[:12] + ("+dirty" if self.dirty else "")) if self.commit else ""
+
+    def as_data(self) -> dict[str, Any]:
+        return {"message": self.message or None, "commit": self.commit or None, "dirty": self.dirty,
+                "author": self.author or None}
+
+
+NO_PROVENANCE = Provenance()
+
+
+@dataclass(frozen=True)
 class Revision:
     number: int
     status: str  # deployed | superseded | failed
@@ -92,6 +133,7 @@ class Revision:
     version: str
     summary: Mapping[str, Any]
     raw: Mapping[str, Any]  # the Secret
+    provenance: Provenance = Provenance()
 
     def objects(self) -> list[dict[str, Any]]:
         data = (self.raw.get("data") or {}).get("objects")
@@ -102,7 +144,8 @@ class Revision:
     def as_data(self) -> dict[str, Any]:
         return {"revision": self.number, "status": self.status, "created": self.created,
                 "description": self.description, "profile": self.profile, "context": self.context,
-                "stackctl": self.version, **({"summary": dict(self.summary)} if self.summary else {})}
+                "stackctl": self.version, **self.provenance.as_data(),
+                **({"summary": dict(self.summary)} if self.summary else {})}
 
 
 def now() -> str:
@@ -176,7 +219,8 @@ def _revision(secret: Mapping[str, Any]) -> Revision | None:
             summary = {}
     return Revision(number=number, status=labels.get(L_STATUS, "?"), created=notes.get(A_CREATED, ""),
                     description=notes.get(A_DESCRIPTION, ""), profile=notes.get(A_PROFILE, ""),
-                    context=notes.get(A_CONTEXT, ""), version=notes.get(A_VERSION, ""), summary=summary, raw=secret)
+                    context=notes.get(A_CONTEXT, ""), version=notes.get(A_VERSION, ""), summary=summary, raw=secret,
+                    provenance=Provenance.of(notes))
 
 
 def revisions(cluster: Cluster, release: Release) -> list[Revision]:
@@ -228,7 +272,8 @@ def rollback_objects(rev: Revision, *, rerun_jobs: bool = False) -> tuple[list[d
 
 
 def record(cluster: Cluster, release: Release, objects: Sequence[Mapping[str, Any]], *, status: str,
-           description: str, context: str, summary: Mapping[str, Any], previous: Sequence[Revision]) -> int:
+           description: str, context: str, summary: Mapping[str, Any], previous: Sequence[Revision],
+           provenance: Provenance = Provenance()) -> int:
     """Store a new revision; a deployed one supersedes the previous deployed one. Returns its number."""
     number = (max((r.number for r in previous), default=0)) + 1
     payload = gzip.compress(json.dumps(list(objects), separators=(",", ":"), sort_keys=True).encode(), mtime=0)
@@ -238,7 +283,7 @@ def record(cluster: Cluster, release: Release, objects: Sequence[Mapping[str, An
             "name": release.revision_name(number), "namespace": release.namespace,
             "labels": {L_MANAGED_BY: "stackctl", L_STACK: release.stack, L_REVISION: str(number), L_STATUS: status},
             "annotations": {A_PROFILE: release.profile, A_CREATED: now(), A_DESCRIPTION: description[:1000],
-                            A_CONTEXT: context, A_VERSION: __version__},
+                            A_CONTEXT: context, A_VERSION: __version__, **provenance.annotations()},
         },
         "data": {"objects": base64.b64encode(payload).decode(),
                  "summary": base64.b64encode(json.dumps(dict(summary), sort_keys=True).encode()).decode()},

@@ -14,7 +14,10 @@ whose Secret the kubelet has not seen yet) must last a grace period first (`Grac
 then times out when that period ends, so nothing polls.
 
 The view goes to stderr: a live table on a terminal (per workload desired/updated/ready, the latest
-events underneath), plain lines otherwise (a line per workload change and per warning event).
+events underneath), plain lines otherwise (a line per workload change and per warning event). Both
+count from the start of the command (`start`), not of the deploy, and name the phase the command is
+in (`phase()`: building images, rendering, connecting, applying, waiting, pruning, recording); the
+live one redraws on a timer, so its clock ticks while nothing happens (a Job that runs for minutes).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import datetime as dt
 import queue
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -419,6 +422,7 @@ def revision_pods(workload: Mapping[str, Any], pods: Mapping[str, Mapping[str, M
 # The view
 # ---------------------------------------------------------------------------------------------
 class View(Protocol):
+    def phase(self, text: str) -> None: ...
     def note(self, text: str) -> None: ...
     def applied(self, item: Applied) -> None: ...
     def deleted(self, ref: Ref, what: str) -> None: ...
@@ -436,17 +440,28 @@ def _event_line(ev: Mapping[str, Any]) -> str:
 
 
 class LineView:
-    """Plain lines on stderr: one per object applied or deleted, per workload change, per event
-    worth reading (warnings, scaling, completions)."""
+    """Plain lines on stderr: one per phase, per object applied or deleted, per workload change, per
+    event worth reading (warnings, scaling, completions); each with the seconds since `start` (the
+    command's start on `clock`)."""
 
-    def __init__(self, console: Console, *, start: float | None = None) -> None:
+    def __init__(self, console: Console, *, start: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.console = console
-        self.start = start if start is not None else time.monotonic()
+        self.clock = clock
+        self.start = start if start is not None else clock()
         self.last: dict[tuple[str, str, str], str] = {}
+        self.current = ""
+
+    def elapsed(self) -> float:
+        return self.clock() - self.start
 
     def _print(self, text: str) -> None:
-        self.console.print(f"{time.monotonic() - self.start:6.1f}s  {text}", markup=False, highlight=False,
-                           soft_wrap=True)
+        self.console.print(f"{self.elapsed():6.1f}s  {text}", markup=False, highlight=False, soft_wrap=True)
+
+    def phase(self, text: str) -> None:
+        if text != self.current:
+            self.current = text
+            self._print(text)
 
     def note(self, text: str) -> None:
         self._print(text)
@@ -474,80 +489,88 @@ class LineView:
 
 
 class LiveView(LineView):
-    """A rich live table on a terminal: workloads with desired/updated/ready, the last events."""
+    """A rich live table on a terminal: workloads with desired/updated/ready, the last events, and
+    the phase with the seconds since the command started — redrawn `REFRESH` times a second by
+    rich's refresh thread, so the clock ticks during a long build, a slow Job or a quiet rollout.
+    The state is read by that thread: every change and every drawing holds `lock`."""
 
     MAX_EVENTS = 8
+    REFRESH = 4  # redraws per second
 
-    def __init__(self, console: Console, *, start: float | None = None) -> None:
+    def __init__(self, console: Console, *, start: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         from rich.live import Live
 
-        super().__init__(console, start=start)
+        super().__init__(console, start=start, clock=clock)
+        self.lock = threading.RLock()
         self.states: dict[tuple[str, str, str], Status] = {}
         self.events: list[str] = []
         self.notes: list[str] = []
-        self.live = Live(self._render(), console=console, auto_refresh=False, transient=False)
+        self.live = Live(console=console, get_renderable=self._render, auto_refresh=True,
+                         refresh_per_second=self.REFRESH, transient=False)
         self.live.start()
-        self._last_refresh = 0.0
 
     def _render(self) -> Any:
         from rich.console import Group
         from rich.table import Table
         from rich.text import Text
 
-        table = Table(box=None, pad_edge=False, show_edge=False)
-        for col in ("workload", "desired", "updated", "ready", "status"):
-            table.add_column(col, no_wrap=col != "status")
-        states = list(self.states.values())
-        room = max(5, self.console.size.height - self.MAX_EVENTS - 8)
-        done = [st for st in states if st.done]
-        shown = states if len(states) <= room else [st for st in states if not st.done][:room]
-        for st in shown:
-            style = "red" if st.failed else "green" if st.done else "yellow"
-            table.add_row(str(st.ref), "-" if st.desired is None else str(st.desired), str(st.updated),
-                          str(st.ready), Text(st.failed or st.message, style=style))
-        parts: list[Any] = [Text(n, style="dim") for n in self.notes[-3:]]
-        parts.append(table)
-        if len(shown) < len(states):  # a big stack: the finished ones as a count
-            parts.append(Text(f"{len(done)} of {len(states)} workloads rolled out"
-                              + (f", {len(states) - len(done) - len(shown)} more waiting not shown"
-                                 if len(states) - len(done) > len(shown) else ""), style="green"))
-        if self.events:
-            parts.append(Text("events:", style="bold"))
-            parts.extend(Text("  " + e, style="dim") for e in self.events[-self.MAX_EVENTS:])
-        parts.append(Text(f"{time.monotonic() - self.start:.1f}s", style="dim"))
-        return Group(*parts)
+        with self.lock:
+            table = Table(box=None, pad_edge=False, show_edge=False)
+            for col in ("workload", "desired", "updated", "ready", "status"):
+                table.add_column(col, no_wrap=col != "status")
+            states = list(self.states.values())
+            room = max(5, self.console.size.height - self.MAX_EVENTS - 8)
+            done = [st for st in states if st.done]
+            shown = states if len(states) <= room else [st for st in states if not st.done][:room]
+            for st in shown:
+                style = "red" if st.failed else "green" if st.done else "yellow"
+                table.add_row(str(st.ref), "-" if st.desired is None else str(st.desired), str(st.updated),
+                              str(st.ready), Text(st.failed or st.message, style=style))
+            parts: list[Any] = [Text(n, style="dim") for n in self.notes[-3:]]
+            if states:
+                parts.append(table)
+            if len(shown) < len(states):  # a big stack: the finished ones as a count
+                parts.append(Text(f"{len(done)} of {len(states)} workloads rolled out"
+                                  + (f", {len(states) - len(done) - len(shown)} more waiting not shown"
+                                     if len(states) - len(done) > len(shown) else ""), style="green"))
+            if self.events:
+                parts.append(Text("events:", style="bold"))
+                parts.extend(Text("  " + e, style="dim") for e in self.events[-self.MAX_EVENTS:])
+            parts.append(Text(f"{self.current + ' ' if self.current else ''}{self.elapsed():.1f}s", style="dim"))
+            return Group(*parts)
 
-    def _refresh(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if force or now - self._last_refresh > 0.1:
-            self._last_refresh = now
-            self.live.update(self._render(), refresh=True)
+    def phase(self, text: str) -> None:
+        with self.lock:
+            self.current = text
 
     def note(self, text: str) -> None:
-        self.notes.append(text)
-        self._refresh()
+        with self.lock:
+            self.notes.append(text)
 
     def applied(self, item: Applied) -> None:
         pass
 
     def deleted(self, ref: Ref, what: str) -> None:
-        self.notes.append(f"{what} {ref}")
-        self._refresh()
+        with self.lock:
+            self.notes.append(f"{what} {ref}")
 
     def workload(self, st: Status) -> None:
-        self.states[st.ref.key] = st
-        self._refresh()
+        with self.lock:
+            self.states[st.ref.key] = st
 
     def event(self, ev: Mapping[str, Any]) -> None:
-        self.events.append(_event_line(ev))
-        self._refresh()
+        with self.lock:
+            self.events.append(_event_line(ev))
 
     def close(self) -> None:
-        self._refresh(force=True)
-        self.live.stop()
+        with self.lock:
+            self.current = ""
+        self.live.stop()  # draws once more: the final state
 
 
 class QuietView:
+    def phase(self, text: str) -> None: ...
     def note(self, text: str) -> None: ...
     def applied(self, item: Applied) -> None: ...
     def deleted(self, ref: Ref, what: str) -> None: ...
