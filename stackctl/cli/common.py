@@ -24,10 +24,24 @@ class Output(enum.StrEnum):
     yaml = "yaml"
 
 
+def service_names(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Tab completion of a SERVICE argument (cheap: the raw Compose YAML)."""
+    from stackctl.cli.completion import service_names as names
+
+    return names(ctx, incomplete)
+
+
+def profile_names(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Tab completion of a profile name (profiles/*.yaml)."""
+    from stackctl.cli.completion import profile_names as names
+
+    return names(ctx, incomplete)
+
+
 ProfileOpt = Annotated[
     str,
     typer.Option("--profile", "-p", envvar="STACKCTL_PROFILE", help="Profile name (profiles/<name>.yaml).",
-                 show_default=True),
+                 show_default=True, autocompletion=profile_names),
 ]
 OutputOpt = Annotated[
     Output, typer.Option("--output", "-o", help="Output format for data.", case_sensitive=False)

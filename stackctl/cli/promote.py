@@ -20,6 +20,8 @@ from stackctl.cli.common import (
     err_console,
     info,
     load_profile,
+    profile_names,
+    service_names,
     warn,
 )
 
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from stackctl.kubernetes.deploy.watch import View
 
 ProfileArg = Annotated[str, typer.Argument(help="Profile name (profiles/<name>.yaml); it needs a kubernetes: section.",
-                                           show_default=False)]
+                                           show_default=False, autocompletion=profile_names)]
 ContextOpt = Annotated[str | None, typer.Option(
     "--context", help="kubeconfig context (default: the profile's kubernetes.context, else the current one). "
                       "A protected profile accepts only its own.")]
@@ -178,7 +180,7 @@ def rollback(
 def run_job(
     profile: ProfileArg,
     name: Annotated[str, typer.Argument(help="The CronJob: its Compose service name (or the CronJob's name).",
-                                        show_default=False)],
+                                        show_default=False, autocompletion=service_names)],
     context: ContextOpt = None,
     timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds to wait for the Job.")] = 600.0,
     yes: YesOpt = False,

@@ -10,7 +10,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from stackctl.cli.common import Output, OutputOpt, ProfileOpt, console, emit, err_console, info, load_profile, warn
+from stackctl.cli.common import (
+    Output,
+    OutputOpt,
+    ProfileOpt,
+    console,
+    emit,
+    err_console,
+    info,
+    load_profile,
+    service_names,
+    warn,
+)
 
 if TYPE_CHECKING:
     from stackctl.pipeline import LoadedStack
@@ -19,7 +30,8 @@ if TYPE_CHECKING:
     from stackctl.up.backend import ServiceStatus
 
 ServicesArg = Annotated[list[str] | None, typer.Argument(metavar="SERVICE", show_default=False,
-                                                            help="Only these services (and what they depend on).")]
+                                                            help="Only these services (and what they depend on).",
+                                                            autocompletion=service_names)]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", "-t", min=1, metavar="SECONDS",
                                            help="Give up when the start-up takes longer than this.")]
 
@@ -53,7 +65,7 @@ def up(services: ServicesArg = None, profile: ProfileOpt = "local", timeout: Tim
 
 
 def restart(services: Annotated[list[str], typer.Argument(metavar="SERVICE", show_default=False,
-                                                          help="Services to restart.")],
+                                                          help="Services to restart.", autocompletion=service_names)],
             profile: ProfileOpt = "local", timeout: TimeoutOpt = 300, output: OutputOpt = Output.text) -> None:
     """Restart services' containers and wait until each is healthy again."""
     from stackctl import up as backend
@@ -86,7 +98,8 @@ def status(profile: ProfileOpt = "local", output: OutputOpt = Output.text) -> No
 
 
 def logs(services: Annotated[list[str] | None, typer.Argument(metavar="SERVICE", show_default=False,
-                                                                 help="Only these services.")] = None,
+                                                                 help="Only these services.",
+                                                                 autocompletion=service_names)] = None,
          profile: ProfileOpt = "local",
          follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
          tail: Annotated[str | None, typer.Option("--tail", "-n", metavar="N",
