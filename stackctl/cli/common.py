@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,6 +15,7 @@ import typer
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
     from stackctl.profile import Profile
 
@@ -48,11 +50,39 @@ OutputOpt = Annotated[
 ]
 
 
+# stdout into a pipe or a file has no width: a row stays on one line, so `stackctl status | grep web`
+# finds all of it (rich would otherwise wrap at $COLUMNS, or 80).
+PIPE_WIDTH = 4096
+
+
 @functools.cache
 def console() -> Console:
     from rich.console import Console
 
-    return Console(highlight=False, no_color=_no_color())
+    con = Console(highlight=False, no_color=_no_color())
+    if not con.is_terminal:
+        con = Console(highlight=False, no_color=_no_color(), width=PIPE_WIDTH)
+    return con
+
+
+def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, key: Sequence[str] = (),
+          title: str | None = None, boxed: bool = True) -> Table:
+    """The one table shape of stackctl. `key` columns (what a row is: a name, a state) are never wrapped
+    nor shortened, so they stay readable at 80 columns; the others fold their text onto more lines
+    when the terminal is narrow. Cells are strings or rich Text."""
+    from rich.table import Table
+
+    rows = [list(r) for r in rows]
+    grid = Table(title=title, title_justify="left", **({} if boxed else {"box": None, "pad_edge": False}))
+    for i, col in enumerate(columns):
+        if col in key:
+            widest = max((len(str(r[i])) for r in rows), default=0)
+            grid.add_column(col, no_wrap=True, min_width=max(widest, len(col)))
+        else:
+            grid.add_column(col, overflow="fold")
+    for r in rows:
+        grid.add_row(*r)
+    return grid
 
 
 @functools.cache

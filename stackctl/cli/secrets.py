@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from stackctl.cli.common import Output, OutputOpt, ProfileOpt, console, emit, info, load_profile, warn
+from stackctl.cli.common import Output, OutputOpt, ProfileOpt, console, emit, info, load_profile, table, warn
 
 if TYPE_CHECKING:
     from stackctl.secrets.ops import Outcome
@@ -39,14 +39,9 @@ def _report(outcome: Outcome, output: Output, *, title: str) -> None:
 
 
 def _table(title: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> Any:
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    for col in columns:
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
-    return table
+    """The first column names the row (a secret, a version, a recipient): it never wraps."""
+    return table(columns, (["" if row.get(c) is None else str(row.get(c)) for c in columns] for row in rows),
+                 key=columns[:1], title=title or None)
 
 
 @app.command("keygen")

@@ -20,6 +20,7 @@ from stackctl.cli.common import (
     info,
     load_profile,
     service_names,
+    table,
     warn,
 )
 
@@ -203,18 +204,16 @@ def _report(result: UpResult) -> Any:
 
 
 def _status_table(name: str, rows: list[ServiceStatus]) -> Any:
-    from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=f"stack {name}", title_justify="left", box=None, pad_edge=False)
-    for col in ("service", "container", "state", "health", "docker", "ports"):
-        table.add_column(col, header_style="bold", no_wrap=col != "ports")
     styles = {"healthy": "green", "unhealthy": "red", "not running": "dim"}
+    cells = []
     for r in rows:
         state = r.state if r.exit_code is None else f"{r.state} ({r.exit_code})"
         health = Text(r.health, style=styles.get(r.health, ""))
         if r.probe is not None and not r.probe.ok:
             first = (r.probe.output.splitlines() or [""])[0][:60]
             health.append(f" ({r.probe.describe()}{': ' + first if first else ''})", style="dim")
-        table.add_row(r.service, r.container or "-", state, health, r.docker_health or "-", ", ".join(r.ports))
-    return table
+        cells.append((r.service, r.container or "-", state, health, r.docker_health or "-", ", ".join(r.ports)))
+    return table(("service", "container", "state", "health", "docker", "ports"), cells,
+                 key=("service", "state"), title=f"stack {name}", boxed=False)

@@ -31,28 +31,25 @@ def proj(project):
     return project
 
 
-CHECK_TABLE = "env check (local)".ljust(100) + """
-┏━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┓
-┃ problem     ┃ key           ┃ where                            ┃ detail                          ┃
-┡━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┩
-│ missing     │ DB_PASSWORD   │ .stackctl/secrets/local.json     │ secret not in the store; run    │
-│             │               │                                  │ `stackctl secrets generate -p   │
-│             │               │                                  │ local`                          │
-│ placeholder │ ADMIN_EMAIL   │ .env.example:4                   │ looks like a placeholder, not a │
-│             │               │                                  │ real value                      │
-│ undefined   │ MISSING_TOKEN │ compose.yaml:                    │ referenced (required (:?)) but  │
-│             │               │ services.api.environment.TOKEN   │ defined nowhere (.env.example,  │
-│             │               │                                  │ .env, profile env.values,       │
-│             │               │                                  │ store)                          │
-└─────────────┴───────────────┴──────────────────────────────────┴─────────────────────────────────┘
-"""
+# Piped (as here: stdout is not a terminal) a table has no width limit: one line per row, so
+# `stackctl env check | grep MISSING_TOKEN` finds the whole row.
+CHECK_TABLE = "\n".join(line.ljust(175) for line in """
+env check (local)
+┏━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┓
+┃ problem     ┃ key           ┃ where                                        ┃ detail                                                                                         ┃
+┡━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┩
+│ missing     │ DB_PASSWORD   │ .stackctl/secrets/local.json                 │ secret not in the store; run `stackctl secrets generate -p local`                              │
+│ placeholder │ ADMIN_EMAIL   │ .env.example:4                               │ looks like a placeholder, not a real value                                                     │
+│ undefined   │ MISSING_TOKEN │ compose.yaml: services.api.environment.TOKEN │ referenced (required (:?)) but defined nowhere (.env.example, .env, profile env.values, store) │
+└─────────────┴───────────────┴──────────────────────────────────────────────┴────────────────────────────────────────────────────────────────────────────────────────────────┘
+""".strip("\n").splitlines()) + "\n"
 
 
 def test_check_fails_with_a_table_then_passes(proj, cli) -> None:
     res = cli("env", "check")
     assert res.exit_code == 1
     assert res.stderr.strip().endswith("Error: env check failed for profile 'local': 3 problems")
-    assert res.stdout == CHECK_TABLE  # the table is the product: compared whole, at COLUMNS=100
+    assert res.stdout == CHECK_TABLE  # the table is the product: compared whole (COLUMNS=100 does not apply to a pipe)
 
     data = json.loads(cli("env", "check", "-o", "json").stdout)
     assert data["ok"] is False
