@@ -16,6 +16,7 @@ from stackctl import __version__
 from stackctl.cli import completion
 from stackctl.cli import config as config_cmd
 from stackctl.cli import doctor as doctor_cmd
+from stackctl.cli import examples
 from stackctl.cli import env as env_cmd
 from stackctl.cli import init as init_cmd
 from stackctl.cli import promote as promote_cmd
@@ -52,15 +53,15 @@ def _root(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
     install_completion: Annotated[
-        str | None, typer.Option("--install-completion", metavar="[bash|zsh|fish]",
+        str | None, typer.Option("--install-completion", metavar="[SHELL]",
                                  callback=completion.install, expose_value=False, is_eager=True,
-                                 help="Install Tab completion for the shell (default: the current one).")
+                                 help="Install Tab completion for bash, zsh or fish (default: the current shell).")
     ] = None,
     show_completion: Annotated[
-        str | None, typer.Option("--show-completion", metavar="[bash|zsh|fish]",
+        str | None, typer.Option("--show-completion", metavar="[SHELL]",
                                  callback=completion.show, expose_value=False, is_eager=True,
-                                 help="Print the Tab completion script for the shell (default: the current "
-                                      "one), to source it from your shell's rc file.")
+                                 help="Print the Tab completion script for bash, zsh or fish (default: the "
+                                      "current shell), to source from the shell's rc file.")
     ] = None,
 ) -> None:
     from stackctl.cli import common
@@ -83,3 +84,4 @@ app.command("promote")(promote_cmd.promote)
 app.command("history")(promote_cmd.history)
 app.command("rollback")(promote_cmd.rollback)
 app.command("run-job")(promote_cmd.run_job)
+examples.attach(app)

@@ -24,12 +24,7 @@ STREAM_FORMATS = ("yaml", "json")
 MAX_PROBLEMS_SHOWN = 50
 
 
-@app.command("kubernetes", epilog=(
-    "Examples:\n\n"
-    "  stackctl render kubernetes -p production | less\n\n"
-    "  stackctl render kubernetes -p production -o json --validate\n\n"
-    "  stackctl render kubernetes -p production --out-dir deploy/ --format kustomize\n\n"
-    "  stackctl render kubernetes -p production --include-secrets | kubectl apply -f -"))
+@app.command("kubernetes")
 def kubernetes(
     profile: ProfileOpt = "local",
     output: Annotated[str, typer.Option(
