@@ -13,10 +13,9 @@ from typing import Annotated
 import typer
 
 from stackctl import __version__
-from stackctl.cli import completion
+from stackctl.cli import completion, examples
 from stackctl.cli import config as config_cmd
 from stackctl.cli import doctor as doctor_cmd
-from stackctl.cli import examples
 from stackctl.cli import env as env_cmd
 from stackctl.cli import init as init_cmd
 from stackctl.cli import promote as promote_cmd

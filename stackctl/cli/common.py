@@ -70,10 +70,11 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, key: Sequenc
     """The one table shape of stackctl. `key` columns (what a row is: a name, a state) are never wrapped
     nor shortened, so they stay readable at 80 columns; the others fold their text onto more lines
     when the terminal is narrow. Cells are strings or rich Text."""
+    from rich import box
     from rich.table import Table
 
     rows = [list(r) for r in rows]
-    grid = Table(title=title, title_justify="left", **({} if boxed else {"box": None, "pad_edge": False}))
+    grid = Table(title=title, title_justify="left", box=box.HEAVY_HEAD if boxed else None, pad_edge=boxed)
     for i, col in enumerate(columns):
         if col in key:
             widest = max((len(str(r[i])) for r in rows), default=0)
