@@ -22,6 +22,7 @@ from stackctl.cli.common import (
     load_profile,
     profile_names,
     service_names,
+    table,
     warn,
 )
 
@@ -138,14 +139,9 @@ def history(profile: ProfileArg, context: ContextOpt = None, output: OutputOpt =
     if not revs:
         info(f"no revisions of {release.stack} in namespace {release.namespace} (context {ctx})")
         return
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False, show_edge=False)
-    for col in ("REVISION", "STATUS", "CREATED", "PROFILE", "DESCRIPTION"):
-        table.add_column(col, no_wrap=col != "DESCRIPTION")
-    for r in revs:
-        table.add_row(str(r.number), r.status, r.created, r.profile, r.description)
-    console().print(table)
+    console().print(table(("REVISION", "STATUS", "CREATED", "PROFILE", "DESCRIPTION"),
+                          ((str(r.number), r.status, r.created, r.profile, r.description) for r in revs),
+                          key=("REVISION", "STATUS", "CREATED"), boxed=False))
 
 
 def rollback(
