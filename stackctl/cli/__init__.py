@@ -79,11 +79,16 @@ _SHELL_OPTIONS = ("--show-completion", "--install-completion")
 
 def _completion_shell_optional(args: list[str]) -> list[str]:
     """`--show-completion` alone means "the current shell": typer's click has no options with an
-    optional value, so the empty value ("detect") is filled in here."""
+    optional value, so the empty value ("detect") is filled in here. Only among the root options
+    (before the command name), where these two live."""
     out = list(args)
-    for i in range(len(out) - 1, -1, -1):
-        if out[i] in _SHELL_OPTIONS and (i + 1 == len(out) or out[i + 1].startswith("-")):
+    i = 0
+    while i < len(out) and out[i].startswith("-"):
+        if out[i] in ("-C", "--project-dir"):
+            i += 1  # its value
+        elif out[i] in _SHELL_OPTIONS and (i + 1 == len(out) or out[i + 1].startswith("-")):
             out.insert(i + 1, "")
+        i += 1
     return out
 
 

@@ -132,3 +132,10 @@ def test_the_bash_script_in_a_real_bash(proj: Any) -> None:
                           check=False, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["local", "production", "db", "web"]
+
+
+@pytest.mark.skipif(not shutil.which("bash"), reason="needs bash")
+def test_show_completion_without_a_shell_detects_the_current_one(proj: Any) -> None:
+    proc = subprocess.run(["bash", "--norc", "-c", f"{' '.join(PROGRAM)} --show-completion; true"], cwd=proj.root,
+                          env=_env(), capture_output=True, text=True, check=False, timeout=60)
+    assert proc.stdout.lstrip().startswith("_stackctl_completion() {"), proc
