@@ -110,7 +110,7 @@ def _stackctl(root: Path, env: dict[str, str], profile: str, timeout: float) -> 
 
 def _render(root: Path, env: dict[str, str], profile: str, out: Path) -> list[tuple[str, str]]:
     stackctl = str(Path(sys.executable).parent / "stackctl")
-    _sh([stackctl, "render", "kubernetes", "-p", profile, "-o", str(out), "--with-secrets"], cwd=root, env=env)
+    _sh([stackctl, "render", "kubernetes", "-p", profile, "-d", str(out), "--include-secrets"], cwd=root, env=env)
     workloads = []
     for f in sorted(out.glob("*.yaml")):
         parts = f.stem.split("-", 2)  # 005-deployment-api

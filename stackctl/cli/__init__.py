@@ -19,8 +19,14 @@ _HELP_ARGS: tuple[list[str], ...] = (["--help"], ["-h"], [])
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    if args in _HELP_ARGS and _fast_help(bare=not args):
+    completing = "_STACKCTL_COMPLETE" in os.environ  # a Tab press: the words are in the environment
+    if not completing and args in _HELP_ARGS and _fast_help(bare=not args):
         return
+    if completing:
+        from stackctl.cli.completion import init
+
+        init()
+    args = _completion_shell_optional(args)
 
     from stackctl.cli.app import app
     from stackctl.errors import StackctlError
@@ -66,6 +72,24 @@ def run() -> None:
         sys.stderr.flush()
         code = 1
     os._exit(code)
+
+
+_SHELL_OPTIONS = ("--show-completion", "--install-completion")
+
+
+def _completion_shell_optional(args: list[str]) -> list[str]:
+    """`--show-completion` alone means "the current shell": typer's click has no options with an
+    optional value, so the empty value ("detect") is filled in here. Only among the root options
+    (before the command name), where these two live."""
+    out = list(args)
+    i = 0
+    while i < len(out) and out[i].startswith("-"):
+        if out[i] in ("-C", "--project-dir"):
+            i += 1  # its value
+        elif out[i] in _SHELL_OPTIONS and (i + 1 == len(out) or out[i + 1].startswith("-")):
+            out.insert(i + 1, "")
+        i += 1
+    return out
 
 
 def _fast_help(*, bare: bool) -> bool:

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from stackctl import __version__
+from stackctl.cli import completion, examples
 from stackctl.cli import config as config_cmd
 from stackctl.cli import doctor as doctor_cmd
 from stackctl.cli import env as env_cmd
@@ -30,6 +31,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    add_completion=False,  # stackctl's own options take the shell as a value (cli/completion.py)
 )
 
 
@@ -49,6 +51,17 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
+    install_completion: Annotated[
+        str | None, typer.Option("--install-completion", metavar="[SHELL]",
+                                 callback=completion.install, expose_value=False, is_eager=True,
+                                 help="Install Tab completion for bash, zsh or fish (default: the current shell).")
+    ] = None,
+    show_completion: Annotated[
+        str | None, typer.Option("--show-completion", metavar="[SHELL]",
+                                 callback=completion.show, expose_value=False, is_eager=True,
+                                 help="Print the Tab completion script for bash, zsh or fish (default: the "
+                                      "current shell), to source from the shell's rc file.")
+    ] = None,
 ) -> None:
     from stackctl.cli import common
 
@@ -70,3 +83,4 @@ app.command("promote")(promote_cmd.promote)
 app.command("history")(promote_cmd.history)
 app.command("rollback")(promote_cmd.rollback)
 app.command("run-job")(promote_cmd.run_job)
+examples.attach(app)

@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,6 +15,7 @@ import typer
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
     from stackctl.profile import Profile
 
@@ -24,21 +26,64 @@ class Output(enum.StrEnum):
     yaml = "yaml"
 
 
+def service_names(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Tab completion of a SERVICE argument (cheap: the raw Compose YAML)."""
+    from stackctl.cli.completion import service_names as names
+
+    return names(ctx, incomplete)
+
+
+def profile_names(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Tab completion of a profile name (profiles/*.yaml)."""
+    from stackctl.cli.completion import profile_names as names
+
+    return names(ctx, incomplete)
+
+
 ProfileOpt = Annotated[
     str,
     typer.Option("--profile", "-p", envvar="STACKCTL_PROFILE", help="Profile name (profiles/<name>.yaml).",
-                 show_default=True),
+                 show_default=True, autocompletion=profile_names),
 ]
 OutputOpt = Annotated[
     Output, typer.Option("--output", "-o", help="Output format for data.", case_sensitive=False)
 ]
 
 
+# stdout into a pipe or a file has no width: a row stays on one line, so `stackctl status | grep web`
+# finds all of it (rich would otherwise wrap at $COLUMNS, or 80).
+PIPE_WIDTH = 4096
+
+
 @functools.cache
 def console() -> Console:
     from rich.console import Console
 
-    return Console(highlight=False, no_color=_no_color())
+    con = Console(highlight=False, no_color=_no_color())
+    if not con.is_terminal:
+        con = Console(highlight=False, no_color=_no_color(), width=PIPE_WIDTH)
+    return con
+
+
+def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, key: Sequence[str] = (),
+          title: str | None = None, boxed: bool = True) -> Table:
+    """The one table shape of stackctl. `key` columns (what a row is: a name, a state) are never wrapped
+    nor shortened, so they stay readable at 80 columns; the others fold their text onto more lines
+    when the terminal is narrow. Cells are strings or rich Text."""
+    from rich import box
+    from rich.table import Table
+
+    rows = [list(r) for r in rows]
+    grid = Table(title=title, title_justify="left", box=box.HEAVY_HEAD if boxed else None, pad_edge=boxed)
+    for i, col in enumerate(columns):
+        if col in key:
+            widest = max((len(str(r[i])) for r in rows), default=0)
+            grid.add_column(col, no_wrap=True, min_width=max(widest, len(col)))
+        else:
+            grid.add_column(col, overflow="fold")
+    for r in rows:
+        grid.add_row(*r)
+    return grid
 
 
 @functools.cache

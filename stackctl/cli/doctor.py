@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stackctl.cli.common import Output, OutputOpt, ProfileOpt, emit, project_root
+from stackctl.cli.common import Output, OutputOpt, ProfileOpt, emit, project_root, table
 
 if TYPE_CHECKING:
     from stackctl.doctor import Check
@@ -26,12 +26,9 @@ def doctor(profile: ProfileOpt = "local", output: OutputOpt = Output.text,
 
 
 def _table(checks: list[Check]) -> object:
-    from rich.table import Table
+    from rich.text import Text
 
-    marks = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]", "skip": "[dim]skip[/]"}
-    table = Table(show_header=True)
-    for col in ("check", "status", "detail", "fix"):
-        table.add_column(col, overflow="fold")
-    for c in checks:
-        table.add_row(c.name, marks[c.status], c.detail, c.fix)
-    return table
+    marks = {"ok": "green", "warn": "yellow", "fail": "red", "skip": "dim"}
+    return table(("check", "status", "detail", "fix"),
+                 ((c.name, Text(c.status.upper() if c.status == "fail" else c.status, style=marks[c.status]),
+                   c.detail, c.fix) for c in checks), key=("check", "status"))

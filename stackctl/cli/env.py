@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from stackctl.cli.common import Output, OutputOpt, ProfileOpt, console, emit, info, load_profile, warn
+from stackctl.cli.common import Output, OutputOpt, ProfileOpt, console, emit, info, load_profile, table, warn
 
 app = typer.Typer(help="Check and render env files against the .env.example template.", no_args_is_help=True)
 
@@ -36,14 +36,8 @@ def check(profile: ProfileOpt = "local", output: OutputOpt = Output.text) -> Non
 
 
 def _table(report: Any) -> Any:
-    from rich.table import Table
-
-    table = Table(title=f"env check ({report.profile})", title_justify="left")
-    for col in ("problem", "key", "where", "detail"):
-        table.add_column(col, overflow="fold")
-    for p in report.problems:
-        table.add_row(p.kind, p.key, p.where, p.detail)
-    return table
+    return table(("problem", "key", "where", "detail"), ((p.kind, p.key, p.where, p.detail) for p in report.problems),
+                 key=("problem", "key"), title=f"env check ({report.profile})")
 
 
 @app.command("render")

@@ -21,6 +21,9 @@ from stackctl.cli.common import (
     err_console,
     info,
     load_profile,
+    profile_names,
+    service_names,
+    table,
     warn,
 )
 
@@ -30,7 +33,7 @@ if TYPE_CHECKING:
     from stackctl.kubernetes.deploy.watch import View
 
 ProfileArg = Annotated[str, typer.Argument(help="Profile name (profiles/<name>.yaml); it needs a kubernetes: section.",
-                                           show_default=False)]
+                                           show_default=False, autocompletion=profile_names)]
 ContextOpt = Annotated[str | None, typer.Option(
     "--context", help="kubeconfig context (default: the profile's kubernetes.context, else the current one). "
                       "A protected profile accepts only its own.")]
@@ -153,16 +156,13 @@ def history(profile: ProfileArg, context: ContextOpt = None, output: OutputOpt =
     if not revs:
         info(f"no revisions of {release.stack} in namespace {release.namespace} (context {ctx})")
         return
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False, show_edge=False)
-    for col in ("REVISION", "STATUS", "CREATED", "PROFILE", "COMMIT", "BY", "DESCRIPTION"):
-        table.add_column(col, no_wrap=col != "DESCRIPTION")
-    for r in revs:  # revisions stored before stackctl recorded commit and author show "-"
-        src = r.provenance
-        table.add_row(str(r.number), r.status, r.created, r.profile, src.source or "-", src.author or "-",
-                      r.description + (f": {src.message}" if src.message else ""))
-    console().print(table)
+    # revisions stored before stackctl recorded commit and author show "-"
+    console().print(table(("REVISION", "STATUS", "CREATED", "PROFILE", "COMMIT", "BY", "DESCRIPTION"),
+                          ((str(r.number), r.status, r.created, r.profile, r.provenance.source or "-",
+                            r.provenance.author or "-",
+                            r.description + (f": {r.provenance.message}" if r.provenance.message else ""))
+                           for r in revs),
+                          key=("REVISION", "STATUS", "CREATED", "COMMIT"), boxed=False))
 
 
 def rollback(
@@ -208,7 +208,7 @@ def rollback(
 def run_job(
     profile: ProfileArg,
     name: Annotated[str, typer.Argument(help="The CronJob: its Compose service name (or the CronJob's name).",
-                                        show_default=False)],
+                                        show_default=False, autocompletion=service_names)],
     context: ContextOpt = None,
     timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds to wait for the Job.")] = 600.0,
     yes: YesOpt = False,

@@ -20,44 +20,52 @@ class Format(enum.StrEnum):
     kustomize = "kustomize"
 
 
+STREAM_FORMATS = ("yaml", "json")
 MAX_PROBLEMS_SHOWN = 50
 
 
 @app.command("kubernetes")
 def kubernetes(
     profile: ProfileOpt = "local",
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", metavar="DIR",
-        help="Write one file per object into DIR (Secrets with mode 0600) instead of a YAML stream on stdout.",
+    output: Annotated[str, typer.Option(
+        "--output", "-o", metavar="yaml|json",
+        help="Format of the stream on stdout: yaml (one document per object) or json (one List).",
+    )] = "yaml",
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out-dir", "-d", metavar="DIR",
+        help="Write one file per object into DIR (Secrets with mode 0600) instead of a stream on stdout.",
     )] = None,
     fmt: Annotated[Format, typer.Option(
         "--format", case_sensitive=False,
-        help="yaml: plain manifests; kustomize: plus a kustomization.yaml (needs -o DIR).")] = Format.yaml,
+        help="Layout of --out-dir: yaml (plain files) or kustomize (plus a kustomization.yaml).")] = Format.yaml,
     validate: Annotated[bool, typer.Option(
         "--validate", help="Check every object against the official schema of the target Kubernetes version.",
     )] = False,
     strict: Annotated[bool, typer.Option(
         "--strict", help="Fail (exit 2) when anything cannot be carried over (every warning becomes an error).",
     )] = False,
-    with_secrets: Annotated[bool, typer.Option(
-        "--with-secrets", help="Fill Secret values from the encrypted store (needs -o DIR and the store key). "
-                               "Without it Secrets are rendered with empty values, safe to print.")] = False,
+    include_secrets: Annotated[bool, typer.Option(
+        "--include-secrets", help="Include the Secrets, with their real values from the encrypted store (needs "
+                                  "your key). Without it Secrets are left out (named on stderr): a Secret "
+                                  "without its values would blank the cluster's when applied.")] = False,
     kube_version: Annotated[str | None, typer.Option(
         "--kube-version", metavar="X.Y", help="Target Kubernetes version (default: the profile's, else 1.35).",
     )] = None,
 ) -> None:
     """Render the profile's stack as Kubernetes objects: workloads, Services, ConfigMaps, Secrets,
-    claims, NetworkPolicies, Ingress, autoscalers and disruption budgets, in apply order."""
+    claims, NetworkPolicies, Ingress, autoscalers and disruption budgets, in apply order.
+
+    Everything printed or written is safe to `kubectl apply`: Secrets appear only with their real
+    values (--include-secrets); without it they are left out and named on stderr.
+    """
     from stackctl.errors import InputError, OperationError
     from stackctl.kubernetes.gather import render_profile
 
-    if with_secrets and output is None:
-        raise InputError("writes Secret values, so it needs -o DIR (the files are written with mode 0600); "
-                         "stdout stays free of secrets", field="--with-secrets")
-    if fmt is Format.kustomize and output is None:
-        raise InputError("kustomize needs -o DIR (a kustomization lists files)", field="--format")
+    stream_format = _stream_format(output, out_dir)
+    if fmt is Format.kustomize and out_dir is None:
+        raise InputError("kustomize needs --out-dir DIR (a kustomization lists files)", field="--format")
     loaded_profile = load_profile(profile)
-    result = render_profile(loaded_profile, with_values=with_secrets, kube_version=kube_version)
+    result = render_profile(loaded_profile, with_values=include_secrets, kube_version=kube_version)
     warnings = result.warnings
     for w in warnings:
         warn(str(w))
@@ -81,13 +89,38 @@ def kubernetes(
                                  f"Kubernetes {version} schema; nothing written")
     from stackctl.kubernetes import write
 
+    objects, omitted = write.split_valueless_secrets(objects)
+    if omitted:
+        info(f"note: left out Secret {', '.join(omitted)} (its values live in the encrypted store; applied "
+             f"without them it would blank the cluster's): add --include-secrets for the real values, or let "
+             f"`stackctl promote {profile}` apply them")
     summary = (f"{len(objects)} objects for namespace {result.target.kubernetes.namespace} "
                f"(profile {profile}, Kubernetes {version}"
-               f"{', validated' if validate else ''}{', Secret values omitted' if not with_secrets else ''})")
-    if output is None:
-        sys.stdout.write(write.to_stream(objects))
+               f"{', validated' if validate else ''}"
+               f"{f', {len(omitted)} Secret{_s(omitted)} left out' if omitted else ''})")
+    if out_dir is None:
+        sys.stdout.write(write.to_json(objects) if stream_format == "json" else write.to_stream(objects))
         sys.stdout.flush()
         info(f"rendered {summary}")
         return
-    write.write_directory(objects, output, fmt=fmt.value, shown=str(output))
-    info(f"wrote {summary} to {output}")
+    write.write_directory(objects, out_dir, fmt=fmt.value, shown=str(out_dir))
+    info(f"wrote {summary} to {out_dir}")
+
+
+def _s(items: list[str]) -> str:
+    return "s" if len(items) != 1 else ""
+
+
+def _stream_format(value: str, out_dir: Path | None) -> str:
+    """`-o` is a format, as everywhere in stackctl; a path there is the old meaning (a directory), said so."""
+    from stackctl.errors import InputError
+
+    chosen = value.lower()
+    if chosen not in STREAM_FORMATS:
+        hint = (f"; to write one file per object into a directory use --out-dir {value}"
+                if chosen not in ("text", "kustomize") else "")
+        raise InputError(f"{value!r} is not a format (expected yaml or json){hint}", field="--output")
+    if out_dir is not None and chosen != "yaml":
+        raise InputError("--out-dir writes YAML files (one per object); -o json is for the stream on stdout",
+                         field="--output")
+    return chosen

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from stackctl.cli.common import Output, OutputOpt, ProfileOpt, console, emit, info, load_profile, warn
+from stackctl.cli.common import Output, OutputOpt, ProfileOpt, console, emit, info, load_profile, table, warn
 
 if TYPE_CHECKING:
     from stackctl.secrets.ops import Outcome
@@ -39,14 +39,9 @@ def _report(outcome: Outcome, output: Output, *, title: str) -> None:
 
 
 def _table(title: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> Any:
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    for col in columns:
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
-    return table
+    """The first column names the row (a secret, a version, a recipient): it never wraps."""
+    return table(columns, (["" if row.get(c) is None else str(row.get(c)) for c in columns] for row in rows),
+                 key=columns[:1], title=title or None)
 
 
 @app.command("keygen")
@@ -71,14 +66,14 @@ def keygen(name: Annotated[str, typer.Option("--name", help="Key file name under
 def init(profile: ProfileOpt = "local",
          name: Annotated[str | None, typer.Option("--name", help="Your recipient name (default: user@host).")
                          ] = None,
-         ) -> None:
+         output: OutputOpt = Output.text) -> None:
     """Create the profile's encrypted store.
 
     You become its first recipient; a key is made if you have none.
     """
     from stackctl.secrets import ops
 
-    _report(ops.init(load_profile(profile), recipient=name), Output.text, title="")
+    _report(ops.init(load_profile(profile), recipient=name), output, title="")
 
 
 @app.command("generate")
@@ -101,12 +96,18 @@ def generate(names: NamesArg = None, profile: ProfileOpt = "local",
 
 
 @app.command("rotate")
-def rotate(names: NamesArg = None, profile: ProfileOpt = "local",
-           all_: Annotated[bool, typer.Option("--all", help="Rotate every secret that has a generator.")] = False,
+def rotate(names: Annotated[list[str] | None, typer.Argument(
+               metavar="[NAME]...", help="Secrets to rotate (name them, or pass --all).")] = None,
+           profile: ProfileOpt = "local",
+           all_: Annotated[bool, typer.Option("--all", help="Rotate every secret that has a generator "
+                                                            "(the others are listed as skipped).")] = False,
            output: OutputOpt = Output.text) -> None:
-    """Replace secrets with new generated values.
+    """Replace secrets in the store with new generated values.
 
-    Earlier versions stay in the history (`secrets history`, `secrets rollback`).
+    Only the store changes: the env file and the running services keep the old values until
+    `stackctl env render` and a restart of what uses them (named after the rotation). A secret
+    without a generator is refused (set it with `secrets set`). Earlier versions stay in the
+    history (`secrets history`, `secrets rollback`).
     """
     from stackctl.secrets import ops
 
@@ -134,7 +135,7 @@ def _services_hint(profile: Any, names: list[str]) -> str:
 @app.command("set")
 def set_(name: NameArg, profile: ProfileOpt = "local",
         from_file: Annotated[Path | None, typer.Option("--from-file", help="Read the value from this file.")] = None,
-        ) -> None:
+        output: OutputOpt = Output.text) -> None:
     """Store a value you provide (stdin or --from-file).
 
     Never from the command line, where shell history would keep it. --from-file is byte-for-byte;
@@ -159,7 +160,7 @@ def set_(name: NameArg, profile: ProfileOpt = "local",
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read the value: {type(exc).__name__}",
                          file=str(from_file) if from_file is not None else "stdin") from None
-    _report(ops.set_value(load_profile(profile), name, value), Output.text, title=f"secrets ({profile})")
+    _report(ops.set_value(load_profile(profile), name, value), output, title=f"secrets ({profile})")
 
 
 @app.command("import")
@@ -248,15 +249,15 @@ def rollback(name: NameArg, profile: ProfileOpt = "local",
 
 
 @app.command("delete")
-def delete(name: NameArg, profile: ProfileOpt = "local") -> None:
+def delete(name: NameArg, profile: ProfileOpt = "local", output: OutputOpt = Output.text) -> None:
     """Remove a secret and its history from the store."""
     from stackctl.secrets import ops
 
-    _report(ops.delete(load_profile(profile), name), Output.text, title=f"secrets ({profile})")
+    _report(ops.delete(load_profile(profile), name), output, title=f"secrets ({profile})")
 
 
 @app.command("rekey")
-def rekey(profile: ProfileOpt = "local") -> None:
+def rekey(profile: ProfileOpt = "local", output: OutputOpt = Output.text) -> None:
     """Give the store a new data key.
 
     The new key is wrapped for every recipient and written first; then every value is re-sealed
@@ -264,7 +265,7 @@ def rekey(profile: ProfileOpt = "local") -> None:
     """
     from stackctl.secrets import ops
 
-    _report(ops.rekey(load_profile(profile)), Output.text, title="")
+    _report(ops.rekey(load_profile(profile)), output, title="")
 
 
 @app.command("verify")
@@ -303,25 +304,25 @@ def recipients_list(profile: ProfileOpt = "local", output: OutputOpt = Output.te
 def recipients_add(name: Annotated[str, typer.Argument(help="A name for the recipient (person or CI system).")],
                    public_key: Annotated[str, typer.Argument(metavar="PUBLIC_KEY",
                                                              help="Their `stackctl secrets keygen` output.")],
-                   profile: ProfileOpt = "local") -> None:
+                   profile: ProfileOpt = "local", output: OutputOpt = Output.text) -> None:
     """Let another key open the store.
 
     Wraps the data key for it; no value is re-encrypted.
     """
     from stackctl.secrets import ops
 
-    _report(ops.add_recipient(load_profile(profile), name, public_key), Output.text, title="")
+    _report(ops.add_recipient(load_profile(profile), name, public_key), output, title="")
 
 
 @recipients_app.command("remove")
 def recipients_remove(name: Annotated[str, typer.Argument(help="Recipient to remove.")],
                       profile: ProfileOpt = "local",
                       force: Annotated[bool, typer.Option("--force", help="Allow removing your own key.")] = False,
-                      ) -> None:
+                      output: OutputOpt = Output.text) -> None:
     """Remove a recipient.
 
     Follow with `rekey` and `rotate --all` to cut them off for good.
     """
     from stackctl.secrets import ops
 
-    _report(ops.remove_recipient(load_profile(profile), name, force=force), Output.text, title="")
+    _report(ops.remove_recipient(load_profile(profile), name, force=force), output, title="")

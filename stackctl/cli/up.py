@@ -10,7 +10,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from stackctl.cli.common import Output, OutputOpt, ProfileOpt, console, emit, err_console, info, load_profile, warn
+from stackctl.cli.common import (
+    Output,
+    OutputOpt,
+    ProfileOpt,
+    console,
+    emit,
+    err_console,
+    info,
+    load_profile,
+    service_names,
+    table,
+    warn,
+)
 
 if TYPE_CHECKING:
     from stackctl.pipeline import LoadedStack
@@ -19,7 +31,8 @@ if TYPE_CHECKING:
     from stackctl.up.backend import ServiceStatus
 
 ServicesArg = Annotated[list[str] | None, typer.Argument(metavar="SERVICE", show_default=False,
-                                                            help="Only these services (and what they depend on).")]
+                                                            help="Only these services (and what they depend on).",
+                                                            autocompletion=service_names)]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", "-t", min=1, metavar="SECONDS",
                                            help="Give up when the start-up takes longer than this.")]
 
@@ -53,7 +66,7 @@ def up(services: ServicesArg = None, profile: ProfileOpt = "local", timeout: Tim
 
 
 def restart(services: Annotated[list[str], typer.Argument(metavar="SERVICE", show_default=False,
-                                                          help="Services to restart.")],
+                                                          help="Services to restart.", autocompletion=service_names)],
             profile: ProfileOpt = "local", timeout: TimeoutOpt = 300, output: OutputOpt = Output.text) -> None:
     """Restart services' containers and wait until each is healthy again."""
     from stackctl import up as backend
@@ -86,7 +99,8 @@ def status(profile: ProfileOpt = "local", output: OutputOpt = Output.text) -> No
 
 
 def logs(services: Annotated[list[str] | None, typer.Argument(metavar="SERVICE", show_default=False,
-                                                                 help="Only these services.")] = None,
+                                                                 help="Only these services.",
+                                                                 autocompletion=service_names)] = None,
          profile: ProfileOpt = "local",
          follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
          tail: Annotated[str | None, typer.Option("--tail", "-n", metavar="N",
@@ -190,18 +204,16 @@ def _report(result: UpResult) -> Any:
 
 
 def _status_table(name: str, rows: list[ServiceStatus]) -> Any:
-    from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=f"stack {name}", title_justify="left", box=None, pad_edge=False)
-    for col in ("service", "container", "state", "health", "docker", "ports"):
-        table.add_column(col, header_style="bold", no_wrap=col != "ports")
     styles = {"healthy": "green", "unhealthy": "red", "not running": "dim"}
+    cells = []
     for r in rows:
         state = r.state if r.exit_code is None else f"{r.state} ({r.exit_code})"
         health = Text(r.health, style=styles.get(r.health, ""))
         if r.probe is not None and not r.probe.ok:
             first = (r.probe.output.splitlines() or [""])[0][:60]
             health.append(f" ({r.probe.describe()}{': ' + first if first else ''})", style="dim")
-        table.add_row(r.service, r.container or "-", state, health, r.docker_health or "-", ", ".join(r.ports))
-    return table
+        cells.append((r.service, r.container or "-", state, health, r.docker_health or "-", ", ".join(r.ports)))
+    return table(("service", "container", "state", "health", "docker", "ports"), cells,
+                 key=("service", "state"), title=f"stack {name}", boxed=False)

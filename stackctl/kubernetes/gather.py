@@ -3,7 +3,7 @@ files or the secrets store (the renderer itself is pure).
 
 - secret keys: `.env.example` annotations (`@secret`), via `stackctl.secrets.template`;
 - digests: the secrets store, opened without a key (digests need none);
-- values: the store, decrypted, only when asked (`--with-secrets`, promote);
+- values: the store, decrypted, only when asked (`--include-secrets`, promote);
 - templates: the environment values as written in the Compose files (`${DB_PASSWORD}`);
 - host paths: the bind-mount sources and the `file:` of Compose secrets/configs, read within limits.
 """

@@ -7,6 +7,12 @@ line folding (`stackctl.kubernetes.yamltext`: the same bytes on every machine).
 A directory render writes every Secret with mode 0600 (they may hold values) and the rest 0644,
 each file atomically, and removes the files of a previous render that are no longer produced. It
 refuses a non-empty directory that stackctl did not write.
+
+What is written must be safe to apply. A Secret rendered without its values (the renderer's default:
+`stackctl.io/values: omitted`, every key empty) is valid YAML that `kubectl apply` accepts, and
+applying it blanks the cluster's real secrets; `split_valueless_secrets` takes such Secrets out
+before anything is written or printed (the renderer itself stays pure and the golden files keep
+them: the filtering is a property of the output, not of the objects).
 """
 
 from __future__ import annotations
@@ -19,11 +25,31 @@ from typing import Any
 
 from stackctl.errors import InputError
 from stackctl.fsutil import PUBLIC_MODE, SECRET_MODE, atomic_write
+from stackctl.kubernetes.labels import A_VALUES
 from stackctl.kubernetes.names import gc_paused
 
 # No .json/.yaml extension: `kubectl apply -f DIR` reads those as manifests.
 MARKER = ".stackctl-render"
 FORMATS = ("yaml", "kustomize")
+
+
+def split_valueless_secrets(objects: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """(the objects safe to apply, the names of the Secrets left out because they carry no values)."""
+    kept: list[dict[str, Any]] = []
+    omitted: list[str] = []
+    for obj in objects:
+        annotations = obj.get("metadata", {}).get("annotations") or {}
+        if obj.get("kind") == "Secret" and annotations.get(A_VALUES) == "omitted":
+            omitted.append(obj["metadata"]["name"])
+        else:
+            kept.append(obj)
+    return kept, omitted
+
+
+def to_json(objects: Sequence[dict[str, Any]]) -> str:
+    """Every object in one `kind: List` (what `kubectl apply -f -` and `kubectl get -o json` use)."""
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)}, indent=2,
+                      ensure_ascii=False) + "\n"
 
 
 def to_yaml(obj: Any) -> str:
@@ -79,13 +105,13 @@ def _previous_files(directory: Path, shown: str) -> set[str]:
     if not directory.exists():
         return set()
     if not directory.is_dir():
-        raise InputError("exists and is not a directory", field=f"--output {shown}")
+        raise InputError("exists and is not a directory", field=f"--out-dir {shown}")
     marker = directory / MARKER
     entries = [e for e in os.listdir(directory) if e != MARKER]
     if not marker.is_file():
         if entries:
             raise InputError("is not empty and was not written by `stackctl render`; choose a new or empty "
-                             "directory", field=f"--output {shown}")
+                             "directory", field=f"--out-dir {shown}")
         return set()
     try:
         files = json.loads(marker.read_text(encoding="utf-8")).get("files", [])

@@ -31,28 +31,37 @@ def proj(project):
     return project
 
 
-CHECK_TABLE = "env check (local)".ljust(100) + """
-┏━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┓
-┃ problem     ┃ key           ┃ where                            ┃ detail                          ┃
-┡━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┩
-│ missing     │ DB_PASSWORD   │ .stackctl/secrets/local.json     │ secret not in the store; run    │
-│             │               │                                  │ `stackctl secrets generate -p   │
-│             │               │                                  │ local`                          │
-│ placeholder │ ADMIN_EMAIL   │ .env.example:4                   │ looks like a placeholder, not a │
-│             │               │                                  │ real value                      │
-│ undefined   │ MISSING_TOKEN │ compose.yaml:                    │ referenced (required (:?)) but  │
-│             │               │ services.api.environment.TOKEN   │ defined nowhere (.env.example,  │
-│             │               │                                  │ .env, profile env.values,       │
-│             │               │                                  │ store)                          │
-└─────────────┴───────────────┴──────────────────────────────────┴─────────────────────────────────┘
-"""
+def _table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """rich's boxed table, as printed into a pipe: no width limit, every line as wide as the table."""
+    widths = [max(len(c) for c in col) for col in zip(header, *rows, strict=True)]
+
+    def line(left: str, fill: str, sep: str, right: str) -> str:
+        return left + sep.join(fill * (w + 2) for w in widths) + right
+
+    def cells(bar: str, values: tuple[str, ...]) -> str:
+        return bar + bar.join(f" {v.ljust(w)} " for v, w in zip(values, widths, strict=True)) + bar
+
+    lines = [line("┏", "━", "┳", "┓"), cells("┃", header), line("┡", "━", "╇", "┩"),
+             *(cells("│", r) for r in rows), line("└", "─", "┴", "┘")]
+    return "\n".join([title.ljust(len(lines[0])), *lines]) + "\n"
+
+
+# Piped (as here: stdout is not a terminal) a table has no width limit: one line per row, so
+# `stackctl env check | grep MISSING_TOKEN` finds the whole row.
+CHECK_TABLE = _table("env check (local)", ("problem", "key", "where", "detail"), [
+    ("missing", "DB_PASSWORD", ".stackctl/secrets/local.json",
+     "secret not in the store; run `stackctl secrets generate -p local`"),
+    ("placeholder", "ADMIN_EMAIL", ".env.example:4", "looks like a placeholder, not a real value"),
+    ("undefined", "MISSING_TOKEN", "compose.yaml: services.api.environment.TOKEN",
+     "referenced (required (:?)) but defined nowhere (.env.example, .env, profile env.values, store)"),
+])
 
 
 def test_check_fails_with_a_table_then_passes(proj, cli) -> None:
     res = cli("env", "check")
     assert res.exit_code == 1
     assert res.stderr.strip().endswith("Error: env check failed for profile 'local': 3 problems")
-    assert res.stdout == CHECK_TABLE  # the table is the product: compared whole, at COLUMNS=100
+    assert res.stdout == CHECK_TABLE  # the table is the product: compared whole (COLUMNS=100 does not apply to a pipe)
 
     data = json.loads(cli("env", "check", "-o", "json").stdout)
     assert data["ok"] is False

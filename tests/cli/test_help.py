@@ -108,3 +108,74 @@ def test_project_dir_option(tmp_path: Path, cli) -> None:
     (root / "profiles" / "local.yaml").write_text("compose: {files: [compose.yaml]}\nkubernetes: {namespace: NO}\n")
     res = cli("-C", str(root), "config")
     assert res.exit_code == 2 and "profiles/local.yaml: kubernetes.namespace" in res.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Examples in every --help (issue 13 item 15)
+# ---------------------------------------------------------------------------------------------
+def _commands() -> dict[str, Any]:
+    """Every command and group of the app by path ("" is stackctl itself, "secrets recipients" a group)."""
+    import typer
+
+    from stackctl.cli.app import app
+
+    found: dict[str, Any] = {}
+
+    def walk(command: Any, path: list[str]) -> None:
+        found[" ".join(path)] = command
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+def test_every_command_has_examples(cli: Callable[..., Any]) -> None:
+    from stackctl.cli.examples import EXAMPLES
+
+    commands = _commands()
+    assert sorted(commands) == sorted(EXAMPLES), "a command without examples (or examples of no command)"
+    for path in commands:
+        res = cli(*path.split(), "--help", env={"STACKCTL_NO_FAST_HELP": "1"})
+        assert res.exit_code == 0, res
+        examples = res.stdout.split("Examples:", 1)
+        assert len(examples) == 2, f"`stackctl {path} --help` shows no example"
+        assert f"stackctl {path}".strip() in examples[1]
+
+
+def test_every_example_parses() -> None:
+    """Each example is a valid command line of the real app (no renamed or removed option in --help)."""
+    import shlex
+
+    from stackctl.cli.examples import EXAMPLES
+
+    commands = _commands()
+    for rows in EXAMPLES.values():
+        for line, _ in rows:
+            words = []
+            for word in shlex.split(line):
+                if word in ("|", "<", ">"):
+                    break
+                words.append(word)
+            assert words[0] == "stackctl", line
+            path: list[str] = []
+            rest = words[1:]
+            while rest and " ".join([*path, rest[0]]) in commands:
+                path.append(rest.pop(0))
+            leaf = commands[" ".join(path)]
+            assert not hasattr(leaf, "commands"), f"{line}: names no command"
+            leaf.make_context(f"stackctl {' '.join(path)}", rest)
+
+
+def test_rotate_help_says_what_rotate_does(project: Any, cli: Callable[..., Any]) -> None:
+    """`secrets rotate` needs names or --all and changes only the store; its help used to say
+    "Secret names (default: all)"."""
+    project.write("compose.yaml", "services: {web: {image: busybox}}\n")
+    project.profile("local", "compose: {files: [compose.yaml]}\n")
+    text = " ".join(cli("secrets", "rotate", "--help").stdout.split())
+    assert "(default: all)" not in text
+    assert "Secrets to rotate (name them, or pass --all)." in text
+    assert "Only the store changes: the env file and the running services keep the old values until " \
+           "`stackctl env render` and a restart of what uses them" in text
+    res = cli("secrets", "rotate")
+    assert res.exit_code == 2 and "name the secrets to rotate, or pass --all (not both)" in res.stderr

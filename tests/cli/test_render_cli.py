@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -52,49 +53,81 @@ def demo(project: Any) -> Any:
 
 
 def test_stream_on_stdout_is_valid_yaml_without_secret_values(demo: Any, cli: Callable[..., Any]) -> None:
+    """Issue 13 item 2: a Secret without its values is valid YAML that `kubectl apply` accepts, and
+    applying it blanks the cluster's secrets. What render prints leaves such Secrets out and says so."""
     result = cli("render", "kubernetes", "-p", "production", "--validate")
     assert result.exit_code == 0, result.stderr
     docs = list(yaml.safe_load_all(result.stdout))
-    assert [d["kind"] for d in docs] == ["Namespace", "ConfigMap", "Secret", "Service", "Service", "Service",
+    assert [d["kind"] for d in docs] == ["Namespace", "ConfigMap", "Service", "Service", "Service",
                                          "StatefulSet", "Deployment"]
     assert "tok-123456" not in result.stdout and "pw-abcdef" not in result.stdout
-    secret = next(d for d in docs if d["kind"] == "Secret")
-    assert secret["data"] == {"API_TOKEN": "", "DB_PASSWORD": ""}
-    assert "rendered 8 objects for namespace demo-prod (profile production, Kubernetes 1.35, validated, " \
-           "Secret values omitted)" in result.stderr
+    assert "note: left out Secret demo-env (its values live in the encrypted store; applied without them it " \
+           "would blank the cluster's): add --include-secrets for the real values, or let `stackctl promote " \
+           "production` apply them" in result.stderr
+    assert "rendered 7 objects for namespace demo-prod (profile production, Kubernetes 1.35, validated, " \
+           "1 Secret left out)" in result.stderr
+    # the workloads still reference it: applied, they wait for the Secret that promote writes
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    assert "demo-env" in yaml.safe_dump(deployment)
+
+
+def test_json_stream_is_one_list(demo: Any, cli: Callable[..., Any]) -> None:
+    """Issue 13 item 14: `-o json` used to write a directory named `json`; -o is the format now."""
+    result = cli("render", "kubernetes", "-p", "production", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert not (demo.root / "json").exists()
+    data = json.loads(result.stdout)
+    assert data["apiVersion"] == "v1" and data["kind"] == "List"
+    assert [d["kind"] for d in data["items"]] == [d["kind"] for d in yaml.safe_load_all(
+        cli("render", "kubernetes", "-p", "production", "-o", "yaml").stdout)]
+    assert "Secret" not in [d["kind"] for d in data["items"]]
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("deploy/", "Error: --output: 'deploy/' is not a format (expected yaml or json); to write one file per object "
+                "into a directory use --out-dir deploy/"),
+    ("text", "Error: --output: 'text' is not a format (expected yaml or json)\n"),
+])
+def test_output_is_a_format_and_a_path_there_is_explained(demo: Any, cli: Callable[..., Any], value: str,
+                                                          message: str) -> None:
+    result = cli("render", "kubernetes", "-p", "production", "-o", value)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert message in result.stderr
+    assert not (demo.root / "deploy").exists()
+    mixed = cli("render", "kubernetes", "-p", "production", "-o", "json", "--out-dir", "deploy")
+    assert mixed.exit_code == 2
+    assert "--output: --out-dir writes YAML files (one per object); -o json is for the stream" in mixed.stderr
 
 
 def test_directory_with_secret_files_0600_and_stale_files_removed(demo: Any, cli: Callable[..., Any]) -> None:
     out = demo.root / "deploy"
-    assert cli("render", "kubernetes", "-p", "production", "-o", str(out)).exit_code == 0
+    assert cli("render", "kubernetes", "-p", "production", "--out-dir", str(out)).exit_code == 0
     files = sorted(p.name for p in out.iterdir())
     assert files[0] == ".stackctl-render"
     assert not [f for f in files if f.endswith((".json", ".yml"))]  # `kubectl apply -f DIR` would read them
-    assert "000-namespace-demo-prod.yaml" in files and "002-secret-demo-env.yaml" in files
+    assert "000-namespace-demo-prod.yaml" in files
+    assert not [f for f in files if "-secret-" in f]  # `kubectl apply -f deploy/` must not blank the Secret
     for path in out.glob("*.yaml"):
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode == (0o600 if "-secret-" in path.name else 0o644), path.name
     # a service removed from Compose: its files go on the next render
     demo.write("compose.yaml", COMPOSE.replace("    depends_on:\n      db: {condition: service_healthy}\n", ""))
-    assert cli("render", "kubernetes", "-p", "production", "-o", str(out), "--format", "kustomize").exit_code == 0
+    assert cli("render", "kubernetes", "-p", "production", "-d", str(out), "--format", "kustomize").exit_code == 0
     kustomization = yaml.safe_load((out / "kustomization.yaml").read_text())
     assert sorted(kustomization["resources"]) == sorted(p.name for p in out.glob("0*.yaml"))
 
 
-def test_with_secrets_needs_a_directory(demo: Any, cli: Callable[..., Any]) -> None:
-    result = cli("render", "kubernetes", "-p", "production", "--with-secrets")
-    assert result.exit_code == 2
-    assert "--with-secrets: writes Secret values, so it needs -o DIR" in result.stderr
+def test_kustomize_needs_a_directory(demo: Any, cli: Callable[..., Any]) -> None:
     result = cli("render", "kubernetes", "-p", "production", "--format", "kustomize")
-    assert result.exit_code == 2 and "--format: kustomize needs -o DIR" in result.stderr
+    assert result.exit_code == 2 and "--format: kustomize needs --out-dir DIR" in result.stderr
 
 
 def test_refuses_a_directory_it_did_not_write(demo: Any, cli: Callable[..., Any]) -> None:
     (demo.root / "mine").mkdir()
     (demo.root / "mine" / "notes.txt").write_text("keep me")
-    result = cli("render", "kubernetes", "-p", "production", "-o", "mine")
+    result = cli("render", "kubernetes", "-p", "production", "--out-dir", "mine")
     assert result.exit_code == 2
-    assert "--output mine: is not empty and was not written by `stackctl render`" in result.stderr
+    assert "--out-dir mine: is not empty and was not written by `stackctl render`" in result.stderr
     assert (demo.root / "mine" / "notes.txt").read_text() == "keep me"
 
 
@@ -127,7 +160,8 @@ def test_unknown_kubernetes_version(demo: Any, cli: Callable[..., Any]) -> None:
 
 def test_secret_values_from_the_store(demo: Any, cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch,
                                       tmp_path: Path) -> None:
-    """--with-secrets fills values from the store; the checksum is the same as without values."""
+    """--include-secrets fills values from the store, in a directory (0600 files) and on stdout alike;
+    the checksum is the same as without values."""
     from stackctl.kubernetes import gather
     from stackctl.kubernetes.inputs import SecretInputs
 
@@ -141,13 +175,22 @@ def test_secret_values_from_the_store(demo: Any, cli: Callable[..., Any], monkey
 
     monkeypatch.setattr(gather, "secret_inputs", fake)
     out = tmp_path / "out"
-    assert cli("render", "kubernetes", "-p", "production", "-o", str(out), "--with-secrets").exit_code == 0
-    secret = yaml.safe_load(next(out.glob("*-secret-*.yaml")).read_text())
+    assert cli("render", "kubernetes", "-p", "production", "--out-dir", str(out), "--include-secrets").exit_code == 0
+    secret_file = next(out.glob("*-secret-*.yaml"))
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    secret = yaml.safe_load(secret_file.read_text())
     import base64
 
     assert base64.b64decode(secret["data"]["DB_PASSWORD"]) == b"from-the-store"
     assert base64.b64decode(secret["data"]["API_TOKEN"]) == b"tok-123456"
+    piped = cli("render", "kubernetes", "-p", "production", "--include-secrets")
+    assert piped.exit_code == 0, piped.stderr
+    assert next(d for d in yaml.safe_load_all(piped.stdout) if d["kind"] == "Secret") == secret
+    assert "left out" not in piped.stderr
     printed = cli("render", "kubernetes", "-p", "production")
     with_values = yaml.safe_load(next(out.glob("*-statefulset-db.yaml")).read_text())
     without = next(d for d in yaml.safe_load_all(printed.stdout) if d["kind"] == "StatefulSet")
     assert with_values["spec"]["template"] == without["spec"]["template"]
+    # a render without values removes the Secret file of the previous one: nothing value-less stays behind
+    assert cli("render", "kubernetes", "-p", "production", "--out-dir", str(out)).exit_code == 0
+    assert not list(out.glob("*-secret-*.yaml"))
