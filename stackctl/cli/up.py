@@ -76,13 +76,21 @@ def down(profile: ProfileOpt = "local",
 
 
 def status(profile: ProfileOpt = "local", output: OutputOpt = Output.text) -> None:
-    """Show each service's state, and its health as its own healthcheck reports it right now."""
+    """Show each service's state, and its health as its own healthcheck reports it right now.
+
+    Exits 1 when a service is unhealthy, crash-looping or exited unexpectedly (a one-shot that
+    exited 0 is fine), so scripts and CI can rely on it.
+    """
     from stackctl import up as backend
+    from stackctl.errors import OperationError
 
     loaded = _load(load_profile(profile))
     rows = backend.status(loaded)
-    emit({"stack": loaded.stack.name, "services": [r.to_data() for r in rows]}, output,
+    bad = [r for r in rows if r.problem]
+    emit({"stack": loaded.stack.name, "ok": not bad, "services": [r.to_data() for r in rows]}, output,
          text=_status_table(loaded.stack.name, rows) if output is Output.text else None)
+    if bad:
+        raise OperationError(f"stack {loaded.stack.name}: " + ", ".join(f"{r.service} {r.problem}" for r in bad))
 
 
 def logs(services: Annotated[list[str] | None, typer.Argument(metavar="SERVICE", show_default=False,

@@ -301,9 +301,10 @@ class ServiceStatus:
     docker_health: str | None
     probe: ProbeResult | None
     ports: tuple[str, ...]
+    problem: str | None = None  # why this service is not as it should be (unhealthy, exited unexpectedly)
 
     def to_data(self) -> dict[str, Any]:
-        return {"service": self.service, "container": self.container, "state": self.state,
+        return {"service": self.service, "container": self.container, "state": self.state, "problem": self.problem,
                 "exit_code": self.exit_code, "health": self.health, "docker_health": self.docker_health,
                 "probe": None if self.probe is None else {
                     "ok": self.probe.ok, "exit_code": self.probe.exit_code, "output": self.probe.output,
@@ -330,17 +331,36 @@ def status(loaded: LoadedStack, *, probe: bool = True) -> list[ServiceStatus]:
             futures = {c.id: pool.submit(project.probe, c, c.healthcheck, timeout=10.0) for c in to_probe
                        if c.healthcheck is not None}
             probes = {cid: f.result() for cid, f in futures.items()}
+    one_shot = loaded.stack.one_shot_services()
     rows: list[ServiceStatus] = []
     for name in loaded.stack.service_names:
         mine = [c for c in containers if c.service == name]
         if not mine:
             rows.append(ServiceStatus(name, None, "not created", None, "-", None, None, ()))
-        rows.extend(_row(c, probes.get(c.id), name) for c in mine)
-    rows.extend(_row(c, probes.get(c.id), f"{c.service} (orphan)") for c in containers if c.service not in names)
+        rows.extend(_row(c, probes.get(c.id), name, one_shot=name in one_shot) for c in mine)
+    rows.extend(_row(c, probes.get(c.id), f"{c.service} (orphan)", one_shot=True) for c in containers
+                if c.service not in names)
     return rows
 
 
-def _row(c: ContainerState, probe: ProbeResult | None, label: str) -> ServiceStatus:
+def _problem(c: ContainerState, health: str, *, one_shot: bool) -> str | None:
+    """Why `status` fails for this container, or None. An exit 0 is a finished job (a one-shot, or a
+    service that ends by design), except for a service with a healthcheck: that one is meant to stay up.
+    Not created or only created (a partial `up`) is no problem; a crash loop, an exit code and a
+    failing probe are."""
+    if health == "unhealthy":
+        return "unhealthy"
+    if c.status == "restarting":
+        return f"restarting (exit code {c.exit_code})"
+    if c.status in ("exited", "dead"):
+        if c.exit_code != 0:
+            return f"exited with code {c.exit_code}"
+        if c.healthcheck is not None and not one_shot:
+            return "exited (it has a healthcheck: meant to keep running)"
+    return None
+
+
+def _row(c: ContainerState, probe: ProbeResult | None, label: str, *, one_shot: bool) -> ServiceStatus:
     if c.healthcheck is None:
         health = "-"
     elif not c.running:
@@ -350,7 +370,8 @@ def _row(c: ContainerState, probe: ProbeResult | None, label: str) -> ServiceSta
     else:
         health = c.health or "-"
     exited = c.status in ("exited", "dead")
-    return ServiceStatus(label, c.name, c.status, c.exit_code if exited else None, health, c.health, probe, c.ports)
+    return ServiceStatus(label, c.name, c.status, c.exit_code if exited else None, health, c.health, probe, c.ports,
+                         _problem(c, health, one_shot=one_shot))
 
 
 # --------------------------------------------------------------------------------------------- down / logs

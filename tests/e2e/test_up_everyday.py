@@ -1,0 +1,130 @@
+"""The everyday loop against the real engine (issue 13, items 9-11): a published port already taken,
+`up` after a rotation, `status` as a health gate.
+
+Each test has its own Compose project name (and its own names for anything else it starts) and
+removes everything it created in a finalizer, pass or fail.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import textwrap
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.docker, pytest.mark.engine]
+
+IMAGE = "stackctl-test/busybox:latest"
+
+
+def docker(*args: str, check: bool = True) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check).stdout
+
+
+def labelled(kind: str, project: str) -> list[str]:
+    flt = f"label=com.docker.compose.project={project}"
+    if kind == "container":
+        return docker("ps", "-a", "-q", "--filter", flt).split()
+    return docker(kind, "ls", "-q", "--filter", flt).split()
+
+
+@dataclass
+class Stack:
+    name: str
+    project: Any
+    cli: Callable[..., Any]
+    others: list[str] = field(default_factory=list)  # Compose projects started besides this one
+
+    def write(self, compose: str, *, env: str | None = None) -> None:
+        # busybox `sleep`/`sh` as PID 1 ignore SIGTERM: SIGKILL keeps down/recreate from waiting 10 s.
+        text = re.sub(r"^( *)BASE$", lambda m: f"{m[1]}image: {IMAGE}\n{m[1]}stop_signal: SIGKILL",
+                      textwrap.dedent(compose), flags=re.M)
+        self.project.write("compose.yaml", text)
+        if env is not None:
+            self.project.write(".env", env)
+        self.project.profile("local", f"stack: {self.name}\ncompose:\n  files: [compose.yaml]\n"
+                                      f"  env_files: {'[.env]' if env is not None else '[]'}\n")
+
+    def ids(self) -> dict[str, str]:
+        out = docker("ps", "-a", "--filter", f"label=com.docker.compose.project={self.name}",
+                     "--format", '{{.Label "com.docker.compose.service"}} {{.ID}}')
+        return dict(line.split() for line in out.splitlines())
+
+    def states(self) -> dict[str, str]:
+        out = docker("ps", "-a", "--filter", f"label=com.docker.compose.project={self.name}",
+                     "--format", '{{.Label "com.docker.compose.service"}} {{.State}}')
+        return dict(line.split() for line in out.splitlines())
+
+
+def _remove(name: str) -> None:
+    subprocess.run(["docker", "compose", "-p", name, "down", "-v", "--remove-orphans", "-t", "0"],
+                   capture_output=True)
+    for kind, rm in (("container", ["rm", "-f", "-v"]), ("network", ["network", "rm"]),
+                     ("volume", ["volume", "rm", "-f"])):
+        leftovers = labelled(kind, name)
+        if leftovers:
+            docker(*rm, *leftovers, check=False)
+
+
+@pytest.fixture
+def stack(project: Any, cli: Callable[..., Any]) -> Iterator[Stack]:
+    s = Stack(name=f"upe-{uuid.uuid4().hex[:10]}", project=project, cli=cli)
+    try:
+        yield s
+    finally:
+        for name in (s.name, *s.others):
+            _remove(name)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# ------------------------------------------------------------------------------------------ item 11
+def test_status_exits_1_when_a_service_is_unhealthy_or_exited_and_0_for_a_finished_one_shot(stack: Stack) -> None:
+    stack.write("""
+        services:
+          web:
+            BASE
+            command: ["sh", "-c", "touch /tmp/ready; exec sleep 600"]
+            healthcheck: {test: ["CMD-SHELL", "test -f /tmp/ready || { echo no ready file; exit 1; }"], interval: 30s}
+          migrate:
+            BASE
+            command: ["true"]
+          worker:
+            BASE
+            command: ["sh", "-c", "test ! -f /tmp/crash || exit 3; touch /tmp/crash; exec sleep 600"]
+            depends_on: {migrate: {condition: service_completed_successfully}}
+    """)
+    res = stack.cli("up")
+    assert res.exit_code == 0, res
+    res = stack.cli("status")
+    assert res.exit_code == 0, res  # the one-shot exited 0 as intended
+    data = json.loads(stack.cli("status", "-o", "json").stdout)
+    assert data["ok"] is True and all(r["problem"] is None for r in data["services"])
+
+    docker("exec", stack.ids()["web"], "rm", "/tmp/ready")
+    res = stack.cli("status")
+    assert res.exit_code == 1, res
+    assert "web unhealthy" in res.stderr
+
+    docker("restart", "-t", "0", stack.ids()["worker"])  # its second start exits 3
+    docker("wait", stack.ids()["worker"])
+    res = stack.cli("status", "-o", "json")
+    assert res.exit_code == 1, res
+    data = json.loads(res.stdout)
+    rows = {r["service"]: r for r in data["services"]}
+    assert data["ok"] is False
+    assert rows["worker"]["problem"] == "exited with code 3"
+    assert rows["migrate"]["problem"] is None and rows["web"]["problem"] == "unhealthy"
+    assert res.stderr.strip().splitlines()[-1] == \
+        f"Error: stack {stack.name}: web unhealthy, worker exited with code 3"
