@@ -162,6 +162,8 @@ def _one_line(result: UpResult) -> str:
     others = f" (and {', '.join(x.service for x in fails[1:])})" if len(fails) > 1 else ""
     blocked = list(dict.fromkeys(b for x in fails for b in x.blocked))
     tail = f"; not started: {', '.join(blocked)}" if blocked else ""
+    kept = [k for k in dict.fromkeys(k for x in fails for k in x.kept) if k not in blocked]
+    tail += f"; left running as they were: {', '.join(kept)}" if kept else ""
     return f"start-up stopped: {what}{others}{tail}"
 
 
@@ -179,6 +181,8 @@ def _report(result: UpResult) -> Any:
             out.append("  waiting on it:  " + ", ".join(f"{s} ({c})" for s, c in f.waiters) + "\n")
         if f.blocked:
             out.append(f"  not started:    {', '.join(f.blocked)}\n")
+        if f.kept:
+            out.append(f"  left running:   {', '.join(f.kept)} (as before this run; not checked)\n")
         if f.probe_command:
             out.append(f"  healthcheck:    {f.probe_command}\n")
         if f.probe is not None:

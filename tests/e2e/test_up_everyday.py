@@ -128,3 +128,40 @@ def test_status_exits_1_when_a_service_is_unhealthy_or_exited_and_0_for_a_finish
     assert rows["migrate"]["problem"] is None and rows["web"]["problem"] == "unhealthy"
     assert res.stderr.strip().splitlines()[-1] == \
         f"Error: stack {stack.name}: web unhealthy, worker exited with code 3"
+
+
+# ------------------------------------------------------------------------------------------ item 10
+def test_failure_report_never_calls_a_running_dependent_not_started(stack: Stack) -> None:
+    # `worker` waits on the migration; a changed value makes the migration fail on the next `up`.
+    # worker's own config did not change: its container keeps running, and the report says so.
+    stack.write("""
+        services:
+          migrate:
+            BASE
+            command: ["sh", "-c", "echo migrating; test \\"$$FAIL\\" != 1 || { echo 'ERROR: migration failed' >&2; exit 4; }"]
+            environment: {FAIL: "${FAIL}"}
+          worker:
+            BASE
+            command: ["sleep", "600"]
+            depends_on: {migrate: {condition: service_completed_successfully}}
+          web:
+            BASE
+            command: ["sleep", "600"]
+            environment: {FAIL: "${FAIL}"}
+            depends_on: {migrate: {condition: service_completed_successfully}}
+    """, env="FAIL=0\n")
+    res = stack.cli("up")
+    assert res.exit_code == 0, res
+    stack.project.write(".env", "FAIL=1\n")
+    res = stack.cli("up", "-o", "json")
+    assert res.exit_code == 1, res
+    (failure,) = json.loads(res.stdout)["failures"]
+    assert failure["service"] == "migrate"
+    assert stack.states()["worker"] == "running"
+    assert failure["not_started"] == ["web"]  # recreated, created, never started
+    assert failure["left_running"] == ["worker"]
+    last = res.stderr.strip().splitlines()[-1]
+    assert last == ("Error: start-up stopped: migrate exited with code 4; not started: web; "
+                    "left running as they were: worker")
+    assert "not started:    web\n" in res.stderr
+    assert "left running:   worker" in res.stderr
