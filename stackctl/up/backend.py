@@ -188,6 +188,7 @@ def up(loaded: LoadedStack, services: Sequence[str] = (), *, timeout: float = DE
 
     from stackctl.compose.project import compose_ready
     from stackctl.kubernetes.settings import from_profile
+    from stackctl.up import ports
     from stackctl.up.plan import plan_up, restart_dependents
     from stackctl.up.startup import Startup
 
@@ -201,6 +202,7 @@ def up(loaded: LoadedStack, services: Sequence[str] = (), *, timeout: float = DE
     project = early.project if early is not None else project_for(loaded)
     before = early.before if early is not None else project.containers()
     before_ids, before_services = {c.id for c in before}, {c.service for c in before}
+    ports.check(loaded, plan, project)  # a taken host port fails here, not halfway through the start-up
     built = _build(loaded, project, plan, force=build, note=note)
     if built:
         t0 = time.monotonic()  # --timeout and the times shown cover the start-up, not the image build

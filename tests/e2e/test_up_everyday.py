@@ -138,7 +138,7 @@ def test_failure_report_never_calls_a_running_dependent_not_started(stack: Stack
         services:
           migrate:
             BASE
-            command: ["sh", "-c", "echo migrating; test \\"$$FAIL\\" != 1 || { echo 'ERROR: migration failed' >&2; exit 4; }"]
+            command: ["sh", "-c", "echo migrating; test \\"$$FAIL\\" != 1 || { echo 'ERROR: 002' >&2; exit 4; }"]
             environment: {FAIL: "${FAIL}"}
           worker:
             BASE
@@ -165,3 +165,59 @@ def test_failure_report_never_calls_a_running_dependent_not_started(stack: Stack
                     "left running as they were: worker")
     assert "not started:    web\n" in res.stderr
     assert "left running:   worker" in res.stderr
+
+
+# ------------------------------------------------------------------------------------------ item 9
+PORTS = """
+    services:
+      web:
+        BASE
+        command: ["sleep", "600"]
+        ports: ["${WEB_PORT:-8080}:80"]
+      app:
+        BASE
+        command: ["sleep", "600"]
+"""
+
+
+def test_a_published_port_held_by_a_host_process_fails_before_anything_starts(stack: Stack) -> None:
+    with socket.socket() as holder:
+        holder.bind(("0.0.0.0", 0))
+        holder.listen()
+        port = int(holder.getsockname()[1])
+        stack.write(PORTS, env=f"WEB_PORT={port}\n")
+        res = stack.cli("up")
+        assert res.exit_code == 1, res
+        last = res.stderr.strip().splitlines()[-1]
+        assert f"web: port {port}/tcp, set by WEB_PORT (compose.yaml: services.web.ports[0]) is in use by " \
+               "a process on this host" in last, last
+        assert "nothing started" in last and "set WEB_PORT to a free port" in last
+        assert "running" not in stack.states().values()  # nothing started (not even app)
+
+
+def test_a_published_port_held_by_another_container_names_it_and_a_second_up_works(stack: Stack) -> None:
+    port = free_port()
+    other = f"upe-other-{uuid.uuid4().hex[:8]}"
+    stack.others.append(other)
+    stack.project.write("other/compose.yaml", f"""
+        services:
+          proxy:
+            image: {IMAGE}
+            stop_signal: SIGKILL
+            command: ["sleep", "600"]
+            ports: ["{port}:80"]
+    """)
+    docker("compose", "-p", other, "-f", str(stack.project.root / "other/compose.yaml"), "up", "-d")
+    stack.write(PORTS, env=f"WEB_PORT={port}\n")
+    res = stack.cli("up")
+    assert res.exit_code == 1, res
+    last = res.stderr.strip().splitlines()[-1]
+    assert f"web: port {port}/tcp, set by WEB_PORT (compose.yaml: services.web.ports[0]) is in use by " \
+           f"container {other}-proxy-1 (Compose project {other})" in last, last
+    assert "running" not in stack.states().values()
+
+    _remove(other)
+    res = stack.cli("up")
+    assert res.exit_code == 0, res
+    res = stack.cli("up")  # our own container holds the port now: not "in use"
+    assert res.exit_code == 0, res
