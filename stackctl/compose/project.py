@@ -378,11 +378,25 @@ class LocalProject:
         """Call `on_event(container_id, action)` from a thread of its own for every exit, removal,
         restart and health change of the project's containers (`docker events`), until the returned
         function is called. The subscription is in place when this returns. None without the Engine API."""
+        return self._events(["die", "destroy", "restart", "oom", "health_status"],
+                            lambda cid, action, _attrs: on_event(cid, action))
+
+    def watch_changes(self, on_event: Callable[[str, str, str], None]) -> Callable[[], None] | None:
+        """Call `on_event(service, action, container name)` for every container the project's
+        containers go through while Compose creates or recreates them (kill, stop, die, destroy,
+        create), until the returned function is called. None without the Engine API."""
+        return self._events(["kill", "stop", "die", "destroy", "create"],
+                            lambda _cid, action, attrs: on_event(attrs.get(SERVICE_LABEL, ""), action,
+                                                                 attrs.get("name", "")))
+
+    def _events(self, actions: Sequence[str],
+                on_event: Callable[[str, str, Mapping[str, str]], None]) -> Callable[[], None] | None:
+        """Subscribe to the engine's events about the project's containers (`docker events`)."""
         engine = self.engine()
         if engine is None:
             return None
         query = {"filters": json.dumps({"type": ["container"], "label": [f"{PROJECT_LABEL}={self.name}"],
-                                        "event": ["die", "destroy", "restart", "oom", "health_status"]})}
+                                        "event": list(actions)})}
         try:
             stream = engine.stream("/events", query=query)
         except (EngineUnavailable, EngineError, OSError):
@@ -394,8 +408,10 @@ class LocalProject:
                     event = json.loads(line)
                 except ValueError:
                     continue
-                cid = str((event.get("Actor") or {}).get("ID") or event.get("id") or "")
-                on_event(cid, str(event.get("Action") or event.get("status") or ""))
+                actor = event.get("Actor") or {}
+                cid = str(actor.get("ID") or event.get("id") or "")
+                attrs = {str(k): str(v) for k, v in (actor.get("Attributes") or {}).items()}
+                on_event(cid, str(event.get("Action") or event.get("status") or ""), attrs)
 
         threading.Thread(target=read, name=f"stackctl-events-{self.name}", daemon=True).start()
         return stream.close

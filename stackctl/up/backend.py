@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from stackctl.compose.project import ContainerState, LocalProject, ProbeResult
     from stackctl.pipeline import LoadedStack
     from stackctl.profile.types import Profile
+    from stackctl.up.creating import CreateWatch, Progress
     from stackctl.up.plan import Plan
     from stackctl.up.startup import Startup, View
 
@@ -136,8 +137,11 @@ class Early:
     def __init__(self, project: LocalProject, before: list[ContainerState], scales: dict[str, int]) -> None:
         import threading
 
+        from stackctl.up.creating import CreateWatch
+
         self.project, self.before, self.scales = project, before, scales
         self.error: BaseException | None = None
+        self.watch = CreateWatch(project, {c.service for c in before})  # in place before Compose begins
         self.thread = threading.Thread(target=self._run, name="stackctl-create", daemon=True)
         self.thread.start()
 
@@ -149,6 +153,7 @@ class Early:
 
     def succeeded(self) -> bool:
         self.thread.join()
+        self.watch.close()
         return self.error is None
 
 
@@ -186,15 +191,44 @@ def up(loaded: LoadedStack, services: Sequence[str] = (), *, timeout: float = DE
     the create `create_early` started (used when it did what the create here would do)."""
     import time
 
-    from stackctl.compose.project import compose_ready
     from stackctl.kubernetes.settings import from_profile
-    from stackctl.up import ports
-    from stackctl.up.plan import plan_up, restart_dependents
-    from stackctl.up.startup import Startup
+    from stackctl.up.plan import plan_up
 
     t0 = time.monotonic() if t0 is None else t0
     plan = plan_up(loaded.stack, services)
     scales = {name: n for name, n in from_profile(loaded.profile).replicas.items() if name in plan.services}
+    grace = {s.name: s.stop_grace_period for s in loaded.stack.services}
+    shown = view(list(plan.services))  # created now: it shows the create too (a recreate can take a while)
+    show_create = getattr(shown, "creating", None)
+
+    def show(progress: Progress) -> None:
+        if show_create is not None:
+            show_create(progress, t0)
+
+    try:
+        return _up(loaded, plan, services, scales, grace, shown, show, timeout=timeout, build=build, note=note,
+                   t0=t0, early=early)
+    except BaseException:
+        stop = getattr(shown, "stop", None)
+        if stop is not None:
+            stop()
+        raise
+
+
+def _up(loaded: LoadedStack, plan: Plan, services: Sequence[str], scales: dict[str, int],
+        grace: dict[str, float | None], shown: View, show: Callable[[Progress], None], *, timeout: float,
+        build: bool, note: Callable[[str], None], t0: float, early: Early | None) -> UpResult:
+    import time
+
+    from stackctl.compose.project import compose_ready
+    from stackctl.up import creating, ports
+    from stackctl.up.plan import restart_dependents
+    from stackctl.up.startup import Startup
+
+    if early is not None:
+        if early.thread.is_alive():
+            note("creating (docker compose up --no-start, started alongside docker compose config)")
+        creating.wait(early.thread, early.watch, show, grace)
     if early is not None and not (early.succeeded() and early.project.name == loaded.stack.name
                                   and early.scales == scales and not services):
         early = None  # it failed, or created something else: create here
@@ -208,7 +242,7 @@ def up(loaded: LoadedStack, services: Sequence[str] = (), *, timeout: float = DE
         t0 = time.monotonic()  # --timeout and the times shown cover the start-up, not the image build
     if early is None or built:
         note(f"creating {', '.join(plan.services)} (docker compose up --no-start)")
-        project.create(plan.services, scales=scales)
+        _create(project, plan.services, scales, creating.CreateWatch(project, before_services), show, grace)
     else:
         note(f"created {', '.join(plan.services)} (docker compose up --no-start, run alongside docker compose "
              "config)")
@@ -219,8 +253,7 @@ def up(loaded: LoadedStack, services: Sequence[str] = (), *, timeout: float = DE
     # Compose may stop such a dependent while it recreates the dependency (and `up --no-start` then
     # leaves it stopped); running or not, it is restarted once the dependency is up again.
     restart = set(restart_dependents(loaded.stack, plan, [*created, *recreated]))
-    grace = {s.name: s.stop_grace_period for s in loaded.stack.services}
-    run = Startup(project, plan, containers, timeout=timeout, view=view(list(plan.services)), t0=t0,
+    run = Startup(project, plan, containers, timeout=timeout, view=shown, t0=t0,
                   restart=restart, stop_timeouts=grace)
     for unit in run.units.values():
         unit.recreated, unit.created = unit.name in recreated, unit.name in created
@@ -228,6 +261,28 @@ def up(loaded: LoadedStack, services: Sequence[str] = (), *, timeout: float = DE
                       restarted=sorted(restart))
     _run(run)
     return result
+
+
+def _create(project: LocalProject, services: Sequence[str], scales: dict[str, int], watch: CreateWatch,
+            show: Callable[[Progress], None], grace: dict[str, float | None]) -> None:
+    """`project.create`, in a thread of its own, the view showing what Compose does meanwhile."""
+    import threading
+
+    from stackctl.up import creating
+
+    error: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            project.create(services, scales=scales)
+        except BaseException as exc:  # raised again below, in the caller's thread
+            error.append(exc)
+
+    thread = threading.Thread(target=run, name="stackctl-create", daemon=True)
+    thread.start()
+    creating.wait(thread, watch, show, grace)
+    if error:
+        raise error[0]
 
 
 def restart(loaded: LoadedStack, services: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT,

@@ -68,7 +68,8 @@ def check(loaded: LoadedStack, plan: Plan, project: LocalProject,
     if not conflicts:
         return
     names = list(dict.fromkeys(v for c in conflicts for v in c.variables))
-    fix = (f"stop what holds it, or set {' / '.join(names)} to a free port (env file or environment)" if names
+    fix = (f"stop what holds it, or set {' / '.join(names)} to a free port in the env file or the environment"
+           if names
            else "stop what holds it, or publish another port (services.<name>.ports)")
     raise OperationError("published port already in use, nothing started: "
                          + "; ".join(c.describe() for c in conflicts), hint=fix)

@@ -221,3 +221,45 @@ def test_a_published_port_held_by_another_container_names_it_and_a_second_up_wor
     assert res.exit_code == 0, res
     res = stack.cli("up")  # our own container holds the port now: not "in use"
     assert res.exit_code == 0, res
+
+
+def test_up_shows_what_compose_recreates_while_it_does(stack: Stack) -> None:
+    # Two services use a value that changes (as after `stackctl secrets rotate`); their processes ignore
+    # SIGTERM (busybox sleep as PID 1), so Compose waits out each stop_grace_period while recreating:
+    # seconds in which `up` used to show nothing at all.
+    stack.write(f"""
+        services:
+          db:
+            image: {IMAGE}
+            command: ["sleep", "600"]
+            stop_grace_period: 2s
+            environment: {{TOKEN: "${{TOKEN}}"}}
+          worker:
+            image: {IMAGE}
+            command: ["sleep", "600"]
+            stop_grace_period: 2s
+            environment: {{TOKEN: "${{TOKEN}}"}}
+            depends_on: [db]
+          other:
+            BASE
+            command: ["sleep", "600"]
+    """, env="TOKEN=one\n")
+    res = stack.cli("up")
+    assert res.exit_code == 0, res
+    before = stack.ids()
+    stack.project.write(".env", "TOKEN=two\n")
+    res = stack.cli("up", "-o", "json")  # -o json: the plain progress lines on stderr
+    assert res.exit_code == 0, res
+    assert sorted(json.loads(res.stdout)["recreated"]) == ["db", "worker"]
+    lines = res.stderr.splitlines()
+    created_note = next(i for i, ln in enumerate(lines) if ln.startswith(("created ", "creating ")))
+    for service in ("db", "worker"):
+        stopping = [i for i, ln in enumerate(lines) if re.search(
+            rf"^\s+[\d.]+s\s+{service}\s+recreating\s+stopping the old container \(up to 2 s: stop_grace_period\)$", ln)]
+        done = [i for i, ln in enumerate(lines) if re.search(
+            rf"^\s+[\d.]+s\s+{service}\s+recreated\s+new container created", ln)]
+        assert stopping and done and stopping[0] < done[0], res.stderr
+        assert created_note <= stopping[0]
+    assert not any(re.search(r"\sother\s+recreat", ln) for ln in lines)
+    after = stack.ids()
+    assert after["other"] == before["other"] and after["db"] != before["db"]
