@@ -255,7 +255,8 @@ def test_up_shows_what_compose_recreates_while_it_does(stack: Stack) -> None:
     created_note = next(i for i, ln in enumerate(lines) if ln.startswith(("created ", "creating ")))
     for service in ("db", "worker"):
         stopping = [i for i, ln in enumerate(lines) if re.search(
-            rf"^\s+[\d.]+s\s+{service}\s+recreating\s+stopping the old container \(up to 2 s: stop_grace_period\)$", ln)]
+            rf"^\s+[\d.]+s\s+{service}\s+recreating\s+stopping the old container "
+            r"\(up to 2 s: stop_grace_period\)$", ln)]
         done = [i for i, ln in enumerate(lines) if re.search(
             rf"^\s+[\d.]+s\s+{service}\s+recreated\s+new container created", ln)]
         assert stopping and done and stopping[0] < done[0], res.stderr
