@@ -336,7 +336,10 @@ class Startup:
                 continue
             pending = self.waiting_on(unit)
             if pending:
-                detail = "waiting on " + ", ".join(pending)
+                # still running from an earlier `up` (config unchanged): said, so a failure that stops
+                # the start-up here does not look as if it had never started
+                before = "running from before; " if any(t.state.running for t in unit.containers) else ""
+                detail = before + "waiting on " + ", ".join(pending)
                 if detail != unit.detail:
                     self._set(unit, "waiting", detail)
                 continue

@@ -165,6 +165,9 @@ def test_failure_report_never_calls_a_running_dependent_not_started(stack: Stack
                     "left running as they were: worker")
     assert "not started:    web\n" in res.stderr
     assert "left running:   worker" in res.stderr
+    timeline = json.loads(res.stdout)["timeline"]
+    assert {"service": "worker", "state": "waiting", "detail": "running from before; waiting on migrate (done)"} \
+        in [{k: e[k] for k in ("service", "state", "detail")} for e in timeline]
 
 
 # ------------------------------------------------------------------------------------------ item 9
