@@ -394,17 +394,18 @@ def status(loaded: LoadedStack, *, probe: bool = True) -> list[ServiceStatus]:
         mine = [c for c in containers if c.service == name]
         if not mine:
             rows.append(ServiceStatus(name, None, "not created", None, "-", None, None, ()))
-        rows.extend(_row(c, probes.get(c.id), name, one_shot=name in one_shot) for c in mine)
+        stays_up = loaded.stack.service(name).restart in ("always", "unless-stopped")
+        rows.extend(_row(c, probes.get(c.id), name, one_shot=name in one_shot, stays_up=stays_up) for c in mine)
     rows.extend(_row(c, probes.get(c.id), f"{c.service} (orphan)", one_shot=True) for c in containers
                 if c.service not in names)
     return rows
 
 
-def _problem(c: ContainerState, health: str, *, one_shot: bool) -> str | None:
+def _problem(c: ContainerState, health: str, *, one_shot: bool, stays_up: bool = False) -> str | None:
     """Why `status` fails for this container, or None. An exit 0 is a finished job (a one-shot, or a
-    service that ends by design), except for a service with a healthcheck: that one is meant to stay up.
-    Not created or only created (a partial `up`) is no problem; a crash loop, an exit code and a
-    failing probe are."""
+    service that ends by design), except for a service meant to stay up: one with a healthcheck or
+    `restart: always|unless-stopped`. Not created or only created (a partial `up`) is no problem; a
+    crash loop, an exit code and a failing probe are."""
     if health == "unhealthy":
         return "unhealthy"
     if c.status == "restarting":
@@ -412,12 +413,15 @@ def _problem(c: ContainerState, health: str, *, one_shot: bool) -> str | None:
     if c.status in ("exited", "dead"):
         if c.exit_code != 0:
             return f"exited with code {c.exit_code}"
-        if c.healthcheck is not None and not one_shot:
+        if not one_shot and c.healthcheck is not None:
             return "exited (it has a healthcheck: meant to keep running)"
+        if not one_shot and stays_up:
+            return "exited (restart policy: meant to keep running)"
     return None
 
 
-def _row(c: ContainerState, probe: ProbeResult | None, label: str, *, one_shot: bool) -> ServiceStatus:
+def _row(c: ContainerState, probe: ProbeResult | None, label: str, *, one_shot: bool,
+         stays_up: bool = False) -> ServiceStatus:
     if c.healthcheck is None:
         health = "-"
     elif not c.running:
@@ -428,7 +432,7 @@ def _row(c: ContainerState, probe: ProbeResult | None, label: str, *, one_shot: 
         health = c.health or "-"
     exited = c.status in ("exited", "dead")
     return ServiceStatus(label, c.name, c.status, c.exit_code if exited else None, health, c.health, probe, c.ports,
-                         _problem(c, health, one_shot=one_shot))
+                         _problem(c, health, one_shot=one_shot, stays_up=stays_up))
 
 
 # --------------------------------------------------------------------------------------------- down / logs

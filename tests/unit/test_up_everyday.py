@@ -146,3 +146,26 @@ def test_create_watch_shows_recreating_then_recreated_in_either_order(order: lis
     assert ("recreating", "stopping the old container") in seen
     project.callback("cache", "create", "shop-cache-1")
     assert watch.snapshot()["cache"][:2] == ("created", "new container created (not started yet)")
+
+
+def _container(status: str, exit_code: int = 0, *, healthcheck: bool = False) -> Any:
+    from stackctl.compose.project import ContainerState, HealthcheckSpec
+
+    hc = HealthcheckSpec(("CMD", "true"), ("true",), 30.0, 30.0, 3, 0.0) if healthcheck else None
+    return ContainerState("id", "shop-x-1", "x", 1, status, exit_code, None, "", 0, hc, ())
+
+
+def test_status_problem_of_a_container() -> None:
+    from stackctl.up.backend import _problem
+
+    assert _problem(_container("running"), "healthy", one_shot=False) is None
+    assert _problem(_container("running"), "unhealthy", one_shot=False) == "unhealthy"
+    assert _problem(_container("restarting", 1), "-", one_shot=False) == "restarting (exit code 1)"
+    assert _problem(_container("exited", 0), "-", one_shot=True) is None  # a one-shot, done
+    assert _problem(_container("exited", 0), "-", one_shot=False) is None  # ends by design
+    assert _problem(_container("exited", 2), "-", one_shot=True) == "exited with code 2"
+    assert _problem(_container("exited", 0, healthcheck=True), "not running", one_shot=False) == \
+        "exited (it has a healthcheck: meant to keep running)"
+    assert _problem(_container("exited", 0), "-", one_shot=False, stays_up=True) == \
+        "exited (restart policy: meant to keep running)"
+    assert _problem(_container("created"), "-", one_shot=False) is None
