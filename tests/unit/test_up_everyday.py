@@ -169,3 +169,21 @@ def test_status_problem_of_a_container() -> None:
     assert _problem(_container("exited", 0), "-", one_shot=False, stays_up=True) == \
         "exited (restart policy: meant to keep running)"
     assert _problem(_container("created"), "-", one_shot=False) is None
+
+
+def test_published_ports_through_the_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stackctl.compose import cli as docker_cli
+    from stackctl.compose import project as project_mod
+
+    out = ("blog-web-1\tblog\t0.0.0.0:8080->80/tcp, :::8080->80/tcp\n"
+           "dns\t\t127.0.0.1:5353-5354->53-54/udp\n"
+           "quiet\tblog\t80/tcp\n")
+    monkeypatch.setattr(docker_cli, "run", lambda args, **_kw: docker_cli.Result(list(args), 0, out, ""))
+    project = project_mod.LocalProject(None, "shop", Path("."))  # type: ignore[arg-type]  # no Compose call
+    project._engine_checked = True  # no Engine API: the CLI path
+    assert project.published_ports() == [
+        PublishedPort(8080, "tcp", "0.0.0.0", "blog-web-1", "blog"),
+        PublishedPort(8080, "tcp", "::", "blog-web-1", "blog"),
+        PublishedPort(5353, "udp", "127.0.0.1", "dns", ""),
+        PublishedPort(5354, "udp", "127.0.0.1", "dns", ""),
+    ]
