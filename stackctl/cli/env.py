@@ -21,15 +21,26 @@ def check(profile: ProfileOpt = "local", output: OutputOpt = Output.text) -> Non
     from stackctl.errors import OperationError
     from stackctl.secrets.envfile import check as run_check
 
-    report = run_check(load_profile(profile))
+    prof = load_profile(profile)
+    report = run_check(prof)
     for note in report.notes:
         info(f"note: {note}")
+    # Compose reads the env file for this profile and it is not there: whatever the template and
+    # the store hold, `up` would run without them. Not "ok".
+    absent = prof.env.file in prof.compose.env_files and not prof.env.file.exists()
     if output is not Output.text:
-        emit(report.to_data(), output)
-    elif report.ok:
+        emit({**report.to_data(), "ok": report.ok and not absent, "env_file_exists": not absent}, output)
+    elif report.ok and not absent:
         console().print(f"{report.env_file}: ok (profile {profile})")
-    else:
+    elif not report.ok:
         emit(None, output, text=_table(report))
+    if absent:
+        how = (f"create it with `stackctl env render -p {prof.name}`" if prof.env.template.exists()
+               else f"create it, or drop it from compose.env_files in {prof.display_path}")
+        missing = OperationError(f"{report.env_file} does not exist, and profile {prof.name!r} reads it", hint=how)
+        if report.ok:
+            raise missing
+        warn(str(missing))
     if not report.ok:
         raise OperationError(f"env check failed for profile {profile!r}: {len(report.problems)} "
                              f"problem{'s' if len(report.problems) != 1 else ''}")

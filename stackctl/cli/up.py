@@ -89,13 +89,21 @@ def down(profile: ProfileOpt = "local",
 
 
 def status(profile: ProfileOpt = "local", output: OutputOpt = Output.text) -> None:
-    """Show each service's state, and its health as its own healthcheck reports it right now."""
+    """Show each service's state, and its health as its own healthcheck reports it right now.
+
+    Exits 1 when a service is unhealthy, crash-looping or exited unexpectedly (a one-shot that
+    exited 0 is fine), so scripts and CI can rely on it.
+    """
     from stackctl import up as backend
+    from stackctl.errors import OperationError
 
     loaded = _load(load_profile(profile))
     rows = backend.status(loaded)
-    emit({"stack": loaded.stack.name, "services": [r.to_data() for r in rows]}, output,
+    bad = [r for r in rows if r.problem]
+    emit({"stack": loaded.stack.name, "ok": not bad, "services": [r.to_data() for r in rows]}, output,
          text=_status_table(loaded.stack.name, rows) if output is Output.text else None)
+    if bad:
+        raise OperationError(f"stack {loaded.stack.name}: " + ", ".join(f"{r.service} {r.problem}" for r in bad))
 
 
 def logs(services: Annotated[list[str] | None, typer.Argument(metavar="SERVICE", show_default=False,
@@ -168,6 +176,8 @@ def _one_line(result: UpResult) -> str:
     others = f" (and {', '.join(x.service for x in fails[1:])})" if len(fails) > 1 else ""
     blocked = list(dict.fromkeys(b for x in fails for b in x.blocked))
     tail = f"; not started: {', '.join(blocked)}" if blocked else ""
+    kept = [k for k in dict.fromkeys(k for x in fails for k in x.kept) if k not in blocked]
+    tail += f"; left running as they were: {', '.join(kept)}" if kept else ""
     return f"start-up stopped: {what}{others}{tail}"
 
 
@@ -185,6 +195,8 @@ def _report(result: UpResult) -> Any:
             out.append("  waiting on it:  " + ", ".join(f"{s} ({c})" for s, c in f.waiters) + "\n")
         if f.blocked:
             out.append(f"  not started:    {', '.join(f.blocked)}\n")
+        if f.kept:
+            out.append(f"  left running:   {', '.join(f.kept)} (as before this run; not checked)\n")
         if f.probe_command:
             out.append(f"  healthcheck:    {f.probe_command}\n")
         if f.probe is not None:

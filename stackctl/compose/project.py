@@ -17,6 +17,7 @@ used here.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import time
@@ -150,6 +151,20 @@ def container_from(data: Mapping[str, Any]) -> ContainerState:
         healthcheck=healthcheck_from(config), ports=tuple(ports))
 
 
+@dataclass(frozen=True)
+class PublishedPort:
+    """A host port a running container publishes."""
+
+    port: int
+    protocol: str  # tcp | udp | sctp
+    host_ip: str  # "" / 0.0.0.0 / :: for every address
+    container: str
+    project: str  # its Compose project, "" for a container Compose did not create
+
+
+_PORTS_TEXT = re.compile(r"(?:(?P<ip>\[[^\]]*\]|[^\s,\[]*?):)?(?P<first>\d+)(?:-(?P<last>\d+))?->[\d-]+/(?P<proto>\w+)")
+
+
 class LocalProject:
     """One Compose project on the local engine, addressed by the profile's Compose invocation."""
 
@@ -275,6 +290,32 @@ class LocalProject:
             out.append(container_from(answer[1]))
         return out
 
+    def published_ports(self) -> list[PublishedPort]:
+        """Every host port published by a running container on the engine, any project: who holds
+        what a new container would need (`up` checks its ports before it starts anything)."""
+        try:
+            answer = self._api("GET", "/containers/json")
+        except (EngineError, OSError) as exc:
+            raise docker_cli.DockerCommandError(["docker", "ps"], 1, str(exc)) from None
+        if answer is not None:
+            return [PublishedPort(int(p["PublicPort"]), str(p.get("Type") or "tcp"), str(p.get("IP") or ""),
+                                  str((c.get("Names") or ["?"])[0]).lstrip("/"),
+                                  str((c.get("Labels") or {}).get(PROJECT_LABEL) or ""))
+                    for c in answer[1] or [] for p in c.get("Ports") or () if p.get("PublicPort")]
+        res = docker_cli.run(["ps", "--format", f'{{{{.Names}}}}\t{{{{.Label "{PROJECT_LABEL}"}}}}\t{{{{.Ports}}}}'],
+                             timeout=30, check=False)
+        if res.returncode != 0:
+            _engine_or(res.stderr)
+            raise docker_cli.DockerCommandError(["docker", "ps"], res.returncode, res.stderr)
+        out: list[PublishedPort] = []
+        for line in res.stdout.splitlines():
+            name, project, ports = ([*line.split("\t"), "", ""])[:3]
+            for m in _PORTS_TEXT.finditer(ports):  # 0.0.0.0:8080-8081->80-81/tcp, [::]:8080->80/tcp
+                first, last = int(m["first"]), int(m["last"] or m["first"])
+                out.extend(PublishedPort(n, m["proto"], (m["ip"] or "").strip("[]"), name, project)
+                           for n in range(first, last + 1))
+        return out
+
     def containers(self) -> list[ContainerState]:
         """Every container of the project (one-off `run` containers excluded), by service and number."""
         return sorted(self.inspect(self.container_ids()), key=lambda c: (c.service, c.number))
@@ -337,11 +378,25 @@ class LocalProject:
         """Call `on_event(container_id, action)` from a thread of its own for every exit, removal,
         restart and health change of the project's containers (`docker events`), until the returned
         function is called. The subscription is in place when this returns. None without the Engine API."""
+        return self._events(["die", "destroy", "restart", "oom", "health_status"],
+                            lambda cid, action, _attrs: on_event(cid, action))
+
+    def watch_changes(self, on_event: Callable[[str, str, str], None]) -> Callable[[], None] | None:
+        """Call `on_event(service, action, container name)` for every container the project's
+        containers go through while Compose creates or recreates them (kill, stop, die, destroy,
+        create), until the returned function is called. None without the Engine API."""
+        return self._events(["kill", "stop", "die", "destroy", "create"],
+                            lambda _cid, action, attrs: on_event(attrs.get(SERVICE_LABEL, ""), action,
+                                                                 attrs.get("name", "")))
+
+    def _events(self, actions: Sequence[str],
+                on_event: Callable[[str, str, Mapping[str, str]], None]) -> Callable[[], None] | None:
+        """Subscribe to the engine's events about the project's containers (`docker events`)."""
         engine = self.engine()
         if engine is None:
             return None
         query = {"filters": json.dumps({"type": ["container"], "label": [f"{PROJECT_LABEL}={self.name}"],
-                                        "event": ["die", "destroy", "restart", "oom", "health_status"]})}
+                                        "event": list(actions)})}
         try:
             stream = engine.stream("/events", query=query)
         except (EngineUnavailable, EngineError, OSError):
@@ -353,8 +408,10 @@ class LocalProject:
                     event = json.loads(line)
                 except ValueError:
                     continue
-                cid = str((event.get("Actor") or {}).get("ID") or event.get("id") or "")
-                on_event(cid, str(event.get("Action") or event.get("status") or ""))
+                actor = event.get("Actor") or {}
+                cid = str(actor.get("ID") or event.get("id") or "")
+                attrs = {str(k): str(v) for k, v in (actor.get("Attributes") or {}).items()}
+                on_event(cid, str(event.get("Action") or event.get("status") or ""), attrs)
 
         threading.Thread(target=read, name=f"stackctl-events-{self.name}", daemon=True).start()
         return stream.close

@@ -3,6 +3,9 @@ engine, through Docker Compose.
 
     backend.py   the commands' work: create with Compose, start health-gated, report
     plan.py      which services, in which order, each waiting on what (pure)
+    ports.py     published host ports already taken, found before anything starts (who holds them, which
+                 variable sets them)
+    creating.py  what Compose does while it creates and recreates containers (from the engine's events)
     startup.py   the health-gated start-up itself (one worker per container, events, probes)
     view.py      the live progress shown while it runs
 """

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from stackctl.compose.project import ContainerState, LocalProject, ProbeResult
     from stackctl.pipeline import LoadedStack
     from stackctl.profile.types import Profile
+    from stackctl.up.creating import CreateWatch, Progress
     from stackctl.up.plan import Plan
     from stackctl.up.startup import Startup, View
 
@@ -136,8 +137,11 @@ class Early:
     def __init__(self, project: LocalProject, before: list[ContainerState], scales: dict[str, int]) -> None:
         import threading
 
+        from stackctl.up.creating import CreateWatch
+
         self.project, self.before, self.scales = project, before, scales
         self.error: BaseException | None = None
+        self.watch = CreateWatch(project, {c.service for c in before})  # in place before Compose begins
         self.thread = threading.Thread(target=self._run, name="stackctl-create", daemon=True)
         self.thread.start()
 
@@ -149,6 +153,7 @@ class Early:
 
     def succeeded(self) -> bool:
         self.thread.join()
+        self.watch.close()
         return self.error is None
 
 
@@ -186,14 +191,44 @@ def up(loaded: LoadedStack, services: Sequence[str] = (), *, timeout: float = DE
     the create `create_early` started (used when it did what the create here would do)."""
     import time
 
-    from stackctl.compose.project import compose_ready
     from stackctl.kubernetes.settings import from_profile
-    from stackctl.up.plan import plan_up, restart_dependents
-    from stackctl.up.startup import Startup
+    from stackctl.up.plan import plan_up
 
     t0 = time.monotonic() if t0 is None else t0
     plan = plan_up(loaded.stack, services)
     scales = {name: n for name, n in from_profile(loaded.profile).replicas.items() if name in plan.services}
+    grace = {s.name: s.stop_grace_period for s in loaded.stack.services}
+    shown = view(list(plan.services))  # created now: it shows the create too (a recreate can take a while)
+    show_create = getattr(shown, "creating", None)
+
+    def show(progress: Progress) -> None:
+        if show_create is not None:
+            show_create(progress, t0)
+
+    try:
+        return _up(loaded, plan, services, scales, grace, shown, show, timeout=timeout, build=build, note=note,
+                   t0=t0, early=early)
+    except BaseException:
+        stop = getattr(shown, "stop", None)
+        if stop is not None:
+            stop()
+        raise
+
+
+def _up(loaded: LoadedStack, plan: Plan, services: Sequence[str], scales: dict[str, int],
+        grace: dict[str, float | None], shown: View, show: Callable[[Progress], None], *, timeout: float,
+        build: bool, note: Callable[[str], None], t0: float, early: Early | None) -> UpResult:
+    import time
+
+    from stackctl.compose.project import compose_ready
+    from stackctl.up import creating, ports
+    from stackctl.up.plan import restart_dependents
+    from stackctl.up.startup import Startup
+
+    if early is not None:
+        if early.thread.is_alive():
+            note("creating (docker compose up --no-start, started alongside docker compose config)")
+        creating.wait(early.thread, early.watch, show, grace)
     if early is not None and not (early.succeeded() and early.project.name == loaded.stack.name
                                   and early.scales == scales and not services):
         early = None  # it failed, or created something else: create here
@@ -201,12 +236,13 @@ def up(loaded: LoadedStack, services: Sequence[str] = (), *, timeout: float = DE
     project = early.project if early is not None else project_for(loaded)
     before = early.before if early is not None else project.containers()
     before_ids, before_services = {c.id for c in before}, {c.service for c in before}
+    ports.check(loaded, plan, project)  # a taken host port fails here, not halfway through the start-up
     built = _build(loaded, project, plan, force=build, note=note)
     if built:
         t0 = time.monotonic()  # --timeout and the times shown cover the start-up, not the image build
     if early is None or built:
         note(f"creating {', '.join(plan.services)} (docker compose up --no-start)")
-        project.create(plan.services, scales=scales)
+        _create(project, plan.services, scales, creating.CreateWatch(project, before_services), show, grace)
     else:
         note(f"created {', '.join(plan.services)} (docker compose up --no-start, run alongside docker compose "
              "config)")
@@ -217,8 +253,7 @@ def up(loaded: LoadedStack, services: Sequence[str] = (), *, timeout: float = DE
     # Compose may stop such a dependent while it recreates the dependency (and `up --no-start` then
     # leaves it stopped); running or not, it is restarted once the dependency is up again.
     restart = set(restart_dependents(loaded.stack, plan, [*created, *recreated]))
-    grace = {s.name: s.stop_grace_period for s in loaded.stack.services}
-    run = Startup(project, plan, containers, timeout=timeout, view=view(list(plan.services)), t0=t0,
+    run = Startup(project, plan, containers, timeout=timeout, view=shown, t0=t0,
                   restart=restart, stop_timeouts=grace)
     for unit in run.units.values():
         unit.recreated, unit.created = unit.name in recreated, unit.name in created
@@ -226,6 +261,28 @@ def up(loaded: LoadedStack, services: Sequence[str] = (), *, timeout: float = DE
                       restarted=sorted(restart))
     _run(run)
     return result
+
+
+def _create(project: LocalProject, services: Sequence[str], scales: dict[str, int], watch: CreateWatch,
+            show: Callable[[Progress], None], grace: dict[str, float | None]) -> None:
+    """`project.create`, in a thread of its own, the view showing what Compose does meanwhile."""
+    import threading
+
+    from stackctl.up import creating
+
+    error: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            project.create(services, scales=scales)
+        except BaseException as exc:  # raised again below, in the caller's thread
+            error.append(exc)
+
+    thread = threading.Thread(target=run, name="stackctl-create", daemon=True)
+    thread.start()
+    creating.wait(thread, watch, show, grace)
+    if error:
+        raise error[0]
 
 
 def restart(loaded: LoadedStack, services: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT,
@@ -301,9 +358,10 @@ class ServiceStatus:
     docker_health: str | None
     probe: ProbeResult | None
     ports: tuple[str, ...]
+    problem: str | None = None  # why this service is not as it should be (unhealthy, exited unexpectedly)
 
     def to_data(self) -> dict[str, Any]:
-        return {"service": self.service, "container": self.container, "state": self.state,
+        return {"service": self.service, "container": self.container, "state": self.state, "problem": self.problem,
                 "exit_code": self.exit_code, "health": self.health, "docker_health": self.docker_health,
                 "probe": None if self.probe is None else {
                     "ok": self.probe.ok, "exit_code": self.probe.exit_code, "output": self.probe.output,
@@ -330,17 +388,40 @@ def status(loaded: LoadedStack, *, probe: bool = True) -> list[ServiceStatus]:
             futures = {c.id: pool.submit(project.probe, c, c.healthcheck, timeout=10.0) for c in to_probe
                        if c.healthcheck is not None}
             probes = {cid: f.result() for cid, f in futures.items()}
+    one_shot = loaded.stack.one_shot_services()
     rows: list[ServiceStatus] = []
     for name in loaded.stack.service_names:
         mine = [c for c in containers if c.service == name]
         if not mine:
             rows.append(ServiceStatus(name, None, "not created", None, "-", None, None, ()))
-        rows.extend(_row(c, probes.get(c.id), name) for c in mine)
-    rows.extend(_row(c, probes.get(c.id), f"{c.service} (orphan)") for c in containers if c.service not in names)
+        stays_up = loaded.stack.service(name).restart in ("always", "unless-stopped")
+        rows.extend(_row(c, probes.get(c.id), name, one_shot=name in one_shot, stays_up=stays_up) for c in mine)
+    rows.extend(_row(c, probes.get(c.id), f"{c.service} (orphan)", one_shot=True) for c in containers
+                if c.service not in names)
     return rows
 
 
-def _row(c: ContainerState, probe: ProbeResult | None, label: str) -> ServiceStatus:
+def _problem(c: ContainerState, health: str, *, one_shot: bool, stays_up: bool = False) -> str | None:
+    """Why `status` fails for this container, or None. An exit 0 is a finished job (a one-shot, or a
+    service that ends by design), except for a service meant to stay up: one with a healthcheck or
+    `restart: always|unless-stopped`. Not created or only created (a partial `up`) is no problem; a
+    crash loop, an exit code and a failing probe are."""
+    if health == "unhealthy":
+        return "unhealthy"
+    if c.status == "restarting":
+        return f"restarting (exit code {c.exit_code})"
+    if c.status in ("exited", "dead"):
+        if c.exit_code != 0:
+            return f"exited with code {c.exit_code}"
+        if not one_shot and c.healthcheck is not None:
+            return "exited (it has a healthcheck: meant to keep running)"
+        if not one_shot and stays_up:
+            return "exited (restart policy: meant to keep running)"
+    return None
+
+
+def _row(c: ContainerState, probe: ProbeResult | None, label: str, *, one_shot: bool,
+         stays_up: bool = False) -> ServiceStatus:
     if c.healthcheck is None:
         health = "-"
     elif not c.running:
@@ -350,7 +431,8 @@ def _row(c: ContainerState, probe: ProbeResult | None, label: str) -> ServiceSta
     else:
         health = c.health or "-"
     exited = c.status in ("exited", "dead")
-    return ServiceStatus(label, c.name, c.status, c.exit_code if exited else None, health, c.health, probe, c.ports)
+    return ServiceStatus(label, c.name, c.status, c.exit_code if exited else None, health, c.health, probe, c.ports,
+                         _problem(c, health, one_shot=one_shot, stays_up=stays_up))
 
 
 # --------------------------------------------------------------------------------------------- down / logs

@@ -101,6 +101,7 @@ class Failure:
     logs: list[str] = field(default_factory=list)
     waiters: list[tuple[str, str]] = field(default_factory=list)  # direct dependents, their condition
     blocked: list[str] = field(default_factory=list)  # dependents that never started
+    kept: list[str] = field(default_factory=list)  # dependents not started now, still running from before
 
     def to_data(self) -> dict[str, Any]:
         return {
@@ -114,6 +115,7 @@ class Failure:
             "logs": self.logs,
             "waiting_on_it": [{"service": s, "condition": c} for s, c in self.waiters],
             "not_started": self.blocked,
+            "left_running": self.kept,
         }
 
 
@@ -334,7 +336,10 @@ class Startup:
                 continue
             pending = self.waiting_on(unit)
             if pending:
-                detail = "waiting on " + ", ".join(pending)
+                # still running from an earlier `up` (config unchanged): said, so a failure that stops
+                # the start-up here does not look as if it had never started
+                before = "running from before; " if any(t.state.running for t in unit.containers) else ""
+                detail = before + "waiting on " + ", ".join(pending)
                 if detail != unit.detail:
                     self._set(unit, "waiting", detail)
                 continue
@@ -606,4 +611,19 @@ class Startup:
                     f.logs = self.project.log_tail(t.state, LOG_LINES)
                 except OperationError:
                     f.logs = []
-            f.blocked = [n for n in self.plan.dependents(f.service) if self.units[n].state == "waiting"]
+            # A dependent still waiting was not started by this run; but its container may be running
+            # from an earlier `up` (not recreated: its config did not change), and it is left running,
+            # as Compose leaves it. Only those with nothing running are "not started".
+            waiting = [n for n in self.plan.dependents(f.service) if self.units[n].state == "waiting"]
+            running = self._running(waiting)
+            f.blocked = [n for n in waiting if n not in running]
+            f.kept = [n for n in waiting if n in running]
+
+    def _running(self, names: Sequence[str]) -> set[str]:
+        """Those of `names` that have a container running now (inspected afresh)."""
+        ids = [t.state.id for n in names for t in self.units[n].containers]
+        try:
+            fresh = self.project.inspect(ids)
+        except OperationError:
+            fresh = [t.state for n in names for t in self.units[n].containers]
+        return {c.service for c in fresh if c.running}

@@ -84,6 +84,7 @@ def test_check_fails_with_a_table_then_passes(proj, cli) -> None:
         MISSING_TOKEN=
     """)
     assert cli("secrets", "generate").exit_code == 0
+    assert cli("env", "render").exit_code == 0  # without the env file Compose reads, not ok (issue 13)
     res = cli("env", "check")
     assert res.exit_code == 0, res
     assert res.stdout == ".env: ok (profile local)\n"

@@ -353,7 +353,7 @@ def test_status_shows_health_as_the_probe_sees_it(stack: Stack) -> None:
     assert rows["job"]["state"] == "exited" and rows["job"]["exit_code"] == 0 and rows["job"]["health"] == "-"
     docker("exec", stack.container("web")["Id"], "rm", "/tmp/ready")
     res = stack.cli("status")
-    assert res.exit_code == 0
+    assert res.exit_code == 1  # unhealthy: status fails (issue 13), the table still printed
     line = next(ln for ln in res.stdout.splitlines() if ln.startswith("web"))
     assert "unhealthy (exit 1: no ready file)" in line
 
