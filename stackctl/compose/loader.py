@@ -71,10 +71,12 @@ def invocation_for(profile: Profile) -> tuple[ComposeInvocation, list[m.Warning_
         if f.is_file():
             env_files.append(f)
         else:
+            # `env render` writes the profile's env file from its template; it cannot make any other
+            renders = f == profile.env.file and profile.env.template.is_file()
             warnings.append(m.Warning_(
                 f"{profile.display_path}: compose.env_files",
-                f"{display(f, profile.root)} does not exist yet (create it with `stackctl env render "
-                f"--profile {profile.name}`)"))
+                f"{display(f, profile.root)} does not exist yet"
+                + (f" (create it with `stackctl env render --profile {profile.name}`)" if renders else "")))
     if not env_files:
         env_files.append(Path(os.devnull))
     return ComposeInvocation(files=profile.compose.files, env_files=tuple(env_files),
