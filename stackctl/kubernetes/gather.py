@@ -53,10 +53,10 @@ def render_profile(profile: Profile, *, with_values: bool = False, kube_version:
     flows into (an argument, a healthcheck, a label) then prints as `<secret:NAME>`, and no key is
     needed (CI). A checksum over a value that embeds a secret (`postgres://app:${DB_PASSWORD}@db`)
     is then taken over the marker: only a render with values matches what promote applies."""
-    secrets: Secrets | None = None
+    env_mode: Secrets | None = None
     if environ is None and not env_from_store:
-        secrets = "values" if with_values else "masked"
-    loaded = load_stack(profile, environ=environ, env_from_store=env_from_store, secrets=secrets)
+        env_mode = "values" if with_values else "masked"
+    loaded = load_stack(profile, environ=environ, env_from_store=env_from_store, secrets=env_mode)
     target = Target.from_profile(profile, stack=loaded.stack.name)
     if kube_version:
         target = dataclasses.replace(target, kubernetes=dataclasses.replace(target.kubernetes, version=kube_version))

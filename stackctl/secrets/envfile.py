@@ -138,6 +138,7 @@ def plan(profile: Profile, src: Sources, *, reset: bool = False, force: bool = F
     from stackctl.secrets.generators import public_pem
 
     p = Plan(locked=src.store_exists and src.store_values is None and not masked)
+    store: Mapping[str, str]
     if masked:
         store = {n: mask.marker(n) for n in src.store_names}
     else:

@@ -107,7 +107,8 @@ def _dir_flag() -> str:
 
     from stackctl.cli.app import app
 
-    command: Any = typer.main.get_command(app).commands["render"].commands["kubernetes"]  # type: ignore[attr-defined]
+    root: Any = typer.main.get_command(app)  # a group: it has `commands`
+    command = root.commands["render"].commands["kubernetes"]
     return next(p.opts[0] for p in command.params if p.param_type_name == "option" and p.metavar == "DIR")
 
 
