@@ -71,8 +71,7 @@ def invocation_for(profile: Profile) -> tuple[ComposeInvocation, list[m.Warning_
         if f.is_file():
             env_files.append(f)
         else:
-            # `env render` writes the profile's env file from its template; it cannot make any other
-            renders = f == profile.env.file and profile.env.template.is_file()
+            renders = f == profile.env.file  # the one env file `env render` writes
             warnings.append(m.Warning_(
                 f"{profile.display_path}: compose.env_files",
                 f"{display(f, profile.root)} does not exist yet"

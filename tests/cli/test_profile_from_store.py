@@ -132,7 +132,8 @@ def test_hand_set_secret_hint(prod: Any, cli: Any) -> None:
 
 def test_env_file_hint_only_where_env_render_writes_it(project: Any, cli: Any) -> None:
     project.write("compose.yaml", "services:\n  api:\n    image: x\n")
-    project.profile("staging", "compose: {files: [compose.yaml]}\n")
+    project.profile("staging", "compose: {files: [compose.yaml], env_files: [.env.shared, .env.staging]}\n")
     res = cli("config", "-p", "staging")
     assert res.exit_code == 0
-    assert ".env.staging does not exist yet" in res.stderr and "env render" not in res.stderr  # no template
+    assert "compose.env_files: .env.shared does not exist yet\n" in res.stderr  # env render does not write it
+    assert ".env.staging does not exist yet (create it with `stackctl env render --profile staging`)" in res.stderr
