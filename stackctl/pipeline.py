@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from stackctl import model as m
-from stackctl.errors import ComposeFileError
+from stackctl.errors import ComposeFileError, StackctlError
 from stackctl.profile.types import Profile, ResourceSpec
 
 if TYPE_CHECKING:
@@ -100,9 +100,12 @@ def _with_profile_hint(exc: ComposeFileError, profile: Profile, in_memory: bool)
     var, p = match.group(1), f"-p {profile.name}"
     from stackctl.secrets import ops
 
-    template = ops.template_if_any(profile)
+    try:
+        template = ops.template_if_any(profile)
+        stored = profile.secrets.store.is_file() and var in ops.open_store(profile, need_key=False).names
+    except StackctlError:
+        return exc  # a broken template or store is reported by the commands that read them
     key = template.get(var) if template else None
-    stored = profile.secrets.store.is_file() and var in ops.open_store(profile, need_key=False).names
     if key is not None and key.is_secret:
         if stored and not in_memory:
             hint = f"run `stackctl env render {p}`, or pass the value in the environment"
