@@ -115,8 +115,8 @@ def rotate(names: NamesArg = None, profile: ProfileOpt = "local",
     _report(outcome, output, title=f"rotated ({profile})")
     rotated = ops.names_of(outcome.changes, "rotated")
     if rotated and output is Output.text:
-        # `up` renders the env file and recreates what uses them; a profile without one runs from the store
-        step = "promote" if the_profile.kubernetes is not None and not the_profile.env.file.exists() else "up"
+        # promote reads the store itself; `up` renders the env file and recreates exactly what uses them
+        step = "promote" if the_profile.kubernetes is not None else "up"
         info(f"next: `stackctl {step} -p {profile}` (what uses them: {_services_hint(the_profile, rotated)})")
 
 

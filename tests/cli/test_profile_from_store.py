@@ -137,3 +137,12 @@ def test_env_file_hint_only_where_env_render_writes_it(project: Any, cli: Any) -
     assert res.exit_code == 0
     assert "compose.env_files: .env.shared does not exist yet\n" in res.stderr  # env render does not write it
     assert ".env.staging does not exist yet (create it with `stackctl env render --profile staging`)" in res.stderr
+
+
+def test_rotate_points_production_at_promote_not_at_a_plaintext_file(prod: Any, cli: Any) -> None:
+    cli("secrets", "generate", "-p", "production")
+    res = cli("secrets", "rotate", "DB_PASSWORD", "-p", "production")
+    assert res.exit_code == 0, res.stderr
+    assert "next: `stackctl promote -p production` (what uses them: db, web)" in res.stderr
+    assert "env render" not in res.stderr
+    _no_env_file(prod.root)
