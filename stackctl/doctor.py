@@ -73,7 +73,7 @@ def _compose() -> tuple[str, str]:
 def _compose_project(profile: Any) -> Check:
     from stackctl.pipeline import load_stack
 
-    loaded = load_stack(profile)
+    loaded = load_stack(profile, secrets="masked")  # needs no env file and no key, shows no value
     n = len(loaded.stack.services)
     if loaded.stack.warnings:
         return Check("compose project", "warn",

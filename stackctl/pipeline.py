@@ -5,11 +5,13 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from stackctl import model as m
+from stackctl.errors import ComposeFileError, StackctlError
 from stackctl.profile.types import Profile, ResourceSpec
 
 if TYPE_CHECKING:
@@ -22,21 +24,103 @@ class LoadedStack:
     stack: m.Stack
 
 
+Secrets = Literal["masked", "values"]
+
+
 def load_stack(profile: Profile, *, environ: Mapping[str, str] | None = None,
-               env_from_store: bool = False) -> LoadedStack:
-    """`environ`: what Compose interpolates with. `env_from_store`: it holds the profile's env as `env
-    render` would write it, secrets from the store (promote): then a missing env file is no news,
-    and "create it with `stackctl env render`" would only invite a plaintext copy of the secrets."""
+               env_from_store: bool = False, secrets: Secrets | None = None) -> LoadedStack:
+    """`environ`: what Compose interpolates with (default: this process's environment).
+    `env_from_store`: it holds the profile's env as `env render` would write it, secrets from the
+    store (promote): then a missing env file is no news, and "create it with `stackctl env render`"
+    would only invite a plaintext copy of the secrets.
+
+    `secrets`: compute that env here, in memory (`stackctl.secrets.envfile.in_memory`), over
+    `environ`: "masked" shows every secret as its marker wherever it flows (`config`, `render`
+    without values: nothing to reveal, no key needed), "values" holds the store's plaintext (a
+    key needed). The profile's env file need not exist. None: Compose reads the env files as they
+    are (`up`, which renders them first)."""
     from stackctl.compose import loader
 
+    names: frozenset[str] = frozenset()
+    if secrets is not None:
+        from stackctl.secrets import envfile
+
+        env = envfile.in_memory(profile, masked=secrets == "masked")
+        if env is not None:
+            environ = {**(os.environ if environ is None else environ), **env}
+            env_from_store = True
+            names = _secret_names(profile) if secrets == "masked" else frozenset()
     invocation, warnings = loader.invocation_for(profile)
     if env_from_store:
         warnings = [w for w in warnings if not w.field.endswith(": compose.env_files")]
-    data, compose_warnings = loader.resolve(invocation, root=profile.root, environ=environ)
+    try:
+        data, compose_warnings = loader.resolve(invocation, root=profile.root, environ=environ)
+    except ComposeFileError as exc:
+        raise _with_profile_hint(exc, profile, env_from_store) from None
     stack = loader.to_model(data)
+    if names:
+        stack = _mask_env_files(stack, names)
     stack = apply_overrides(stack, profile)
     stack = dataclasses.replace(stack, warnings=(*warnings, *compose_warnings, *stack.warnings))
     return LoadedStack(profile=profile, stack=stack)
+
+
+def _secret_names(profile: Profile) -> frozenset[str]:
+    """The @secret keys of the template and every name in the store (which needs no key to list)."""
+    from stackctl.secrets import ops
+
+    template = ops.template_if_any(profile)
+    names = set(template.secret_names if template else ())
+    if profile.secrets.store.is_file():
+        names |= set(ops.open_store(profile, need_key=False).names)
+    return frozenset(names)
+
+
+def _mask_env_files(stack: m.Stack, names: frozenset[str]) -> m.Stack:
+    """A service's `env_file:` reaches its environment without interpolation, so the markers passed
+    to Compose do not replace a secret read from it: mask those by name."""
+    from stackctl.secrets import mask
+
+    services = []
+    for svc in stack.services:
+        hidden = {key: mask.marker(key) for key, value in svc.environment.items()
+                  if key in names and value and not mask.is_masked(value)}
+        services.append(dataclasses.replace(svc, environment={**svc.environment, **hidden}) if hidden else svc)
+    return dataclasses.replace(stack, services=tuple(services))
+
+
+def _with_profile_hint(exc: ComposeFileError, profile: Profile, in_memory: bool) -> ComposeFileError:
+    """A required variable without a value: say what sets it for this profile. `env render` helps
+    only when Compose reads the env file (it was not computed in memory) and the store holds it."""
+    import re
+
+    match = re.search(r"required variable (\w+)", exc.message)
+    if match is None:
+        return exc
+    var, p = match.group(1), f"-p {profile.name}"
+    from stackctl.secrets import ops
+
+    try:
+        template = ops.template_if_any(profile)
+        stored = profile.secrets.store.is_file() and var in ops.open_store(profile, need_key=False).names
+    except StackctlError:
+        return exc  # a broken template or store is reported by the commands that read them
+    key = template.get(var) if template else None
+    if key is not None and key.is_secret:
+        if stored and not in_memory:
+            hint = f"run `stackctl env render {p}`, or pass the value in the environment"
+        elif key.generator is not None:
+            hint = f"run `stackctl secrets generate {p}`"
+        else:
+            hint = f"set it with `stackctl secrets set {var} {p}`"
+    elif key is not None:
+        hint = f"give it a value in {template.display if template else '.env.example'} or in " \
+               f"{profile.display_path} env.values"
+    else:
+        shown = template.display if template else ".env.example"
+        hint = (f"add it to {shown} (annotated `# @secret` if it is one, then `stackctl secrets generate {p}`), "
+                f"or set it in {profile.display_path} env.values")
+    return ComposeFileError(exc.message, file=exc.file, field=exc.field, hint=hint)
 
 
 def apply_overrides(stack: m.Stack, profile: Profile) -> m.Stack:

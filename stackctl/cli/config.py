@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from stackctl.cli.common import Output, OutputOpt, ProfileOpt, emit, load_profile, warn
 
 
-def config(profile: ProfileOpt = "local", output: OutputOpt = Output.text) -> None:
-    """Print the resolved stack for a profile (Compose files merged and interpolated, overrides applied)."""
+def config(profile: ProfileOpt = "local", output: OutputOpt = Output.text,
+           reveal: Annotated[bool, typer.Option(
+               "--reveal", help="Show secret values (from the encrypted store; needs your key). "
+                                "Without it every secret shows as <secret:NAME>, also inside other values.",
+           )] = False) -> None:
+    """Print the resolved stack for a profile (Compose files merged and interpolated, overrides applied).
+
+    The profile's env is computed in memory from .env.example, the env file if there is one, the
+    profile's env.values and the encrypted store: no plaintext env file is needed (production).
+
+    Example: stackctl config -p production -o yaml
+    """
     from stackctl.model import to_data
     from stackctl.pipeline import load_stack
 
-    loaded = load_stack(load_profile(profile))
+    loaded = load_stack(load_profile(profile), secrets="values" if reveal else "masked")
     for w in loaded.stack.warnings:
         warn(str(w))
     data = to_data(loaded.stack)

@@ -116,8 +116,9 @@ def rotate(names: Annotated[list[str] | None, typer.Argument(
     _report(outcome, output, title=f"rotated ({profile})")
     rotated = ops.names_of(outcome.changes, "rotated")
     if rotated and output is Output.text:
-        info(f"next: `stackctl env render -p {profile}` (and restart what uses them: "
-             f"{_services_hint(the_profile, rotated)})")
+        # promote reads the store itself; `up` renders the env file and recreates exactly what uses them
+        step = "promote" if the_profile.kubernetes is not None else "up"
+        info(f"next: `stackctl {step} -p {profile}` (what uses them: {_services_hint(the_profile, rotated)})")
 
 
 def _services_hint(profile: Any, names: list[str]) -> str:

@@ -71,10 +71,11 @@ def invocation_for(profile: Profile) -> tuple[ComposeInvocation, list[m.Warning_
         if f.is_file():
             env_files.append(f)
         else:
+            renders = f == profile.env.file  # the one env file `env render` writes
             warnings.append(m.Warning_(
                 f"{profile.display_path}: compose.env_files",
-                f"{display(f, profile.root)} does not exist yet (create it with `stackctl env render "
-                f"--profile {profile.name}`)"))
+                f"{display(f, profile.root)} does not exist yet"
+                + (f" (create it with `stackctl env render --profile {profile.name}`)" if renders else "")))
     if not env_files:
         env_files.append(Path(os.devnull))
     return ComposeInvocation(files=profile.compose.files, env_files=tuple(env_files),

@@ -3,7 +3,8 @@ files or the secrets store (the renderer itself is pure).
 
 - secret keys: `.env.example` annotations (`@secret`), via `stackctl.secrets.template`;
 - digests: the secrets store, opened without a key (digests need none);
-- values: the store, decrypted, only when asked (`--include-secrets`, promote);
+- values: the store, decrypted, only when asked (`--include-secrets`, promote); else the secrets are
+  markers (`stackctl.secrets.mask`) already when Compose interpolates;
 - templates: the environment values as written in the Compose files (`${DB_PASSWORD}`);
 - host paths: the bind-mount sources and the `file:` of Compose secrets/configs, read within limits.
 """
@@ -21,7 +22,7 @@ from typing import Any
 from stackctl import model as m
 from stackctl.kubernetes.inputs import HostPath, SecretInputs, Target
 from stackctl.kubernetes.render import Rendered, render
-from stackctl.pipeline import LoadedStack, load_stack
+from stackctl.pipeline import LoadedStack, Secrets, load_stack
 from stackctl.profile.types import Profile, display
 
 MAX_FILE = 1024 * 1024  # a ConfigMap holds at most 1 MiB
@@ -44,8 +45,18 @@ class ProfileRender:
 
 def render_profile(profile: Profile, *, with_values: bool = False, kube_version: str | None = None,
                    environ: Mapping[str, str] | None = None, env_from_store: bool = False) -> ProfileRender:
-    """Load the stack for `profile` (Compose resolves it) and render it for Kubernetes."""
-    loaded = load_stack(profile, environ=environ, env_from_store=env_from_store)
+    """Load the stack for `profile` (Compose resolves it) and render it for Kubernetes.
+
+    Unless the caller computed the environment (`environ`, promote), the profile's env is computed
+    in memory (`load_stack(secrets=...)`), so no plaintext env file is needed: with the store's values
+    when they are asked for (`with_values`), else with every secret as its marker — whatever a secret
+    flows into (an argument, a healthcheck, a label) then prints as `<secret:NAME>`, and no key is
+    needed (CI). A checksum over a value that embeds a secret (`postgres://app:${DB_PASSWORD}@db`)
+    is then taken over the marker: only a render with values matches what promote applies."""
+    env_mode: Secrets | None = None
+    if environ is None and not env_from_store:
+        env_mode = "values" if with_values else "masked"
+    loaded = load_stack(profile, environ=environ, env_from_store=env_from_store, secrets=env_mode)
     target = Target.from_profile(profile, stack=loaded.stack.name)
     if kube_version:
         target = dataclasses.replace(target, kubernetes=dataclasses.replace(target.kubernetes, version=kube_version))

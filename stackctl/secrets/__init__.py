@@ -7,7 +7,8 @@ User documentation: docs/secrets.md. Modules:
     keys        X25519 identities (key files under $XDG_CONFIG_HOME/stackctl/keys, STACKCTL_SECRET_KEY)
     store       the encrypted file format, AEAD, recipients, MAC, locked atomic transactions, rekey
     ops         what each `stackctl secrets` command does
-    envfile     `env render` / `env check`
+    envfile     `env render` / `env check`; `in_memory`: that env, never written (config, render)
+    mask        `<secret:NAME>`: what a secret looks like where its value was not asked for
     usage       which Compose services use which keys
 
 API for the rest of stackctl (`up`, `promote`, `stackctl secrets`). Every function takes a loaded

@@ -130,12 +130,20 @@ def _edited(src: Sources, name: str) -> bool:
     return entry is not None and src.rendered.get(name) != _fingerprint(entry)
 
 
-def plan(profile: Profile, src: Sources, *, reset: bool = False, force: bool = False) -> Plan:
+def plan(profile: Profile, src: Sources, *, reset: bool = False, force: bool = False, masked: bool = False) -> Plan:
+    """`masked`: every secret written as its marker (`<secret:NAME>`, `stackctl.secrets.mask`), the
+    derived public keys as `<public:NAME>`: the env as the commands that never show a value read it."""
     from stackctl.compose.dotenv import format_template, format_value
+    from stackctl.secrets import mask
     from stackctl.secrets.generators import public_pem
 
-    p = Plan(locked=src.store_exists and src.store_values is None)
-    store = src.store_values if src.store_values is not None else {n: "(locked)" for n in src.store_names}
+    p = Plan(locked=src.store_exists and src.store_values is None and not masked)
+    store: Mapping[str, str]
+    if masked:
+        store = {n: mask.marker(n) for n in src.store_names}
+    else:
+        store = src.store_values if src.store_values is not None else {n: "(locked)" for n in src.store_names}
+    known = src.store_values is not None and not masked  # real values: stale / hand-edited can be told
     out: list[str] = [
         f"# Written by `stackctl env render --profile {profile.name}` from {src.template.display},",
         f"# {profile.display_path} (env.values) and the store {ops.store_display(profile)}.",
@@ -158,15 +166,16 @@ def plan(profile: Profile, src: Sources, *, reset: bool = False, force: bool = F
         if key.kind in ("secret", "public"):
             source_name = key.public_of if key.kind == "public" else name
             value = store.get(source_name or "")
-            if value is not None and key.kind == "public" and src.store_values is not None:
+            if value is not None and key.kind == "public" and masked:
+                value = mask.public_marker(source_name or "")
+            elif value is not None and key.kind == "public" and src.store_values is not None:
                 value = public_pem(value)
             if value is None:
                 if key.required:
                     p.missing.append(name)
                 emit(key.doc, f"# {name} is not set (not in the store)")
                 continue
-            if key.kind == "secret" and current not in (None, "") and src.store_values is not None \
-                    and current != value:
+            if key.kind == "secret" and current not in (None, "") and known and current != value:
                 if current in src.store_history.get(name, frozenset()) or ops.is_placeholder(current):
                     p.stale.append(name)
                 elif not force:
@@ -218,6 +227,43 @@ def plan(profile: Profile, src: Sources, *, reset: bool = False, force: bool = F
         out.append(_MARK + " ".join(marks))
     p.text = "\n".join(out) + "\n"
     return p
+
+
+# ---------------------------------------------------------------------------------------------
+# in memory
+# ---------------------------------------------------------------------------------------------
+def in_memory(profile: Profile, *, masked: bool) -> dict[str, str] | None:
+    """The profile's env as `env render` would write it and Compose would read it, computed in memory
+    and never written: what `config`, `render` and `promote` interpolate with, so that no profile
+    needs a plaintext env file on disk (production) and none shows a stale one. None when the
+    profile does not use stackctl's env management (no `.env.example`) or, for real values, has no
+    store: Compose then reads the env file as it is.
+
+    `masked`: secrets as markers (`stackctl.secrets.mask`; no private key needed). Every @secret key
+    that has a value anywhere (store, env file, environment) gets its marker, so that Compose cannot
+    find the plaintext in the env file or the shell instead. Else the store's values (a private key
+    needed; SecretsError naming the required keys that have no value, and the command that sets them).
+    """
+    import os
+
+    from stackctl.compose import dotenv
+    from stackctl.secrets import mask
+
+    if not profile.env.template.is_file() or (not masked and not profile.secrets.store.is_file()):
+        return None
+    src = _read_sources(profile, need_secrets=not masked)
+    p = plan(profile, src, masked=masked)
+    if p.missing and not masked:
+        raise SecretsError(f"no value for required {', '.join(p.missing)} in {ops.store_display(profile)}",
+                           hint=_missing_hint(profile, src.template, p.missing))
+    values = dotenv.parse(p.text, filename=display(profile.env.file, profile.root))
+    if masked:
+        for key in src.template:
+            if key.kind == "config" or key.name in values:
+                continue
+            if src.env_values.get(key.name) or os.environ.get(key.name):
+                values[key.name] = mask.marker(key.name) if key.is_secret else mask.public_marker(key.public_of or "")
+    return values
 
 
 # ---------------------------------------------------------------------------------------------

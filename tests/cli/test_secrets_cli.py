@@ -85,7 +85,7 @@ def test_generate_list_show_history(proj, cli) -> None:
 
     res = cli("secrets", "rotate", "JWT_SECRET")
     assert res.exit_code == 0 and "was v1" in res.stdout
-    assert "restart what uses them: api" in res.stderr
+    assert "next: `stackctl up -p local` (what uses them: api)" in res.stderr
     hist = json.loads(cli("secrets", "history", "JWT_SECRET", "-o", "json").stdout)
     assert [(h["version"], h["current"], h["origin"]) for h in hist] == [(2, True, "rotate"), (1, False, "generate")]
 

@@ -309,3 +309,27 @@ def test_placeholders_are_recognised(value: str) -> None:
                                    "exchange_me_not", ""])
 def test_real_values_are_not_placeholders(value: str) -> None:
     assert not ops.is_placeholder(value)
+
+
+def test_in_memory_env_masked_and_with_values(proj, monkeypatch) -> None:
+    """What config/render interpolate with: the env `env render` would write, never written; masked,
+    every secret is its marker (no key needed), also inside values that refer to it."""
+    ops.generate(prof())
+    stored = secret_values(prof())
+    env = envfile.in_memory(prof(), masked=False)
+    assert env is not None and env["DB_PASSWORD"] == stored["DB_PASSWORD"]
+    assert env["DATABASE_URL"] == f"postgres://app:{stored['DB_PASSWORD']}@db/app"
+    masked = envfile.in_memory(prof(), masked=True)
+    assert masked is not None
+    assert masked["DB_PASSWORD"] == "<secret:DB_PASSWORD>" and masked["SIGNING_KEY"] == "<secret:SIGNING_KEY>"
+    assert masked["DATABASE_URL"] == "postgres://app:<secret:DB_PASSWORD>@db/app"
+    assert masked["SIGNING_PUBLIC"] == "<public:SIGNING_KEY>"
+    assert masked["LOG_LEVEL"] == "warn $HOME 'x'" and masked["APP_NAME"] == "shop $literal"
+    assert not (proj.root / ".env.staging").exists()
+    assert not any(v in "\n".join(masked.values()) for v in stored.values())
+    # a secret the store lacks but the shell (or a hand-written env file) has is masked too
+    (proj.root / ".stackctl/secrets/staging.json").unlink()
+    monkeypatch.setenv("JWT_SECRET", "from-the-shell")
+    masked = envfile.in_memory(prof(), masked=True)
+    assert masked is not None and masked["JWT_SECRET"] == "<secret:JWT_SECRET>" and "DB_PASSWORD" not in masked
+    assert envfile.in_memory(prof(), masked=False) is None  # no store: Compose reads the env file as it is

@@ -131,7 +131,7 @@ def stack_name(prof: Profile) -> str:
         return prof.stack
     from stackctl.pipeline import load_stack  # runs `docker compose config`: only when the profile names no stack
 
-    return load_stack(prof).stack.name
+    return load_stack(prof, secrets="masked").stack.name  # no env file needed (production)
 
 
 def release_of(prof: Profile, stack: str) -> kh.Release:
