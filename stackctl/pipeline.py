@@ -42,10 +42,11 @@ def load_stack(profile: Profile, *, environ: Mapping[str, str] | None = None,
     from stackctl.compose import loader
 
     names: frozenset[str] = frozenset()
+    unset: list[str] = []  # secrets shown as markers that have no value yet
     if secrets is not None:
         from stackctl.secrets import envfile
 
-        env = envfile.in_memory(profile, masked=secrets == "masked")
+        env = envfile.in_memory(profile, masked=secrets == "masked", unset=unset)
         if env is not None:
             environ = {**(os.environ if environ is None else environ), **env}
             env_from_store = True
@@ -61,6 +62,13 @@ def load_stack(profile: Profile, *, environ: Mapping[str, str] | None = None,
     if names:
         stack = _mask_env_files(stack, names)
     stack = apply_overrides(stack, profile)
+    if secrets == "masked" and unset:
+        from stackctl.secrets import envfile, ops
+
+        warnings = [*warnings, m.Warning_(
+            ops.store_display(profile),
+            f"no value yet for {', '.join(unset)} (shown as <secret:NAME>; promote needs them: "
+            f"{envfile.missing_hint(profile, unset)})")]
     stack = dataclasses.replace(stack, warnings=(*warnings, *compose_warnings, *stack.warnings))
     return LoadedStack(profile=profile, stack=stack)
 

@@ -232,7 +232,8 @@ def plan(profile: Profile, src: Sources, *, reset: bool = False, force: bool = F
 # ---------------------------------------------------------------------------------------------
 # in memory
 # ---------------------------------------------------------------------------------------------
-def in_memory(profile: Profile, *, masked: bool) -> dict[str, str] | None:
+def in_memory(profile: Profile, *, masked: bool,
+              unset: list[str] | None = None) -> dict[str, str] | None:
     """The profile's env as `env render` would write it and Compose would read it, computed in memory
     and never written: what `config`, `render` and `promote` interpolate with, so that no profile
     needs a plaintext env file on disk (production) and none shows a stale one. None when the
@@ -240,9 +241,11 @@ def in_memory(profile: Profile, *, masked: bool) -> dict[str, str] | None:
     store: Compose then reads the env file as it is.
 
     `masked`: secrets as markers (`stackctl.secrets.mask`; no private key needed). Every @secret key
-    that has a value anywhere (store, env file, environment) gets its marker, so that Compose cannot
-    find the plaintext in the env file or the shell instead. Else the store's values (a private key
-    needed; SecretsError naming the required keys that have no value, and the command that sets them).
+    gets its marker, so that Compose cannot find the plaintext in the env file or the shell instead,
+    and a profile whose secrets are not generated yet still renders: their names are appended to
+    `unset` when given (the caller says so; promote, with real values, refuses them). Else the
+    store's values (a private key needed; SecretsError naming the required keys that have no value,
+    and the command that sets them).
     """
     import os
 
@@ -258,11 +261,17 @@ def in_memory(profile: Profile, *, masked: bool) -> dict[str, str] | None:
                            hint=_missing_hint(profile, src.template, p.missing))
     values = dotenv.parse(p.text, filename=display(profile.env.file, profile.root))
     if masked:
+        # Every secret gets its marker, with a value or not: the plaintext cannot leak in from the env
+        # file or the shell, and a profile whose secrets are not generated yet still renders (what has
+        # no value is named where it matters: promote, `env render`, `secrets list`).
         for key in src.template:
             if key.kind == "config" or key.name in values:
                 continue
-            if src.env_values.get(key.name) or os.environ.get(key.name):
+            has_value = bool(src.env_values.get(key.name) or os.environ.get(key.name))
+            if key.is_secret or has_value:
                 values[key.name] = mask.marker(key.name) if key.is_secret else mask.public_marker(key.public_of or "")
+            if key.is_secret and not has_value and unset is not None:
+                unset.append(key.name)
     return values
 
 
@@ -322,6 +331,13 @@ def render(profile: Profile, *, force: bool = False, reset: bool = False, dry_ru
     elif not dry_run and existing == p.text:
         restrict(profile.env.file, SECRET_MODE)
     return RenderResult(path=shown, written=written, changed=changed, plan=p, warnings=warnings)
+
+
+def missing_hint(profile: Profile, missing: list[str]) -> str:
+    """What sets the values `missing` (secret names of the profile's template): generate or set."""
+    from stackctl.secrets.template import load_template
+
+    return _missing_hint(profile, load_template(profile.env.template), missing)
 
 
 def _missing_hint(profile: Profile, template: Template, missing: list[str]) -> str:

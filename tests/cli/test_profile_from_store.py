@@ -113,21 +113,28 @@ def _dir_flag() -> str:
 
 
 def test_missing_secret_hint_names_the_profile_and_a_command_that_helps(prod: Any, cli: Any) -> None:
-    res = cli("config", "-p", "production")
-    assert res.exit_code == 2
-    assert "required variable DB_PASSWORD is missing a value" in res.stderr
-    assert "(run `stackctl secrets generate -p production`)" in res.stderr
-    assert "env render" not in res.stderr
-    res = cli("render", "kubernetes", "-p", "production")
+    """Before `secrets generate -p production`: config and render show markers and say what is unset
+    and what sets it; what needs the values (render --include-secrets, promote) refuses."""
+    for argv in (("config", "-p", "production"), ("render", "kubernetes", "-p", "production")):
+        res = cli(*argv)
+        assert res.exit_code == 0, res.stderr
+        assert "no value yet for DB_PASSWORD, REDIS_PASSWORD" in res.stderr
+        assert "run `stackctl secrets generate -p production`" in res.stderr
+        assert "env render" not in res.stderr
+    res = cli("render", "kubernetes", "-p", "production", "--include-secrets", "--out-dir", str(prod.root / "out"))
     assert res.exit_code == 2 and "`stackctl secrets generate -p production`" in res.stderr
+    assert "env render" not in res.stderr
 
 
 def test_hand_set_secret_hint(prod: Any, cli: Any) -> None:
     prod.write(".env.example", TEMPLATE.replace("# @secret password:24", "# @secret"))
     cli("secrets", "generate", "-p", "production")
     res = cli("config", "-p", "production")
-    assert res.exit_code == 2
-    assert "(set it with `stackctl secrets set DB_PASSWORD -p production`)" in res.stderr
+    assert res.exit_code == 0, res.stderr
+    assert "no value yet for DB_PASSWORD" in res.stderr
+    assert "`stackctl secrets set DB_PASSWORD -p production`" in res.stderr
+    res = cli("render", "kubernetes", "-p", "production", "--include-secrets", "--out-dir", str(prod.root / "out"))
+    assert res.exit_code == 1 and "`stackctl secrets set DB_PASSWORD -p production`" in res.stderr
 
 
 def test_env_file_hint_only_where_env_render_writes_it(project: Any, cli: Any) -> None:
@@ -145,4 +152,18 @@ def test_rotate_points_production_at_promote_not_at_a_plaintext_file(prod: Any, 
     assert res.exit_code == 0, res.stderr
     assert "next: `stackctl promote -p production` (what uses them: db, web)" in res.stderr
     assert "env render" not in res.stderr
+    _no_env_file(prod.root)
+
+
+def test_render_of_a_profile_whose_secrets_are_not_generated_yet_works_masked(prod: Any, cli: Any) -> None:
+    """`${DB_PASSWORD:?}` is required: before `secrets generate -p production` it has no value anywhere,
+    yet render (no values asked for) shows the structure with markers; only promote needs the values."""
+    res = cli("render", "kubernetes", "-p", "production")
+    assert res.exit_code == 0, res.stderr
+    assert "<secret:DB_PASSWORD>" not in res.stdout or "kind: Secret" not in res.stdout
+    assert "redis://:<secret:REDIS_PASSWORD>@cache:6379/0" in res.stdout
+    config = cli("config", "-p", "production", "-o", "json")
+    assert config.exit_code == 0, config.stderr
+    db = {s["name"]: s for s in json.loads(config.stdout)["services"]}["db"]
+    assert db["environment"] == {"POSTGRES_PASSWORD": "<secret:DB_PASSWORD>"}
     _no_env_file(prod.root)

@@ -330,6 +330,10 @@ def test_in_memory_env_masked_and_with_values(proj, monkeypatch) -> None:
     # a secret the store lacks but the shell (or a hand-written env file) has is masked too
     (proj.root / ".stackctl/secrets/staging.json").unlink()
     monkeypatch.setenv("JWT_SECRET", "from-the-shell")
-    masked = envfile.in_memory(prof(), masked=True)
-    assert masked is not None and masked["JWT_SECRET"] == "<secret:JWT_SECRET>" and "DB_PASSWORD" not in masked
+    unset: list[str] = []
+    masked = envfile.in_memory(prof(), masked=True, unset=unset)
+    assert masked is not None and masked["JWT_SECRET"] == "<secret:JWT_SECRET>"
+    # one with no value anywhere is a marker too (the profile still renders), and is named as unset
+    assert masked["DB_PASSWORD"] == "<secret:DB_PASSWORD>"
+    assert "DB_PASSWORD" in unset and "JWT_SECRET" not in unset
     assert envfile.in_memory(prof(), masked=False) is None  # no store: Compose reads the env file as it is
