@@ -103,20 +103,52 @@ def generate(names: NamesArg = None, profile: ProfileOpt = "local",
 @app.command("rotate")
 def rotate(names: NamesArg = None, profile: ProfileOpt = "local",
            all_: Annotated[bool, typer.Option("--all", help="Rotate every secret that has a generator.")] = False,
+           in_place: Annotated[bool, typer.Option(
+               "--in-place", help="For a database password: change it inside the running database first, "
+                                  "then store it and recreate what uses it.")] = False,
+           timeout: Annotated[float, typer.Option("--timeout", "-t", min=1, metavar="SECONDS",
+                                                  help="--in-place: how long the services may take to be "
+                                                       "healthy again.")] = 300,
            output: OutputOpt = Output.text) -> None:
     """Replace secrets with new generated values.
 
-    Earlier versions stay in the history (`secrets history`, `secrets rollback`).
+    Earlier versions stay in the history (`secrets history`, `secrets rollback`). A value a data
+    volume was initialised with (a database password) is refused: rotate it with --in-place, which
+    changes it inside the running database first (docs/secrets.md).
     """
     from stackctl.secrets import ops
 
     the_profile = load_profile(profile)
+    if in_place:
+        _rotate_in_place(the_profile, names or [], all_=all_, timeout=timeout, output=output)
+        return
     outcome = ops.rotate(the_profile, names or [], all_=all_)
     _report(outcome, output, title=f"rotated ({profile})")
     rotated = ops.names_of(outcome.changes, "rotated")
     if rotated and output is Output.text:
         info(f"next: `stackctl env render -p {profile}` (and restart what uses them: "
              f"{_services_hint(the_profile, rotated)})")
+
+
+def _rotate_in_place(the_profile: Any, names: list[str], *, all_: bool, timeout: float, output: Output) -> None:
+    from stackctl.cli.up import _finish, _view
+    from stackctl.errors import InputError, OperationError
+    from stackctl.secrets import inplace
+
+    if all_ or len(names) != 1:
+        raise InputError("--in-place rotates one secret at a time: name it (not --all)", field="NAME")
+    result = inplace.rotate_in_place(the_profile, names[0], timeout=timeout, note=info,
+                                     view=_view(f"stackctl secrets rotate --in-place ({the_profile.name})", output))
+    for note in result.notes:
+        warn(note)
+    if result.up is not None and not result.up.ok:
+        _finish(result.up, output, verb="up")
+        raise OperationError("the dependents did not come back healthy")  # _finish raises first
+    rows = [{"name": result.name, "action": "rotated in place", "version": result.version, "type": "",
+             "note": f"was v{result.was}; changed in {', '.join(f'{s} ({how})' for s, how in result.switched.items())}"
+                     + (f"; recreated {', '.join(result.rolled)}" if result.rolled else "")}]
+    emit(rows, output, text=_table(f"rotated ({the_profile.name})", ("name", "action", "version", "note"), rows)
+         if output is Output.text else None)
 
 
 def _services_hint(profile: Any, names: list[str]) -> str:
