@@ -111,6 +111,7 @@ def _persists(kind: str, targets: Iterable[str]) -> str | None:
 class _Service:
     image: str | None = None
     environment: dict[str, str] = field(default_factory=dict)
+    entrypoint: str = ""
     command: str = ""
     volumes: list[str] = field(default_factory=list)  # container paths of persistent mounts
 
@@ -145,9 +146,10 @@ def _raw_services(profile: Profile) -> tuple[dict[str, _Service], set[str]]:
                 for item in env:
                     key, _, value = str(item).partition("=")
                     svc.environment[key] = value
-            command = raw.get("command")
-            if command is not None:
-                svc.command = " ".join(map(str, command)) if isinstance(command, list) else str(command)
+            for part in ("entrypoint", "command"):  # `entrypoint: [redis-server]`, `command: [--requirepass, ...]`
+                given = raw.get(part)
+                if given is not None:
+                    setattr(svc, part, " ".join(map(str, given)) if isinstance(given, list) else str(given))
             for vol in raw.get("volumes") or ():
                 if isinstance(vol, dict) and vol.get("type") != "tmpfs" and isinstance(vol.get("target"), str):
                     svc.volumes.append(vol["target"])
@@ -199,8 +201,8 @@ def _detect(name: str, services: Mapping[str, _Service], whole_file: set[str]) -
                                                    f"volume at {volume}", user=user))
             break
         else:
-            if (img == "redis" or "redis-server" in svc.command) and "requirepass" in svc.command \
-                    and _refers(svc.command, name):
+            argv = f"{svc.entrypoint} {svc.command}"
+            if (img == "redis" or "redis-server" in argv) and "requirepass" in argv and _refers(argv, name):
                 volume = _persists("redis", svc.volumes)
                 if volume is not None:
                     found.append(Target(name, sname, "redis", f"{sname} runs Redis with --requirepass from it and "
