@@ -224,3 +224,14 @@ def test_scripts_take_values_from_the_environment_only(kind: str) -> None:
 
 def test_mask() -> None:
     assert dbrotate.mask("ERROR at 'abc' and 'abcdef'", "abc", "abcdef", "") == "ERROR at '***' and '***'"
+
+
+def test_in_place_on_a_kubernetes_profile_is_refused_with_the_manual_way(proj: Any, cli: Any) -> None:
+    proj.profile("production", "compose:\n  files: [compose.yaml]\nkubernetes:\n  context: prod\n"
+                               "  namespace: shop\n")
+    assert cli("secrets", "generate", "-p", "production").exit_code == 0
+    res = cli("secrets", "rotate", "PG_PASSWORD", "--in-place", "-p", "production")
+    assert res.exit_code == 2 and "is promoted to Kubernetes" in res.stderr, res
+    assert "`stackctl secrets set PG_PASSWORD -p production`" in res.stderr and "nothing was changed" in res.stderr
+    history = json.loads(cli("secrets", "history", "PG_PASSWORD", "-p", "production", "-o", "json").stdout)
+    assert [h["version"] for h in history] == [1]
