@@ -273,17 +273,23 @@ def scram_verifier(password: str, *, salt: bytes | None = None, iterations: int 
     return f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}${b64(stored_key).decode()}:{b64(server_key).decode()}"
 
 
+# $STACKCTL_HOST set (a Job on Kubernetes): the database over the network; unset (an exec in the database's
+# own container): its local socket, else 127.0.0.1.
 _PG_SWITCH = r"""set -eu
 user="${POSTGRES_USER:-postgres}"
 db="${POSTGRES_DB:-$user}"
 sql="ALTER ROLE CURRENT_USER PASSWORD '$STACKCTL_NEW_VERIFIER';"
-export PGPASSWORD="$STACKCTL_OLD_VALUE"
-if ! printf '%s\n' "$sql" | psql -X -q -v ON_ERROR_STOP=1 -U "$user" -d "$db" >/dev/null 2>&1; then
-  printf '%s\n' "$sql" | psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U "$user" -d "$db" >/dev/null
-fi
-export PGPASSWORD="$STACKCTL_NEW_VALUE"
-psql -X -q -tA -U "$user" -d "$db" -c 'SELECT 1' >/dev/null 2>&1 \
-  || psql -X -q -tA -h 127.0.0.1 -U "$user" -d "$db" -c 'SELECT 1' >/dev/null
+pg() {  # pg PASSWORD [psql args]: SQL from $sql on stdin unless -c is given
+  pw="$1"; shift
+  if [ -n "${STACKCTL_HOST:-}" ]; then
+    printf '%s\n' "$sql" | PGPASSWORD="$pw" psql -X -q -v ON_ERROR_STOP=1 -h "$STACKCTL_HOST" -U "$user" -d "$db" "$@"
+  elif ! printf '%s\n' "$sql" | PGPASSWORD="$pw" psql -X -q -v ON_ERROR_STOP=1 -U "$user" -d "$db" "$@" 2>/dev/null
+  then
+    printf '%s\n' "$sql" | PGPASSWORD="$pw" psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U "$user" -d "$db" "$@"
+  fi
+}
+pg "$STACKCTL_OLD_VALUE" >/dev/null
+pg "$STACKCTL_NEW_VALUE" -tA -c 'SELECT 1' >/dev/null
 echo "stackctl: changed"
 """
 
@@ -299,6 +305,7 @@ trap 'rm -f "$cnf"' EXIT
 login() {
   pw="$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"
   printf '[client]\nuser="%s"\npassword="%s"\n' "$user" "$pw" >"$cnf"
+  if [ -n "${STACKCTL_HOST:-}" ]; then printf 'host="%s"\n' "$STACKCTL_HOST" >>"$cnf"; fi
 }
 quoted="$(printf '%s' "$STACKCTL_NEW_VALUE" | sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g")"
 accounts() {
@@ -325,17 +332,19 @@ for a in $list; do printf 'ALTER USER %s DISCARD OLD PASSWORD;\n' "$a"; done | $
 echo "stackctl: discarded"
 """
 _REDIS_SWITCH = r"""set -eu
+rc() { redis-cli --no-auth-warning -h "${STACKCTL_HOST:-127.0.0.1}" "$@"; }
 export REDISCLI_AUTH="$STACKCTL_OLD_VALUE"
-out="$(printf '>%s' "$STACKCTL_NEW_VALUE" | redis-cli --no-auth-warning -x ACL SETUSER default 2>&1 || true)"
+out="$(printf '>%s' "$STACKCTL_NEW_VALUE" | rc -x ACL SETUSER default 2>&1 || true)"
 if [ "$out" = OK ]; then echo "stackctl: retained"; exit 0; fi
-out="$(printf '%s' "$STACKCTL_NEW_VALUE" | redis-cli --no-auth-warning -x CONFIG SET requirepass 2>&1 || true)"
+out="$(printf '%s' "$STACKCTL_NEW_VALUE" | rc -x CONFIG SET requirepass 2>&1 || true)"
 if [ "$out" = OK ]; then echo "stackctl: changed"; exit 0; fi
 echo "$out" >&2
 exit 1
 """
 _REDIS_FINISH = r"""set -eu
+rc() { redis-cli --no-auth-warning -h "${STACKCTL_HOST:-127.0.0.1}" "$@"; }
 export REDISCLI_AUTH="$STACKCTL_NEW_VALUE"
-out="$(printf '<%s' "$STACKCTL_OLD_VALUE" | redis-cli --no-auth-warning -x ACL SETUSER default 2>&1 || true)"
+out="$(printf '<%s' "$STACKCTL_OLD_VALUE" | rc -x ACL SETUSER default 2>&1 || true)"
 [ "$out" = OK ] || { echo "$out" >&2; exit 1; }
 echo "stackctl: discarded"
 """
