@@ -109,6 +109,8 @@ def rotate(names: NamesArg = None, profile: ProfileOpt = "local",
            timeout: Annotated[float, typer.Option("--timeout", "-t", min=1, metavar="SECONDS",
                                                   help="--in-place: how long the services may take to be "
                                                        "healthy again.")] = 300,
+           yes: Annotated[bool, typer.Option("--yes", "-y", help="--in-place on Kubernetes: do not ask for "
+                                                                  "confirmation (protected profiles ask).")] = False,
            output: OutputOpt = Output.text) -> None:
     """Replace secrets with new generated values.
 
@@ -120,7 +122,14 @@ def rotate(names: NamesArg = None, profile: ProfileOpt = "local",
 
     the_profile = load_profile(profile)
     if in_place:
-        _rotate_in_place(the_profile, names or [], all_=all_, timeout=timeout, output=output)
+        if all_ or len(names or []) != 1:
+            from stackctl.errors import InputError
+
+            raise InputError("--in-place rotates one secret at a time: name it (not --all)", field="NAME")
+        if the_profile.kubernetes is not None:
+            _rotate_in_place_kubernetes(the_profile, (names or [])[0], timeout=timeout, yes=yes, output=output)
+        else:
+            _rotate_in_place(the_profile, (names or [])[0], timeout=timeout, output=output)
         return
     outcome = ops.rotate(the_profile, names or [], all_=all_)
     _report(outcome, output, title=f"rotated ({profile})")
@@ -130,14 +139,13 @@ def rotate(names: NamesArg = None, profile: ProfileOpt = "local",
              f"{_services_hint(the_profile, rotated)})")
 
 
-def _rotate_in_place(the_profile: Any, names: list[str], *, all_: bool, timeout: float, output: Output) -> None:
+def _rotate_in_place(the_profile: Any, name: str, *, timeout: float, output: Output) -> None:
+    """Locally: inside the running container, then the store, then `up` of what uses it."""
     from stackctl.cli.up import _finish, _view
-    from stackctl.errors import InputError, OperationError
+    from stackctl.errors import OperationError
     from stackctl.secrets import inplace
 
-    if all_ or len(names) != 1:
-        raise InputError("--in-place rotates one secret at a time: name it (not --all)", field="NAME")
-    result = inplace.rotate_in_place(the_profile, names[0], timeout=timeout, note=info,
+    result = inplace.rotate_in_place(the_profile, name, timeout=timeout, note=info,
                                      view=_view(f"stackctl secrets rotate --in-place ({the_profile.name})", output))
     for note in result.notes:
         warn(note)
@@ -149,6 +157,23 @@ def _rotate_in_place(the_profile: Any, names: list[str], *, all_: bool, timeout:
                      + (f"; recreated {', '.join(result.rolled)}" if result.rolled else "")}]
     emit(rows, output, text=_table(f"rotated ({the_profile.name})", ("name", "action", "version", "note"), rows)
          if output is Output.text else None)
+
+
+def _rotate_in_place_kubernetes(the_profile: Any, name: str, *, timeout: float, yes: bool, output: Output) -> None:
+    """On the profile's cluster: a Job changes it inside the database, the store keeps it, promote rolls."""
+    from stackctl.cli.promote import _terminal
+    from stackctl.cli.promote import promote as promote_command
+    from stackctl.kubernetes.deploy import inplace
+
+    result = inplace.rotate_in_place(the_profile, name, requested=None, yes=yes, term=_terminal(output),
+                                     timeout=timeout)
+    for note in result.notes:
+        warn(note)
+    changed = ", ".join(f"{s} ({how})" for s, how in result.switched.items())
+    info(f"{name} v{result.version} (was v{result.was}) is valid inside {changed} and stored; promoting what "
+         "uses it")
+    # the database accepts only the new value now (PostgreSQL, MariaDB): roll the dependents at once
+    promote_command(the_profile.name, yes=True, timeout=timeout, output=output)
 
 
 def _services_hint(profile: Any, names: list[str]) -> str:

@@ -64,14 +64,6 @@ def rotate_in_place(profile: Profile, name: str, *, timeout: float = 300.0,
                          field="NAME", hint=f"run `stackctl secrets rotate {name}{_p(profile)}`")
     for t in targets:
         switch_script(t)  # fails now, before anything changed, when there is no way to do it
-    if profile.kubernetes is not None:
-        services = ", ".join(dict.fromkeys(t.service for t in targets))
-        raise InputError(
-            f"--in-place works on the local Docker engine; profile {profile.name!r} is promoted to Kubernetes, "
-            "where the in-place change (a Job of the database's image) is not implemented yet", field="--in-place",
-            hint=f"change the password inside {services} by hand (`kubectl exec`), then `stackctl secrets set "
-                 f"{name}{_p(profile)}` with the same value and `stackctl promote {profile.name}`; nothing was "
-                 "changed (docs/secrets.md, database passwords)")
     for level, message in backend.render_env(profile):
         note(message if level == "info" else f"warning: {message}")
     loaded = load_stack(profile)

@@ -226,12 +226,45 @@ def test_mask() -> None:
     assert dbrotate.mask("ERROR at 'abc' and 'abcdef'", "abc", "abcdef", "") == "ERROR at '***' and '***'"
 
 
-def test_in_place_on_a_kubernetes_profile_is_refused_with_the_manual_way(proj: Any, cli: Any) -> None:
+def test_in_place_on_a_kubernetes_profile_goes_to_the_cluster_and_changes_nothing_without_one(proj: Any,
+                                                                                               cli: Any) -> None:
     proj.profile("production", "compose:\n  files: [compose.yaml]\nkubernetes:\n  context: prod\n"
                                "  namespace: shop\n")
     assert cli("secrets", "generate", "-p", "production").exit_code == 0
     res = cli("secrets", "rotate", "PG_PASSWORD", "--in-place", "-p", "production")
-    assert res.exit_code == 2 and "is promoted to Kubernetes" in res.stderr, res
-    assert "`stackctl secrets set PG_PASSWORD -p production`" in res.stderr and "nothing was changed" in res.stderr
+    assert res.exit_code == 2 and "no kubeconfig" in res.stderr, res
     history = json.loads(cli("secrets", "history", "PG_PASSWORD", "-p", "production", "-o", "json").stdout)
     assert [h["version"] for h in history] == [1]
+
+
+def test_kubernetes_job_objects_keep_values_in_a_temporary_secret() -> None:
+    from stackctl.kubernetes.deploy.inplace import job_objects
+    from stackctl.kubernetes.labels import L_INSTANCE, L_NAME
+
+    target = dbrotate.Target("PG_PASSWORD", "db", "postgres", "")
+    pod = {"metadata": {"labels": {L_INSTANCE: "shop", L_NAME: "db", "pod-template-hash": "x"}},
+           "spec": {"securityContext": {"runAsUser": 999, "fsGroup": 999},
+                    "containers": [{"name": "db", "image": "reg/shop-db@sha256:ab",
+                                    "env": [{"name": "POSTGRES_USER", "value": "shop"},
+                                            {"name": "POSTGRES_PASSWORD", "valueFrom": {"secretKeyRef": {
+                                                "name": "shop-env", "key": "DB_PASSWORD"}}}],
+                                    "envFrom": [{"configMapRef": {"name": "shop-db"}}]}]}}
+    env = dbrotate.exec_env(target, "PG_PASSWORD", "old-secret-1", "new-secret-2")
+    secret, job = job_objects(target, namespace="shop-prod", run="a1b2c3", pod=pod, host="db", env=env,
+                              timeout=120, script=dbrotate.switch_script(target))
+    assert secret["stringData"]["STACKCTL_NEW_VALUE"] == "new-secret-2"
+    assert secret["metadata"]["namespace"] == "shop-prod"
+    assert "secret-" not in json.dumps(job)  # the Job holds references, never a value
+    spec = job["spec"]["template"]["spec"]
+    c = spec["containers"][0]
+    assert c["image"] == "reg/shop-db@sha256:ab" and c["command"][:2] == ["sh", "-c"]
+    assert {"name": "STACKCTL_HOST", "value": "db"} in c["env"]
+    assert c["envFrom"] == [{"configMapRef": {"name": "shop-db"}}]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c["env"] if e["name"].startswith("STACKCTL_") and
+            "valueFrom" in e}
+    assert set(refs) == set(env) and {r["name"] for r in refs.values()} == {secret["metadata"]["name"]}
+    labels = job["spec"]["template"]["metadata"]["labels"]
+    assert labels[L_NAME] == "db" and labels[L_INSTANCE] == "shop" and "pod-template-hash" not in labels
+    assert c["readinessProbe"]["exec"]["command"] == ["false"]  # never behind the db's Service
+    assert spec["restartPolicy"] == "Never" and job["spec"]["backoffLimit"] == 0
+    assert spec["securityContext"] == {"runAsUser": 999, "fsGroup": 999}
