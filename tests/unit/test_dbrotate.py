@@ -252,7 +252,7 @@ def test_kubernetes_job_objects_keep_values_in_a_temporary_secret() -> None:
     env = dbrotate.exec_env(target, "PG_PASSWORD", "old-secret-1", "new-secret-2")
     secret, job = job_objects(target, namespace="shop-prod", run="a1b2c3", pod=pod, host="db", env=env,
                               timeout=120, script=dbrotate.switch_script(target))
-    assert secret["stringData"]["STACKCTL_NEW_VALUE"] == "new-secret-2"
+    assert base64.b64decode(secret["data"]["STACKCTL_NEW_VALUE"]) == b"new-secret-2"
     assert secret["metadata"]["namespace"] == "shop-prod"
     assert "secret-" not in json.dumps(job)  # the Job holds references, never a value
     spec = job["spec"]["template"]["spec"]

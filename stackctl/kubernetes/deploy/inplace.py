@@ -19,6 +19,7 @@ a failure changes back the targets already switched and stores nothing.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import secrets as _random
 import time
@@ -59,7 +60,7 @@ def job_objects(target: Target, *, namespace: str, run: str, pod: Mapping[str, A
     secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
               "metadata": {"name": base, "namespace": namespace, "labels": {L_MANAGED_BY: "stackctl",
                                                                             L_ROTATION: run}},
-              "stringData": dict(env)}
+              "data": {key: base64.b64encode(value.encode("utf-8")).decode("ascii") for key, value in env.items()}}
     spec = pod.get("spec", {})
     db = (spec.get("containers") or [{}])[0]
     container: dict[str, Any] = {
