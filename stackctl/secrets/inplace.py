@@ -76,7 +76,7 @@ def rotate_in_place(profile: Profile, name: str, *, timeout: float = 300.0,
         if found is None:
             raise InputError(f"{t.service} is not running: the value can only be changed inside the running "
                              "database", field="NAME",
-                             hint=f"start it (`stackctl up {t.service}`{_p(profile)}), then rotate again; "
+                             hint=f"start it (`stackctl up {t.service}{_p(profile)}`), then rotate again; "
                                   "nothing was changed")
         containers[t.service] = found
 
@@ -121,8 +121,8 @@ def rotate_in_place(profile: Profile, name: str, *, timeout: float = 300.0,
             result.up = backend.up(loaded, stopped, timeout=timeout, view=view, note=note)
     if not result.ok:
         result.notes.append(f"{name} v{result.version} is stored and valid inside "
-                            f"{', '.join(t.service for t in targets)}; fix the failure and run `stackctl up`"
-                            f"{_p(profile)} (`stackctl secrets rollback` would need an in-place change back)")
+                            f"{', '.join(t.service for t in targets)}; fix the failure and run `stackctl up"
+                            f"{_p(profile)}` (a `secrets rollback` would need an in-place change back)")
         return result
     # drop the old value where it was kept valid for the switch
     now = {c.service: c for c in project.containers() if c.running}
