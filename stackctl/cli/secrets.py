@@ -116,7 +116,9 @@ def rotate(names: NamesArg = None, profile: ProfileOpt = "local",
 
     Earlier versions stay in the history (`secrets history`, `secrets rollback`). A value a data
     volume was initialised with (a database password) is refused: rotate it with --in-place, which
-    changes it inside the running database first (docs/secrets.md).
+    changes it inside the running database first, stores it, then recreates what uses it (locally:
+    `up`, health-gated; a profile with a kubernetes: section: a Job in the cluster, then `promote`).
+    See docs/secrets.md.
     """
     from stackctl.secrets import ops
 
