@@ -140,7 +140,8 @@ def rotate(profile: Profile, names: Sequence[str], *, all_: bool = False) -> Out
 
     A secret a data volume was initialised with (`dbrotate.find_targets`: a database password) is
     refused by name (InputError, nothing changed) and skipped by --all: a new value alone would lock
-    its users out; `dbrotate.rotate_in_place` changes it inside the database first."""
+    its users out; `secrets.inplace` (locally) and `kubernetes.deploy.inplace` change it inside the
+    database first."""
     if bool(names) == all_:
         raise InputError("name the secrets to rotate, or pass --all (not both)", field="NAME")
     from stackctl.secrets import dbrotate
