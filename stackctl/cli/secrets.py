@@ -101,17 +101,39 @@ def rotate(names: Annotated[list[str] | None, typer.Argument(
            profile: ProfileOpt = "local",
            all_: Annotated[bool, typer.Option("--all", help="Rotate every secret that has a generator "
                                                             "(the others are listed as skipped).")] = False,
+           in_place: Annotated[bool, typer.Option(
+               "--in-place", help="For a database password: change it inside the running database first, "
+                                  "then store it and recreate what uses it.")] = False,
+           timeout: Annotated[float, typer.Option("--timeout", "-t", min=1, metavar="SECONDS",
+                                                  help="--in-place: how long the services may take to be "
+                                                       "healthy again.")] = 300,
+           yes: Annotated[bool, typer.Option("--yes", "-y", help="--in-place on Kubernetes: do not ask for "
+                                                                  "confirmation (protected profiles ask).")] = False,
            output: OutputOpt = Output.text) -> None:
     """Replace secrets in the store with new generated values.
 
     Only the store changes: the env file and the running services keep the old values until
-    `stackctl env render` and a restart of what uses them (named after the rotation). A secret
+    `stackctl up` (it renders the env file first: `stackctl env render`) and a restart of what uses
+    them (named after the rotation), or `stackctl promote` for a Kubernetes profile. A secret
     without a generator is refused (set it with `secrets set`). Earlier versions stay in the
-    history (`secrets history`, `secrets rollback`).
+    history (`secrets history`, `secrets rollback`). A value a data volume was initialised with (a
+    database password) is refused: rotate it with --in-place, which changes it inside the running
+    database first, stores it, then recreates what uses it (locally: `up`, health-gated; a profile
+    with a kubernetes: section: a Job in the cluster, then `promote`). See docs/secrets.md.
     """
     from stackctl.secrets import ops
 
     the_profile = load_profile(profile)
+    if in_place:
+        if all_ or len(names or []) != 1:
+            from stackctl.errors import InputError
+
+            raise InputError("--in-place rotates one secret at a time: name it (not --all)", field="NAME")
+        if the_profile.kubernetes is not None:
+            _rotate_in_place_kubernetes(the_profile, (names or [])[0], timeout=timeout, yes=yes, output=output)
+        else:
+            _rotate_in_place(the_profile, (names or [])[0], timeout=timeout, output=output)
+        return
     outcome = ops.rotate(the_profile, names or [], all_=all_)
     _report(outcome, output, title=f"rotated ({profile})")
     rotated = ops.names_of(outcome.changes, "rotated")
@@ -119,6 +141,43 @@ def rotate(names: Annotated[list[str] | None, typer.Argument(
         # promote reads the store itself; `up` renders the env file and recreates exactly what uses them
         step = "promote" if the_profile.kubernetes is not None else "up"
         info(f"next: `stackctl {step} -p {profile}` (what uses them: {_services_hint(the_profile, rotated)})")
+
+
+def _rotate_in_place(the_profile: Any, name: str, *, timeout: float, output: Output) -> None:
+    """Locally: inside the running container, then the store, then `up` of what uses it."""
+    from stackctl.cli.up import _finish, _view
+    from stackctl.errors import OperationError
+    from stackctl.secrets import inplace
+
+    result = inplace.rotate_in_place(the_profile, name, timeout=timeout, note=info,
+                                     view=_view(f"stackctl secrets rotate --in-place ({the_profile.name})", output))
+    for note in result.notes:
+        warn(note)
+    if result.up is not None and not result.up.ok:
+        _finish(result.up, output, verb="up")
+        raise OperationError("the dependents did not come back healthy")  # _finish raises first
+    rows = [{"name": result.name, "action": "rotated in place", "version": result.version, "type": "",
+             "note": f"was v{result.was}; changed in {', '.join(f'{s} ({how})' for s, how in result.switched.items())}"
+                     + (f"; recreated {', '.join(result.rolled)}" if result.rolled else "")}]
+    emit(rows, output, text=_table(f"rotated ({the_profile.name})", ("name", "action", "version", "note"), rows)
+         if output is Output.text else None)
+
+
+def _rotate_in_place_kubernetes(the_profile: Any, name: str, *, timeout: float, yes: bool, output: Output) -> None:
+    """On the profile's cluster: a Job changes it inside the database, the store keeps it, promote rolls."""
+    from stackctl.cli.promote import _terminal
+    from stackctl.cli.promote import promote as promote_command
+    from stackctl.kubernetes.deploy import inplace
+
+    result = inplace.rotate_in_place(the_profile, name, requested=None, yes=yes, term=_terminal(output),
+                                     timeout=timeout)
+    for note in result.notes:
+        warn(note)
+    changed = ", ".join(f"{s} ({how})" for s, how in result.switched.items())
+    info(f"{name} v{result.version} (was v{result.was}) is valid inside {changed} and stored; promoting what "
+         "uses it")
+    # the database accepts only the new value now (PostgreSQL, MariaDB): roll the dependents at once
+    promote_command(the_profile.name, yes=True, timeout=timeout, output=output)
 
 
 def _services_hint(profile: Any, names: list[str]) -> str:

@@ -193,14 +193,19 @@ class Engine:
             raise EngineError(res.status, str(message).strip())
         return res.status, data
 
-    def exec_run(self, container_id: str, argv: Sequence[str], *, timeout: float) -> tuple[int | None, str]:
+    def exec_run(self, container_id: str, argv: Sequence[str], *, timeout: float,
+                 env: Mapping[str, str] | None = None) -> tuple[int | None, str]:
         """Run `argv` in a running container and wait for it (`docker exec` without the CLI's own
-        process start): (exit code, stdout and stderr as one text). Raises `EngineError` (no such or
-        not running container), `TimeoutError` when it takes longer than `timeout`,
-        `ConnectionAbortedError` when `abort_execs()` ended it."""
+        process start): (exit code, stdout and stderr as one text). `env`: extra variables of that
+        process only (a secret goes there, never into argv, which `ps` shows; the exec's inspect
+        does not show its env). Raises `EngineError` (no such or not running container),
+        `TimeoutError` when it takes longer than `timeout`, `ConnectionAbortedError` when
+        `abort_execs()` ended it."""
         deadline = time.monotonic() + timeout
-        _, created = self.call("POST", f"/containers/{container_id}/exec", timeout=timeout,
-                               body={"AttachStdout": True, "AttachStderr": True, "Cmd": list(argv)})
+        body: dict[str, Any] = {"AttachStdout": True, "AttachStderr": True, "Cmd": list(argv)}
+        if env:
+            body["Env"] = [f"{k}={v}" for k, v in env.items()]
+        _, created = self.call("POST", f"/containers/{container_id}/exec", timeout=timeout, body=body)
         exec_id = created["Id"]
         conn, res = self._open("POST", f"/exec/{exec_id}/start", None, {"Detach": False, "Tty": False},
                                max(deadline - time.monotonic(), 0.05))

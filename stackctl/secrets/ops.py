@@ -136,16 +136,33 @@ def generate(profile: Profile, names: Sequence[str] = (), *, force: bool = False
 
 
 def rotate(profile: Profile, names: Sequence[str], *, all_: bool = False) -> Outcome:
-    """A new generated value for each named secret (or all that have a generator); history kept."""
+    """A new generated value for each named secret (or all that have a generator); history kept.
+
+    A secret a data volume was initialised with (`dbrotate.find_targets`: a database password) is
+    refused by name (InputError, nothing changed) and skipped by --all: a new value alone would lock
+    its users out; `secrets.inplace` (locally) and `kubernetes.deploy.inplace` change it inside the
+    database first."""
     if bool(names) == all_:
         raise InputError("name the secrets to rotate, or pass --all (not both)", field="NAME")
+    from stackctl.secrets import dbrotate
+
     template = template_if_any(profile)
     out = Outcome()
+    if names:  # refused before anything is locked or changed (exit 2)
+        held = dbrotate.find_targets(profile, template, names)
+        for name in names:
+            if held[name]:
+                raise dbrotate.refusal(name, held[name], profile)
     with _tx(profile) as store:
         targets = list(names) if names else store.names
+        held = dbrotate.find_targets(profile, template, targets) if all_ else {}
         for name in targets:
             entry = store.entry(name)
             before = entry.current
+            if held.get(name):
+                out.changes.append(Change(name, "skipped", entry.current, entry.type,
+                                          note="a data volume holds it: rotate it alone with --in-place"))
+                continue
             gen = _generator_for(name, entry.type, template)
             if gen is None:
                 if all_:

@@ -23,7 +23,12 @@ An inline annotation needs a value or `""` before it: Compose reads `KEY=   # @s
 refuses that spelling with a hint rather than silently making a config value of it.
 
 Words: `@secret [GENERATOR]`, `@config` (the default), `@required` (the default), `@optional`,
-`@public KEY` (the PEM public half of the key-pair secret KEY, derived, never stored). Comments that do
+`@public KEY` (the PEM public half of the key-pair secret KEY, derived, never stored). Secrets a data
+volume was initialised with (a database password; see `stackctl.secrets.dbrotate`): `@initialises
+SERVICE` (SERVICE's volume keeps this value: a plain rotation would lock its users out), `@reapplied`
+(every service that receives it sets it again at each start: a plain rotation is safe), and
+`@rotate-command COMMAND...` (the rest of its comment line: how to change the value inside the running
+SERVICE, run there with `sh -c`, the values in $STACKCTL_OLD_VALUE and $STACKCTL_NEW_VALUE). Comments that do
 not start with `@` are documentation. Every key is required unless `@optional`: its value must not be
 empty. A secret's value in the template is never used (the template is public).
 """
@@ -42,7 +47,8 @@ from stackctl.secrets.generators import Generator, parse_spec
 # `KEY=   # @secret hex:32`: Compose skips the blanks after `=`, so the "comment" IS the value.
 _SWALLOWED = re.compile(r"^#(\s|@)")
 Kind = Literal["secret", "config", "public"]
-WORDS = ("@secret", "@config", "@required", "@optional", "@public")
+WORDS = ("@secret", "@config", "@required", "@optional", "@public", "@initialises", "@reapplied", "@rotate-command")
+_ROTATION_WORDS = ("@initialises", "@reapplied", "@rotate-command")
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,9 @@ class TemplateKey:
     quote: str = ""
     inherit: bool = False
     doc: tuple[str, ...] = ()  # the comment lines above the key, annotations included
+    initialises: tuple[str, ...] = ()  # secrets: services whose data volume was initialised with it
+    reapplied: bool = False  # secrets: every service that receives it sets it again at each start
+    rotate_command: str | None = None  # secrets: changes it inside the running service (`sh -c`)
 
     @property
     def is_secret(self) -> bool:
@@ -129,7 +138,14 @@ def parse_template(text: str, *, display: str, path: Path | None = None) -> Temp
                        "comment; put the annotation on the line above, or write "
                        f'{e.key}="" {e.raw[:20]}')
         words: list[str] = []
+        rotate_command: str | None = None
         for comment in (*e.comments, e.inline_comment or ""):
+            body = comment.strip()
+            if body == "@rotate-command" or body.startswith(("@rotate-command ", "@rotate-command\t")):
+                rotate_command = body[len("@rotate-command"):].strip()  # the rest of the line, as written
+                if not rotate_command:
+                    raise fail(f"@rotate-command on {e.key} needs a command (the rest of its line)")
+                continue
             found = _annotation(comment)
             if found:
                 words.extend(found)
@@ -137,12 +153,16 @@ def parse_template(text: str, *, display: str, path: Path | None = None) -> Temp
         required: bool | None = None
         generator: Generator | None = None
         public_of: str | None = None
+        initialises: list[str] = []
+        reapplied = False
         i = 0
         while i < len(words):
             word = words[i]
             arg = words[i + 1] if i + 1 < len(words) and not words[i + 1].startswith("@") else None
             if word not in WORDS:
                 raise fail(f"unknown annotation '{word}' on {e.key} (known: {', '.join(WORDS)})")
+            if word == "@rotate-command":
+                raise fail(f"@rotate-command on {e.key} must begin its own comment line (# @rotate-command ...)")
             if word in ("@secret", "@config", "@public"):
                 new_kind: Kind = word[1:]  # type: ignore[assignment]
                 if kind is not None and kind != new_kind:
@@ -158,6 +178,15 @@ def parse_template(text: str, *, display: str, path: Path | None = None) -> Temp
                 except ValueError as exc:
                     raise fail(str(exc)) from None
                 i += 1
+            elif word == "@initialises":
+                if arg is None:
+                    raise fail(f"@initialises on {e.key} needs a service name (@initialises db)")
+                initialises.append(arg)
+                i += 1
+            elif word == "@reapplied":
+                if arg is not None:
+                    raise fail(f"unexpected '{arg}' after {word} on {e.key}")
+                reapplied = True
             elif word == "@public":
                 if arg is None:
                     raise fail(f"@public on {e.key} needs the name of a key-pair secret (@public SIGNING_KEY)")
@@ -167,11 +196,19 @@ def parse_template(text: str, *, display: str, path: Path | None = None) -> Temp
                 raise fail(f"unexpected '{arg}' after {word} on {e.key}")
             i += 1
         kind = kind or "config"
+        rotation = [w for w in _ROTATION_WORDS if w in words] + (["@rotate-command"] if rotate_command else [])
+        if rotation and kind != "secret":
+            raise fail(f"{rotation[0]} on {e.key}: only a @secret can initialise a volume")
+        if reapplied and (initialises or rotate_command):
+            other = "@initialises" if initialises else "@rotate-command"
+            raise fail(f"{e.key} is annotated both @reapplied and {other}"
+                       " (@reapplied: a plain rotation is safe, nothing to change in place)")
         keys.append(TemplateKey(
             name=e.key, kind=kind, required=True if required is None else required, line=e.line,
             generator=generator, public_of=public_of,
             raw=e.raw if kind == "config" else "", quote=e.quote if kind == "config" else "",
-            inherit=e.inherit and kind == "config", doc=e.comments))
+            inherit=e.inherit and kind == "config", doc=e.comments, initialises=tuple(dict.fromkeys(initialises)),
+            reapplied=reapplied, rotate_command=rotate_command))
     by_name = {k.name: k for k in keys}
     for k in keys:
         if k.kind != "public":

@@ -176,6 +176,7 @@ def test_rotate_help_says_what_rotate_does(project: Any, cli: Callable[..., Any]
     assert "(default: all)" not in text
     assert "Secrets to rotate (name them, or pass --all)." in text
     assert "Only the store changes: the env file and the running services keep the old values until " \
-           "`stackctl env render` and a restart of what uses them" in text
+           "`stackctl up` (it renders the env file first: `stackctl env render`) and a restart of what uses them" \
+           in text
     res = cli("secrets", "rotate")
     assert res.exit_code == 2 and "name the secrets to rotate, or pass --all (not both)" in res.stderr
