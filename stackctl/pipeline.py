@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 class LoadedStack:
     profile: Profile
     stack: m.Stack
+    notes: tuple[str, ...] = ()  # about the inputs, not the mapping (`--strict` does not count them)
 
 
 Secrets = Literal["masked", "values"]
@@ -62,15 +63,14 @@ def load_stack(profile: Profile, *, environ: Mapping[str, str] | None = None,
     if names:
         stack = _mask_env_files(stack, names)
     stack = apply_overrides(stack, profile)
+    notes: tuple[str, ...] = ()
     if secrets == "masked" and unset:
         from stackctl.secrets import envfile, ops
 
-        warnings = [*warnings, m.Warning_(
-            ops.store_display(profile),
-            f"no value yet for {', '.join(unset)} (shown as <secret:NAME>; promote needs them: "
-            f"{envfile.missing_hint(profile, unset)})")]
+        notes = (f"{ops.store_display(profile)}: no value yet for {', '.join(unset)} (shown as "
+                 f"<secret:NAME>; promote needs them: {envfile.missing_hint(profile, unset)})",)
     stack = dataclasses.replace(stack, warnings=(*warnings, *compose_warnings, *stack.warnings))
-    return LoadedStack(profile=profile, stack=stack)
+    return LoadedStack(profile=profile, stack=stack, notes=notes)
 
 
 def _secret_names(profile: Profile) -> frozenset[str]:

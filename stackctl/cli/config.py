@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from stackctl.cli.common import Output, OutputOpt, ProfileOpt, emit, load_profile, warn
+from stackctl.cli.common import Output, OutputOpt, ProfileOpt, emit, info, load_profile, warn
 
 
 def config(profile: ProfileOpt = "local", output: OutputOpt = Output.text,
@@ -27,6 +27,8 @@ def config(profile: ProfileOpt = "local", output: OutputOpt = Output.text,
     loaded = load_stack(load_profile(profile), secrets="values" if reveal else "masked")
     for w in loaded.stack.warnings:
         warn(str(w))
+    for n in loaded.notes:
+        info(f"note: {n}")
     data = to_data(loaded.stack)
     data.pop("warnings", None)
     data = {"profile": profile, **data}

@@ -69,7 +69,7 @@ def kubernetes(
     warnings = result.warnings
     for w in warnings:
         warn(str(w))
-    for n in result.rendered.notes:
+    for n in (*result.loaded.notes, *result.rendered.notes):
         info(f"note: {n}")
     if strict and warnings:
         raise InputError(f"{len(warnings)} warning{'s' if len(warnings) != 1 else ''} with --strict "
