@@ -23,6 +23,7 @@ live one redraws on a timer, so its clock ticks while nothing happens (a Job tha
 from __future__ import annotations
 
 import datetime as dt
+import math
 import queue
 import threading
 import time
@@ -181,6 +182,30 @@ STS_REVISION_LABEL = "controller-revision-hash"
 DS_GENERATION_LABEL = "pod-template-generation"
 ARGO_HASH_LABEL = "rollouts-pod-template-hash"
 POD_OWNERS = ("Deployment", "StatefulSet", "DaemonSet", "Rollout")  # fail fast follows their pods too
+# A container without a readiness probe is Ready the moment it runs, so a process that exits at once
+# can make a workload look rolled out for an instant (the kubelet notices the exit on its next relist,
+# ~1 s later). Such pods count only once their containers have run this long without a restart.
+SETTLE = 2.0  # s
+
+
+def unsettled(workload: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], now: float) -> float | None:
+    """Seconds until the new revision's pods (`pods`) of a rolled-out `workload` can be trusted, or
+    None when they can: only containers without a readiness probe need to have run SETTLE seconds
+    without a restart (`now`: wall-clock time, the clock of the kubelet's `startedAt`)."""
+    template = ((workload.get("spec") or {}).get("template") or {}).get("spec") or {}
+    unprobed = {c.get("name") for c in template.get("containers") or [] if not c.get("readinessProbe")}
+    if not unprobed:
+        return None
+    wait = 0.0
+    for pod in pods:
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            if cs.get("name") not in unprobed:
+                continue
+            started = _timestamp(((cs.get("state") or {}).get("running") or {}).get("startedAt"))
+            if started is None or int(cs.get("restartCount") or 0) > 0:
+                return SETTLE  # not running, or restarted: fail fast judges it; look again later
+            wait = max(wait, started + SETTLE - now)
+    return wait if wait > 0 else None
 
 
 @dataclass(frozen=True)
@@ -807,9 +832,11 @@ class Watcher:
         states: dict[tuple[str, str, str], Status] = {}
         grace = Grace()
         due: float | None = None  # when a blocker's grace period ends
+        settle_due: float | None = None  # when a probe-less pod has run long enough to count
         companions = {k for k in ("Pod", "ReplicaSet") if k in self.watched}
 
         def refresh(keys: Iterable[tuple[str, str, str]]) -> None:
+            nonlocal settle_due
             for key in keys:
                 if key not in wanted:
                     continue
@@ -823,6 +850,13 @@ class Watcher:
                     st = status(obj, succeeded_pods=sum(1 for ph in pods.values() if ph == "Succeeded"))
                 else:
                     st = status(obj)
+                    if st.done and obj.get("kind") in POD_OWNERS and "Pod" in self.synced:
+                        revision, _ = revision_pods(obj, self.pods, self.sets)
+                        wait = unsettled(obj, revision, time.time())
+                        if wait is not None:
+                            settle_due = min(settle_due or math.inf, time.monotonic() + wait)
+                            st = _with(st, done=False, message="running; no readiness probe, so watched "
+                                                                f"for {SETTLE:g} s before it counts")
                 if states.get(key) != st:
                     states[key] = st
                     if wanted[key].kind in self.synced:  # before its first list, "not created" means nothing
@@ -844,8 +878,13 @@ class Watcher:
                     return outcome()
             if now >= deadline:
                 return outcome(timed_out=True)
+            if settle_due is not None and now >= settle_due:
+                settle_due = None
+                refresh(wanted)
+                continue
+            wake = min(deadline, due or math.inf, settle_due or math.inf)
             try:
-                item = self.queue.get(timeout=(deadline if due is None else min(deadline, due)) - now)
+                item = self.queue.get(timeout=wake - now)
             except queue.Empty:
                 continue
             changed = self._handle(item)
