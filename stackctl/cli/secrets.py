@@ -381,7 +381,8 @@ def recipients_remove(name: Annotated[str, typer.Argument(help="Recipient to rem
                       output: OutputOpt = Output.text) -> None:
     """Remove a recipient.
 
-    Follow with `rekey` and `rotate --all` to cut them off for good.
+    Renews the data key at once (every kept version re-sealed for the remaining recipients); follow
+    with `rotate --all`, since they may know the values they could read.
     """
     from stackctl.secrets import ops
 

@@ -31,8 +31,8 @@ Cryptography (all from `cryptography`):
   `stackctl/v1|<profile>|<name>|<version>|<id>`: a ciphertext moved to another key, version or
   profile does not decrypt;
 - the DEK is wrapped per recipient: ephemeral X25519 ECDH with the recipient's public key → HKDF-SHA256
-  → AES-256-GCM (associated data binds profile, key id and recipient), so adding or removing a
-  recipient never re-encrypts a value;
+  → AES-256-GCM (associated data binds profile, key id and recipient), so adding a recipient never
+  re-encrypts a value; removing one renews the data key (`SecretStore._renew_key`) in the same write;
 - `mac` is HMAC-SHA256 under HKDF(active DEK, "mac|<profile>") over the canonical JSON of everything
   else, so a removed, added, reordered or edited entry (or a changed `current`) is detected.
 
@@ -534,7 +534,23 @@ class SecretStore:
             raise SecretsError(f"{name!r} is your own key: removing it locks you out of this store",
                                file=self.display, hint="pass --force if another recipient can still open it")
         del self.doc.recipients[name]
+        # The removed key still unwraps every data key it held: renew it now, in this same write, so
+        # it neither reads a value written from now on nor forges one under a MAC it can compute.
+        self._renew_key()
         self.dirty = True
+
+    def _renew_key(self) -> str:
+        """A fresh data key sealed only to the current recipients; every kept version re-sealed under
+        it and every other key dropped (a pending one from a half-done rekey too: the removed
+        recipient may hold it)."""
+        key_ids = self.doc.key_ids()
+        new_id = f"k{int(key_ids[-1][1:]) + 1}"
+        dek = _rand.token_bytes(32)
+        for r in self.doc.recipients.values():
+            r.wrapped[new_id] = wrap_key(dek, r.public_key, self.profile, new_id)
+        self._deks[new_id] = dek
+        self._switch_to(new_id)
+        return new_id
 
     # -- rekey, two steps (see rekey()) ---------------------------------------------------------
     def _add_pending_key(self) -> str:

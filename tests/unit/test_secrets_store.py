@@ -253,7 +253,8 @@ def test_key_from_environment_variable(tmp_path: Path, me: keys.Identity, monkey
 
 
 # --- recipients ----------------------------------------------------------------------------------
-def test_adding_and_removing_recipients_does_not_reencrypt(tmp_path: Path, me: keys.Identity) -> None:
+def test_adding_a_recipient_does_not_reencrypt_removing_one_renews_the_key(tmp_path: Path,
+                                                                            me: keys.Identity) -> None:
     path = make_store(tmp_path, me, A="alpha", B="beta")
     before = raw(path)["secrets"]
     ci = other_identity(tmp_path, "ci")
@@ -263,7 +264,8 @@ def test_adding_and_removing_recipients_does_not_reencrypt(tmp_path: Path, me: k
     assert st.load(path, "production", ids=[ci]).values() == {"A": "alpha", "B": "beta"}
     with st.transaction(path, "production") as s:
         s.remove_recipient("ci")
-    assert raw(path)["secrets"] == before
+    assert raw(path)["active_key"] == "k2" and raw(path)["secrets"] != before
+    assert st.load(path, "production").values() == {"A": "alpha", "B": "beta"}
     with pytest.raises(SecretsError):
         st.load(path, "production", ids=[ci])
 

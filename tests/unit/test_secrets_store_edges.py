@@ -1,0 +1,73 @@
+"""The store's edges (issue 18, items 6–9): a removed recipient is locked out, the whole file is
+covered by the MAC, a rolled-back file is noticed, key files and the key directory are checked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stackctl.errors import SecretsError
+from stackctl.secrets import keys
+from stackctl.secrets import store as st
+
+
+def _identity(name: str) -> keys.Identity:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    raw = X25519PrivateKey.generate().private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                                    serialization.NoEncryption())
+    return keys.Identity(name=name, private=raw, source=f"<{name}>")
+
+
+@pytest.fixture
+def pair(tmp_path: Path, isolated_env: Path) -> tuple[Path, keys.Identity, keys.Identity]:
+    """A store with two generated recipients, A (who created it) and B."""
+    a, b = _identity("a"), _identity("b")
+    path = tmp_path / ".stackctl" / "secrets" / "production.json"
+    st.create(path, "production", a, "a")
+    with st.transaction(path, "production", ids=[a]) as s:
+        s.put("DB_PASSWORD", "before-removal", type="hex:32", origin="generate")
+        s.add_recipient("b", b.public)
+    return path, a, b
+
+
+# --- 6: removing a recipient locks them out -----------------------------------------------------
+def test_removed_recipient_cannot_read_a_value_written_after_removal(pair) -> None:
+    path, a, b = pair
+    held = st.load(path, "production", ids=[b])  # what B knows before the removal: every data key
+    b_deks = dict(held._deks)
+    with st.transaction(path, "production", ids=[a]) as s:
+        s.remove_recipient("b")
+    with st.transaction(path, "production", ids=[a]) as s:
+        s.put("DB_PASSWORD", "after-removal", type="hex:32", origin="rotate")
+    doc = st.parse_document(path.read_text())
+    ver = doc.secrets["DB_PASSWORD"].current_version
+    for dek in b_deks.values():
+        with pytest.raises(ValueError):
+            st.unseal(dek, "production", "DB_PASSWORD", ver)
+    with pytest.raises(SecretsError):
+        st.load(path, "production", ids=[b])
+    assert st.load(path, "production", ids=[a]).value("DB_PASSWORD") == "after-removal"
+
+
+def test_removed_recipients_forgery_fails_verify(pair) -> None:
+    path, a, b = pair
+    b_deks = dict(st.load(path, "production", ids=[b])._deks)
+    with st.transaction(path, "production", ids=[a]) as s:
+        s.remove_recipient("b")
+    # B re-seals the value with the data key it still knows and recomputes the file MAC
+    doc = st.parse_document(path.read_text())
+    entry = doc.secrets["DB_PASSWORD"]
+    ver = entry.current_version
+    for key_id, dek in b_deks.items():
+        nonce, ct = st.seal(dek, "production", "DB_PASSWORD", ver.v, ver.id, "forged-by-b")
+        forged = st.Version(v=ver.v, id=ver.id, created=ver.created, origin=ver.origin, key=key_id,
+                            nonce=nonce, ct=ct)
+        entry.versions[0] = forged
+        doc.mac = st.compute_mac(doc, dek)
+        path.write_text(st.dumps(doc))
+        with pytest.raises(SecretsError):
+            st.load(path, "production", ids=[a]).verify_all()
