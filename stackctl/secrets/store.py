@@ -222,6 +222,15 @@ def _req(obj: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
     return value
 
 
+def _only(obj: Any, allowed: tuple[str, ...], where: str) -> None:
+    """Refuse a field this stackctl does not know: the MAC covers only what it reads, so an unknown
+    field would travel unverified."""
+    if isinstance(obj, dict):
+        extra = sorted(set(obj) - set(allowed))
+        if extra:
+            raise _Corrupt(f"{where}: unknown field '{extra[0]}'")
+
+
 def parse_document(text: str) -> Document:
     """Parse and structurally validate a store file; `_Corrupt` with a located reason otherwise."""
     try:
@@ -244,10 +253,14 @@ def parse_document(text: str) -> Document:
         raise _Corrupt("active_key: malformed")
     for name, r in _req(data, "recipients", dict, "store").items():
         where = f"recipients.{name}"
+        if not RECIPIENT_NAME.match(name):
+            raise _Corrupt(f"recipients: invalid recipient name {name!r}")
+        _only(r, ("public_key", "added", "wrapped"), where)
         wrapped = {}
         for kid, w in _req(r, "wrapped", dict, where).items():
             if not _KEY_ID.match(kid):
                 raise _Corrupt(f"{where}.wrapped.{kid}: malformed key id")
+            _only(w, ("epk", "nonce", "ct"), f"{where}.wrapped.{kid}")
             wrapped[kid] = Wrap(epk=_req(w, "epk", str, f"{where}.wrapped.{kid}"),
                                 nonce=_req(w, "nonce", str, f"{where}.wrapped.{kid}"),
                                 ct=_req(w, "ct", str, f"{where}.wrapped.{kid}"))
@@ -257,9 +270,11 @@ def parse_document(text: str) -> Document:
         where = f"secrets.{name}"
         if not SECRET_NAME.match(name):
             raise _Corrupt(f"{where}: invalid name")
+        _only(e, ("type", "current", "versions"), where)
         versions = []
         for i, v in enumerate(_req(e, "versions", list, where)):
             w = f"{where}.versions[{i}]"
+            _only(v, ("v", "id", "created", "origin", "key", "nonce", "ct"), w)
             versions.append(Version(v=_req(v, "v", int, w), id=_req(v, "id", str, w),
                                     created=_req(v, "created", str, w), origin=_req(v, "origin", str, w),
                                     key=_req(v, "key", str, w), nonce=_req(v, "nonce", str, w),
@@ -637,10 +652,30 @@ def _unlock(doc: Document, display: str, ids: list[Identity]) -> tuple[dict[str,
             raise SecretsError(f"recipient {name!r} has no wrapped copy of the active data key",
                                file=display, hint="the file is corrupt; restore it from git")
         return deks, name
+    _refuse_altered_recipient(doc, display, ids)
     mine = "; ".join(f"{i.source} ({i.public[:28]}…)" for i in ids)
     raise SecretsError(
         f"none of your keys is a recipient of this store (recipients: {names}; your keys: {mine})",
         file=display, hint="ask a recipient to run `stackctl secrets recipients add <name> <your public key>`")
+
+
+def _refuse_altered_recipient(doc: Document, display: str, ids: list[Identity]) -> None:
+    """None of our public keys is a recipient: if one of our keys still opens a recipient's wrapped data
+    key, that recipient's public key in the file was changed (without a key nothing else would tell)."""
+    for name, rec in sorted(doc.recipients.items()):
+        wrap = rec.wrapped.get(doc.active_key)
+        if wrap is None:
+            continue
+        for ident in ids:
+            if ident.public == rec.public_key:
+                continue
+            try:
+                unwrap_key(wrap, ident, doc.profile, doc.active_key)
+            except ValueError:
+                continue
+            raise SecretsError(f"recipient {name!r} is your key ({ident.source}), but its public key in the file "
+                               "was changed: the file was tampered with", file=display,
+                               hint="restore it from git; nothing was read or written")
 
 
 def _verify_mac(doc: Document, dek: bytes, display: str) -> None:
@@ -664,6 +699,7 @@ def load(path: Path, profile: str, *, display: str | None = None, need_key: bool
     if not need_key:
         by_public = {r.public_key for r in doc.recipients.values()}
         if not any(i.public in by_public for i in ids):
+            _refuse_altered_recipient(doc, shown, ids)
             return SecretStore(path, shown, doc, None, None, history)
     deks, me = _unlock(doc, shown, ids)
     _verify_mac(doc, deks[doc.active_key], shown)

@@ -71,3 +71,32 @@ def test_removed_recipients_forgery_fails_verify(pair) -> None:
         path.write_text(st.dumps(doc))
         with pytest.raises(SecretsError):
             st.load(path, "production", ids=[a]).verify_all()
+
+
+# --- 7: the whole file is covered; an altered own public key is detected -------------------------
+@pytest.mark.parametrize(("where", "located"), [
+    (lambda d: d["secrets"]["DB_PASSWORD"]["versions"][0], "secrets.DB_PASSWORD.versions[0]: unknown field 'x'"),
+    (lambda d: d["secrets"]["DB_PASSWORD"], "secrets.DB_PASSWORD: unknown field 'x'"),
+    (lambda d: d["recipients"]["b"], "recipients.b: unknown field 'x'"),
+    (lambda d: next(iter(d["recipients"]["a"]["wrapped"].values())), "recipients.a.wrapped.k1: unknown field 'x'"),
+])
+def test_unknown_fields_anywhere_are_refused_with_their_place(pair, where, located) -> None:
+    path, a, _ = pair
+    data = json.loads(path.read_text())
+    where(data)["x"] = "\x1b]0;owned\x07"
+    path.write_text(json.dumps(data))
+    for need_key in (True, False):
+        with pytest.raises(SecretsError) as err:
+            st.load(path, "production", ids=[a], need_key=need_key)
+        assert located in str(err.value)
+
+
+def test_an_altered_copy_of_my_own_public_key_is_detected_without_verifying(pair) -> None:
+    path, a, _ = pair
+    data = json.loads(path.read_text())
+    data["recipients"]["a"]["public_key"] = _identity("mallory").public
+    path.write_text(json.dumps(data))
+    for need_key in (True, False):  # `secrets list` opens with need_key=False
+        with pytest.raises(SecretsError) as err:
+            st.load(path, "production", ids=[a], need_key=need_key)
+        assert "recipient 'a' is your key" in str(err.value) and "public key in the file was changed" in str(err.value)
