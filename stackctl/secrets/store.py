@@ -8,6 +8,8 @@ rotation is a one-line diff plus the `current` and `mac` lines):
       "profile": "production",
       "cipher": "AES-256-GCM",
       "active_key": "k1",
+      "store_id": "5b0e…",         # random, stable: names the store in this machine's memory of it
+      "generation": 7,            # +1 on every write: an older copy put back is noticed
       "recipients": {
         "alice": {"public_key": "stackctl-pub-1:...", "added": "...", "wrapped": {"k1": {...}}}
       },
@@ -50,14 +52,15 @@ import hmac
 import json
 import re
 import secrets as _rand
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stackctl.errors import InputError, SecretsError
-from stackctl.fsutil import SECRET_MODE, TEMP_GLOB, atomic_write, file_lock, remove_stale_temps
-from stackctl.secrets.keys import Identity, identities, parse_public
+from stackctl.fsutil import SECRET_MODE, TEMP_GLOB, atomic_write, file_lock, private_dir, remove_stale_temps
+from stackctl.secrets.keys import Identity, identities, keys_dir, parse_public
 
 FORMAT = 1
 CIPHER = "AES-256-GCM"
@@ -65,6 +68,7 @@ MAC_PREFIX = "hmac-sha256:"
 SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RECIPIENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{0,63}$")
 _KEY_ID = re.compile(r"^k[1-9][0-9]*$")
+_STORE_ID = re.compile(r"^[0-9a-f]{32}$")
 _ORIGIN = re.compile(r"^(generate|rotate|set|import|rollback:v[0-9]+)$")
 
 
@@ -138,6 +142,11 @@ class Document:
     recipients: dict[str, Recipient] = field(default_factory=dict)
     secrets: dict[str, Entry] = field(default_factory=dict)
     mac: str = ""
+    # a stable random id and a counter bumped by every write: this machine remembers the highest
+    # generation it saw per store id (`_Seen`), so a store put back to an older copy is noticed. Both
+    # absent in stores written before they existed (read as is, MAC unchanged; added on the next write).
+    store_id: str | None = None
+    generation: int | None = None
 
     def key_ids(self) -> list[str]:
         ids = {k for r in self.recipients.values() for k in r.wrapped} | {self.active_key}
@@ -149,6 +158,7 @@ class Document:
             "profile": self.profile,
             "cipher": CIPHER,
             "active_key": self.active_key,
+            **({"store_id": self.store_id, "generation": self.generation} if self.store_id is not None else {}),
             "recipients": {n: _recipient_data(r) for n, r in sorted(self.recipients.items())},
             "secrets": {n: _entry_data(e) for n, e in sorted(self.secrets.items())},
         }
@@ -178,8 +188,9 @@ def dumps(doc: Document) -> str:
 
     data = doc.to_data()
     lines = ["{"]
-    for k in ("stackctl_secrets", "profile", "cipher", "active_key"):
-        lines.append(f"  {one(k)}: {one(data[k])},")
+    for k in ("stackctl_secrets", "profile", "cipher", "active_key", "store_id", "generation"):
+        if k in data:
+            lines.append(f"  {one(k)}: {one(data[k])},")
     rec = data["recipients"]
     lines.append('  "recipients": {' + ("" if rec else "},"))
     for i, (name, r) in enumerate(rec.items()):
@@ -244,11 +255,17 @@ def parse_document(text: str) -> Document:
         raise _Corrupt(f"unsupported store format {fmt!r} (this stackctl reads format {FORMAT})")
     if data.get("cipher") != CIPHER:
         raise _Corrupt(f"unsupported cipher {data.get('cipher')!r}")
-    extra = set(data) - {"stackctl_secrets", "profile", "cipher", "active_key", "recipients", "secrets", "mac"}
-    if extra:
-        raise _Corrupt(f"unknown field '{sorted(extra)[0]}'")
+    _only(data, ("stackctl_secrets", "profile", "cipher", "active_key", "store_id", "generation", "recipients",
+                 "secrets", "mac"), "store")
     doc = Document(profile=_req(data, "profile", str, "store"), active_key=_req(data, "active_key", str, "store"),
                    mac=_req(data, "mac", str, "store"))
+    if "store_id" in data or "generation" in data:  # both or neither (neither: written before they existed)
+        doc.store_id = _req(data, "store_id", str, "store")
+        doc.generation = _req(data, "generation", int, "store")
+        if not _STORE_ID.match(doc.store_id):
+            raise _Corrupt("store_id: malformed")
+        if doc.generation < 1:
+            raise _Corrupt("generation: not a positive number")
     if not _KEY_ID.match(doc.active_key):
         raise _Corrupt("active_key: malformed")
     for name, r in _req(data, "recipients", dict, "store").items():
@@ -398,6 +415,7 @@ class SecretStore:
         self.history = history
         self.dirty = False
         self._writable = False
+        self.seen = _Seen()  # what this machine remembered of this store before it was opened
 
     def __repr__(self) -> str:
         return f"SecretStore({self.display!r}, unlocked={self.unlocked})"
@@ -480,7 +498,10 @@ class SecretStore:
         if "\x00" in value:
             raise InputError(f"{name}: a value cannot contain a NUL byte")
         entry = self.doc.secrets.get(name)
-        v = (max(x.v for x in entry.versions) + 1) if entry else 1
+        # after the file was put back to an older copy (or a secret deleted and made again), the numbers
+        # above what it holds may already have existed: continue above the highest this machine saw
+        v = max([x.v for x in entry.versions] if entry else [0]) + 1
+        v = max(v, self.seen.versions.get(name, 0) + 1)
         vid = _rand.token_hex(8)
         key_id = self.doc.active_key
         nonce, ct = seal(self._dek(key_id), self.profile, name, v, vid, value)
@@ -703,7 +724,9 @@ def load(path: Path, profile: str, *, display: str | None = None, need_key: bool
             return SecretStore(path, shown, doc, None, None, history)
     deks, me = _unlock(doc, shown, ids)
     _verify_mac(doc, deks[doc.active_key], shown)
-    return SecretStore(path, shown, doc, deks, me, history)
+    store = SecretStore(path, shown, doc, deks, me, history)
+    _check_generation(store)
+    return store
 
 
 def create(path: Path, profile: str, identity: Identity, recipient: str, *, display: str | None = None,
@@ -741,11 +764,96 @@ def transaction(path: Path, profile: str, *, display: str | None = None, history
 
 
 def _commit(store: SecretStore) -> None:
+    doc = store.doc
+    if doc.store_id is None:  # a store written before ids: it gets one now (migration on write)
+        doc.store_id = _rand.token_hex(16)
+    doc.generation = max(doc.generation or 0, store.seen.generation) + 1
     dek = store._dek(store.doc.active_key)
     store.doc.mac = compute_mac(store.doc, dek)
     remove_stale_temps(store.path)  # left by a killed writer; we hold the lock
     atomic_write(store.path, dumps(store.doc), mode=SECRET_MODE)
     store.dirty = False
+    _remember(store.doc)
+
+
+# ---------------------------------------------------------------------------------------------
+# What this machine saw: rollback of a store, version numbers
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class _Seen:
+    generation: int = 0
+    versions: dict[str, int] = field(default_factory=dict)  # secret name → highest version number
+
+
+def warn(message: str) -> None:
+    """How the store tells the user something without failing (stderr, like the CLI's warnings)."""
+    sys.stderr.write(f"Warning: {message}\n")
+    sys.stderr.flush()
+
+
+def state_path() -> Path:
+    """`<config dir>/stackctl/stores.json`, next to the key directory: per store id, the highest
+    generation and version numbers this machine saw. Advisory: unreadable or unwritable, it is skipped."""
+    return keys_dir().parent / "stores.json"
+
+
+def _read_state() -> dict[str, Any]:
+    try:
+        data = json.loads(state_path().read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return {}
+    stores = data.get("stores") if isinstance(data, dict) else None
+    return stores if isinstance(stores, dict) else {}
+
+
+def _seen(doc: Document, state: dict[str, Any]) -> _Seen:
+    rec = state.get(doc.store_id or "")
+    if not isinstance(rec, dict):
+        return _Seen()
+    gen = rec.get("generation")
+    versions = rec.get("versions")
+    return _Seen(generation=gen if isinstance(gen, int) and not isinstance(gen, bool) else 0,
+                 versions={k: v for k, v in versions.items() if isinstance(v, int) and not isinstance(v, bool)}
+                 if isinstance(versions, dict) else {})
+
+
+_told: set[tuple[str, int | None]] = set()
+
+
+def _check_generation(store: SecretStore) -> None:
+    """A verified store older than the one this machine last saw was put back (a rollback of the file):
+    say so, and remember the highest numbers so no version number is handed out twice."""
+    doc = store.doc
+    if doc.store_id is None:
+        return
+    store.seen = _seen(doc, _read_state())
+    told = (doc.store_id, doc.generation)
+    if doc.generation is not None and doc.generation < store.seen.generation and told not in _told:
+        _told.add(told)  # once per process: a command may open the store several times
+        warn(f"{store.display}: this store is at generation {doc.generation}, but this machine already saw "
+             f"generation {store.seen.generation}: an older copy was put back (a git revert or checkout?). "
+             "Values rotated since then are gone from it; check `git log` of the file")
+    _remember(doc)
+
+
+def _remember(doc: Document) -> None:
+    if doc.store_id is None or doc.generation is None:
+        return
+    path = state_path()
+    try:
+        private_dir(path.parent)
+        with file_lock(path.with_name(path.name + ".lock")):
+            state = _read_state()
+            seen = _seen(doc, state)
+            versions = dict(seen.versions)
+            for name, entry in doc.secrets.items():
+                versions[name] = max(versions.get(name, 0), *(v.v for v in entry.versions))
+            if seen.generation >= doc.generation and versions == seen.versions:
+                return
+            state[doc.store_id] = {"generation": max(seen.generation, doc.generation), "versions": versions}
+            atomic_write(path, json.dumps({"stores": state}, indent=1, sort_keys=True) + "\n", mode=SECRET_MODE)
+    except OSError:
+        return  # advisory (a read-only home): the store itself is fine
 
 
 def _ignore_lock_files(directory: Path) -> None:

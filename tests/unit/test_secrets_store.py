@@ -371,9 +371,9 @@ def test_format_is_stable_and_a_rotation_is_a_small_diff(tmp_path: Path, me: key
         s.put("K07", "new", type="hex:32", origin="rotate")
     diff = [ln for ln in difflib.unified_diff(text.splitlines(), path.read_text().splitlines(), n=0, lineterm="")
             if ln[:1] in "+-" and not ln.startswith(("+++", "---"))]
-    # one new version line, `current` (- and +), `mac` (- and +)
-    assert len(diff) == 5, diff
-    assert sum(ln.startswith("+") for ln in diff) == 3
+    # one new version line, `generation`, `current` and `mac` (- and +)
+    assert len(diff) == 7, diff
+    assert sum(ln.startswith("+") for ln in diff) == 4
 
 
 def test_reseal_after_a_hand_merge(tmp_path: Path, me: keys.Identity) -> None:

@@ -100,3 +100,55 @@ def test_an_altered_copy_of_my_own_public_key_is_detected_without_verifying(pair
         with pytest.raises(SecretsError) as err:
             st.load(path, "production", ids=[a], need_key=need_key)
         assert "recipient 'a' is your key" in str(err.value) and "public key in the file was changed" in str(err.value)
+
+
+# --- 8: a store put back to an older copy is noticed; version numbers are never reused -----------
+def test_rollback_of_the_file_warns_and_version_numbers_are_not_reused(pair, capsys) -> None:
+    path, a, _ = pair
+    old_copy = path.read_text()  # DB_PASSWORD v1, as committed earlier
+    for value in ("second", "third"):
+        with st.transaction(path, "production", ids=[a]) as s:
+            s.put("DB_PASSWORD", value, type="hex:32", origin="rotate")
+    assert st.load(path, "production", ids=[a]).entry("DB_PASSWORD").current == 3
+    capsys.readouterr()
+    path.write_text(old_copy)  # `git checkout <old> -- .stackctl/secrets/production.json`
+    s = st.load(path, "production", ids=[a])
+    err = capsys.readouterr().err
+    assert "Warning:" in err and "an older copy was put back" in err and str(path) in err
+    assert s.entry("DB_PASSWORD").current == 1
+    with st.transaction(path, "production", ids=[a]) as s:
+        ver = s.put("DB_PASSWORD", "after-rollback", type="hex:32", origin="rotate")
+    assert ver.v == 4  # v2 and v3 existed (other copies of the file, other clusters) — never again
+    capsys.readouterr()
+    st.load(path, "production", ids=[a])  # written past the remembered generation: no warning any more
+    assert "Warning" not in capsys.readouterr().err
+    state = st.state_path()
+    assert state.stat().st_mode & 0o777 == 0o600
+    assert "after-rollback" not in state.read_text() and "third" not in state.read_text()
+
+
+def test_a_store_without_id_and_generation_is_read_and_migrated_on_write(pair) -> None:
+    path, a, _ = pair
+    s = st.load(path, "production", ids=[a])
+    doc = s.doc
+    doc.store_id, doc.generation = None, None  # as written before these fields existed
+    doc.mac = st.compute_mac(doc, s._deks[doc.active_key])
+    path.write_text(st.dumps(doc))
+    data = json.loads(path.read_text())
+    assert "store_id" not in data and "generation" not in data
+    assert st.load(path, "production", ids=[a]).value("DB_PASSWORD") == "before-removal"
+    with st.transaction(path, "production", ids=[a]) as s:
+        s.put("OTHER", "x", type="manual", origin="set")
+    data = json.loads(path.read_text())
+    assert len(data["store_id"]) == 32 and data["generation"] == 1
+    st.load(path, "production", ids=[a]).verify_all()
+
+
+def test_store_id_and_generation_are_covered_by_the_mac(pair) -> None:
+    path, a, _ = pair
+    data = json.loads(path.read_text())
+    data["generation"] += 10
+    path.write_text(json.dumps(data))
+    with pytest.raises(SecretsError) as err:
+        st.load(path, "production", ids=[a])
+    assert "integrity check failed" in str(err.value)
