@@ -648,9 +648,17 @@ def _read(path: Path, display: str, profile: str) -> Document:
     return doc
 
 
+def _unusable_key(ids: list[Identity]) -> None:
+    """No usable key opens the store: a key file that could not be used may be the one it needs."""
+    problems = getattr(ids, "problems", [])
+    if problems:
+        raise problems[0]
+
+
 def _unlock(doc: Document, display: str, ids: list[Identity]) -> tuple[dict[str, bytes], str]:
     names = ", ".join(sorted(doc.recipients)) or "none"
     if not ids:
+        _unusable_key(ids)
         raise SecretsError(
             f"no private key found to open this store (its recipients: {names})", file=display,
             hint="create a key with `stackctl secrets keygen` and ask a recipient to run "
@@ -674,6 +682,7 @@ def _unlock(doc: Document, display: str, ids: list[Identity]) -> tuple[dict[str,
                                file=display, hint="the file is corrupt; restore it from git")
         return deks, name
     _refuse_altered_recipient(doc, display, ids)
+    _unusable_key(ids)
     mine = "; ".join(f"{i.source} ({i.public[:28]}…)" for i in ids)
     raise SecretsError(
         f"none of your keys is a recipient of this store (recipients: {names}; your keys: {mine})",

@@ -152,3 +152,61 @@ def test_store_id_and_generation_are_covered_by_the_mac(pair) -> None:
     with pytest.raises(SecretsError) as err:
         st.load(path, "production", ids=[a])
     assert "integrity check failed" in str(err.value)
+
+
+# --- 9: env file, key files, key directory -----------------------------------------------------------
+def test_more_rotations_than_history_keeps_is_stale_not_hand_edited(project) -> None:
+    from stackctl.compose import dotenv
+    from stackctl.profile import load_profile
+    from stackctl.secrets import envfile, ops, secret_values
+
+    project.write("compose.yaml", "services:\n  api:\n    image: busybox\n    environment:\n"
+                                  "      JWT_SECRET: ${JWT_SECRET}\n")
+    project.write(".env.example", "# @secret hex:32\nJWT_SECRET=\n")
+    project.profile("staging", "compose:\n  files: [compose.yaml]\nsecrets:\n  history: 2\n")
+
+    def prof():
+        return load_profile(project.root, "staging")
+
+    ops.generate(prof())
+    envfile.render(prof())
+    for _ in range(3):  # v1 (in the env file) leaves the kept history
+        ops.rotate(prof(), ["JWT_SECRET"])
+    assert [p.kind for p in envfile.check(prof()).problems] == ["stale"]
+    assert envfile.render(prof()).changed == ["JWT_SECRET"]
+    assert dotenv.load(project.root / ".env.staging")["JWT_SECRET"] == secret_values(prof())["JWT_SECRET"]
+
+
+def test_a_stray_loose_key_file_does_not_block_the_key_actually_used(pair, monkeypatch) -> None:
+    path, a, _ = pair
+    directory = keys.keys_dir()
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    stray = directory / "old.key"
+    stray.write_text("whatever\n")
+    stray.chmod(0o644)
+    monkeypatch.setenv(keys.ENV_KEY, f"{keys.PRIVATE_PREFIX}{keys._b64(a.private)}")
+    assert st.load(path, "production").value("DB_PASSWORD") == "before-removal"
+    monkeypatch.delenv(keys.ENV_KEY)  # now no usable key: the unusable file is what the user must hear about
+    with pytest.raises(SecretsError) as err:
+        st.load(path, "production")
+    assert "refusing a private key file readable by others (mode 0644)" in str(err.value)
+    assert str(stray) in str(err.value)
+
+
+def test_a_key_file_that_is_not_a_regular_file(isolated_env, monkeypatch) -> None:
+    monkeypatch.setenv(keys.ENV_KEY_FILE, "/dev/null")
+    with pytest.raises(SecretsError) as err:
+        keys.identities()
+    assert "not a regular file" in str(err.value) and "chmod" not in str(err.value)
+
+
+def test_a_key_directory_writable_by_others_is_refused(isolated_env) -> None:
+    ident, _ = keys.keygen("me")
+    directory = keys.keys_dir()
+    directory.chmod(0o777)
+    with pytest.raises(SecretsError) as err:
+        keys.default_identity()
+    assert "writable by group or others (mode 0777)" in str(err.value)
+    assert f"chmod 700 {directory}" in str(err.value)
+    directory.chmod(0o700)
+    assert keys.default_identity() == ident
