@@ -32,3 +32,16 @@ def test_escape_sequences_in_store_metadata_are_printed_escaped(proj, cli, tmp_p
         out = res.stdout + res.stderr
         assert "\x1b" not in out and "\x07" not in out and "\x9b" not in out, args
         assert "\\x" in out, (args, out)  # shown, escaped
+
+
+def test_a_store_put_back_to_an_older_copy_is_a_warning(proj, cli) -> None:
+    assert cli("secrets", "generate").exit_code == 0
+    store = proj.root / ".stackctl/secrets/local.json"
+    old_copy = store.read_text()
+    assert cli("secrets", "rotate", "JWT_SECRET").exit_code == 0
+    store.write_text(old_copy)  # `git checkout HEAD~ -- .stackctl/secrets/local.json`
+    res = cli("secrets", "list", "-o", "json")
+    assert res.exit_code == 0 and json.loads(res.stdout)[0]["version"] == 1  # stdout stays data
+    assert "Warning:" in res.stderr and "an older copy was put back" in res.stderr
+    assert cli("secrets", "rotate", "JWT_SECRET").exit_code == 0
+    assert json.loads(cli("secrets", "list", "-o", "json").stdout)[0]["version"] == 3  # v2 existed: not reused
