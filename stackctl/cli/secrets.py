@@ -6,6 +6,7 @@ imported at module level (cryptography and yaml load inside the commands).
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -27,21 +28,45 @@ NamesArg = Annotated[list[str] | None, typer.Argument(metavar="[NAME]...", help=
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Secret name (a key of .env.example).")]
 
 
+def _clean(data: Any) -> Any:
+    """The one sanitizer of everything these commands print: store metadata (recipient names, `type`,
+    `origin`, `created`) may come from a file nobody verified, so a control character (a terminal escape
+    sequence) is shown escaped (`\\x1b`), never sent to the terminal."""
+    if isinstance(data, str):
+        return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), data)
+    if isinstance(data, dict):
+        return {_clean(k): _clean(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_clean(v) for v in data]
+    return data
+
+
+# C0 and C1 controls, DEL, and the invisible format / separator characters that can reorder a line
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+
+
+def _emit(data: Any, output: Output, *, text: Any = None) -> None:
+    emit(_clean(data), output, text=_clean(text) if isinstance(text, str) else text)
+
+
 def _report(outcome: Outcome, output: Output, *, title: str) -> None:
     for note in outcome.notes:
-        info(note)
+        info(_clean(note))
     rows = [{"name": c.name, "action": c.action, "version": c.version, "type": c.type, "note": c.note}
             for c in outcome.changes]
     if output is Output.text and not rows:
         return
-    emit(rows, output, text=_table(title, ("name", "action", "version", "type", "note"), rows)
+    _emit(rows, output, text=_table(title, ("name", "action", "version", "type", "note"), rows)
          if output is Output.text else None)
 
 
 def _table(title: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> Any:
     """The first column names the row (a secret, a version, a recipient): it never wraps."""
-    return table(columns, (["" if row.get(c) is None else str(row.get(c)) for c in columns] for row in rows),
-                 key=columns[:1], title=title or None)
+    from rich.text import Text
+
+    # Text, not str: a `[...]` in a value is not rich markup either
+    return table(columns, ([Text("" if row.get(c) is None else _clean(str(row.get(c)))) for c in columns]
+                           for row in rows), key=columns[:1], title=_clean(title) or None)
 
 
 @app.command("keygen")
@@ -159,7 +184,7 @@ def _rotate_in_place(the_profile: Any, name: str, *, timeout: float, output: Out
     rows = [{"name": result.name, "action": "rotated in place", "version": result.version, "type": "",
              "note": f"was v{result.was}; changed in {', '.join(f'{s} ({how})' for s, how in result.switched.items())}"
                      + (f"; recreated {', '.join(result.rolled)}" if result.rolled else "")}]
-    emit(rows, output, text=_table(f"rotated ({the_profile.name})", ("name", "action", "version", "note"), rows)
+    _emit(rows, output, text=_table(f"rotated ({the_profile.name})", ("name", "action", "version", "note"), rows)
          if output is Output.text else None)
 
 
@@ -249,7 +274,7 @@ def list_(profile: ProfileOpt = "local", output: OutputOpt = Output.text) -> Non
     rows, verified = ops.listing(load_profile(profile))
     data = [{k: r[k] for k in ("name", "type", "version", "versions", "age", "updated", "origin", "status")}
             for r in rows]
-    emit(data, output, text=_table(f"secrets ({profile})", ("name", "type", "version", "versions", "age", "origin",
+    _emit(data, output, text=_table(f"secrets ({profile})", ("name", "type", "version", "versions", "age", "origin",
                                                              "status"), data) if output is Output.text else None)
     if not verified and rows and any(r["version"] for r in rows):
         info("note: integrity not verified (no private key for this store)")
@@ -276,7 +301,7 @@ def show(name: NameArg, profile: ProfileOpt = "local",
             emit({"name": name, "version": version, "value": value}, output)
         return
     row = ops.describe(the_profile, name)
-    emit(row, output, text=_table(name, ("name", "type", "version", "versions", "updated", "origin", "status"),
+    _emit(row, output, text=_table(name, ("name", "type", "version", "versions", "updated", "origin", "status"),
                                   [row]) if output is Output.text else None)
 
 
@@ -290,7 +315,7 @@ def history(name: NameArg, profile: ProfileOpt = "local", output: OutputOpt = Ou
 
     rows = ops.history(load_profile(profile), name)
     shown = [{**r, "current": "*" if r["current"] else ""} for r in rows]
-    emit(rows, output, text=_table(f"{name} ({profile})", ("version", "current", "created", "age", "origin", "digest"),
+    _emit(rows, output, text=_table(f"{name} ({profile})", ("version", "current", "created", "age", "origin", "digest"),
                                    shown) if output is Output.text else None)
 
 
@@ -345,7 +370,7 @@ def verify(profile: ProfileOpt = "local",
     text = (f"{result['store']}: ok — {len(secrets)} secrets, {result['versions_checked']} versions "
             f"checked, opened as {result['recipient']!r}, data key {result['key']}"
             + (", MAC rewritten" if reseal else ""))
-    emit(result, output, text=text)
+    _emit(result, output, text=text)
 
 
 @recipients_app.command("list")
@@ -354,7 +379,7 @@ def recipients_list(profile: ProfileOpt = "local", output: OutputOpt = Output.te
     from stackctl.secrets import ops
 
     rows, verified = ops.recipients(load_profile(profile))
-    emit(rows, output, text=_table(f"recipients ({profile})", ("name", "public_key", "added", "you"), rows)
+    _emit(rows, output, text=_table(f"recipients ({profile})", ("name", "public_key", "added", "you"), rows)
          if output is Output.text else None)
     if not verified:
         info("note: integrity not verified (no private key for this store)")
@@ -381,7 +406,8 @@ def recipients_remove(name: Annotated[str, typer.Argument(help="Recipient to rem
                       output: OutputOpt = Output.text) -> None:
     """Remove a recipient.
 
-    Follow with `rekey` and `rotate --all` to cut them off for good.
+    Renews the data key at once (every kept version re-sealed for the remaining recipients); follow
+    with `rotate --all`, since they may know the values they could read.
     """
     from stackctl.secrets import ops
 

@@ -176,12 +176,17 @@ def plan(profile: Profile, src: Sources, *, reset: bool = False, force: bool = F
                 emit(key.doc, f"# {name} is not set (not in the store)")
                 continue
             if key.kind == "secret" and current not in (None, "") and known and current != value:
-                if current in src.store_history.get(name, frozenset()) or ops.is_placeholder(current):
+                # a line render wrote itself is stale, even once its value left the kept history
+                written = name in src.rendered and not _edited(src, name)
+                if written or current in src.store_history.get(name, frozenset()) or ops.is_placeholder(current):
                     p.stale.append(name)
                 elif not force:
                     p.hand_edited.append(name)
             p.sources[name] = "store" if key.kind == "secret" else "derived"
-            emit(key.doc, f"{name}={format_value(value, key=name)}")
+            line = f"{name}={format_value(value, key=name)}"
+            if key.kind == "secret" and known:
+                marks.append(f"{name}:{_line_fingerprint(line)}")
+            emit(key.doc, line)
             continue
         if name in values:
             if not reset and _edited(src, name) and current != values[name]:

@@ -113,11 +113,28 @@ def keygen(name: str = "default") -> tuple[Identity, bool]:
     return Identity(name=name, private=private, source=str(path)), True
 
 
+class Identities(list[Identity]):
+    """The usable keys, plus `problems`: key-directory files that could not be used (loose mode, not a
+    key, a group/other-writable directory). A problem matters only when no usable key opens the store —
+    one stray file must not block a command that `STACKCTL_SECRET_KEY` (or another file) serves."""
+
+    def __init__(self, found: list[Identity], problems: list[SecretsError]) -> None:
+        super().__init__(found)
+        self.problems = problems
+
+
 def load_key_file(path: Path) -> Identity:
     try:
         st = path.stat()
     except FileNotFoundError:
         raise SecretsError("key file not found", file=str(path)) from None
+    except OSError as exc:
+        raise SecretsError(f"cannot read key file: {type(exc).__name__}", file=str(path)) from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a device, pipe or socket"
+        raise SecretsError(f"not a key file: {kind}, not a regular file", file=str(path),
+                           hint=f"point {ENV_KEY_FILE} (or the key directory entry) at a key file made by "
+                                "`stackctl secrets keygen`")
     if st.st_mode & 0o077:
         raise SecretsError(
             f"refusing a private key file readable by others (mode {stat.S_IMODE(st.st_mode):04o})",
@@ -132,9 +149,21 @@ def load_key_file(path: Path) -> Identity:
     return Identity(name=path.stem, private=parse_private(lines[0], source=str(path)), source=str(path))
 
 
-def identities() -> list[Identity]:
-    """Every private key available to this process: env var(s) first, then the key directory."""
+def _check_keys_dir(directory: Path) -> None:
+    """A key directory others can write to lets them swap or plant a key: refused, with the fix."""
+    mode = stat.S_IMODE(directory.stat().st_mode)
+    if mode & 0o022:
+        raise SecretsError(f"refusing keys from a directory writable by group or others (mode {mode:04o})",
+                           file=str(directory), hint=f"run `chmod 700 {directory}`")
+
+
+def identities() -> Identities:
+    """Every private key available to this process: env var(s) first, then the key directory.
+
+    `$STACKCTL_SECRET_KEY` and `$STACKCTL_SECRET_KEY_FILE` are asked for by name: a bad one is an error at
+    once. A bad file in the key directory is kept in `problems` (see `Identities`)."""
     found: list[Identity] = []
+    problems: list[SecretsError] = []
     env = os.environ.get(ENV_KEY, "")
     for i, token in enumerate(t for t in re.split(r"[\s,]+", env) if t):
         found.append(Identity(name=f"{ENV_KEY}[{i}]" if i else ENV_KEY,
@@ -144,15 +173,27 @@ def identities() -> list[Identity]:
         found.append(load_key_file(Path(env_file)))
     directory = keys_dir()
     if directory.is_dir():
-        for path in sorted(directory.glob("*.key")):
-            found.append(load_key_file(path))
-    return found
+        paths = sorted(directory.glob("*.key"))
+        try:
+            if paths:
+                _check_keys_dir(directory)
+        except SecretsError as exc:
+            problems.append(exc)
+            paths = []
+        for path in paths:
+            try:
+                found.append(load_key_file(path))
+            except SecretsError as exc:
+                problems.append(exc)
+    return Identities(found, problems)
 
 
 def default_identity() -> Identity | None:
     """The key `secrets init` enrols: the env var, else `default.key`, else the only key file."""
     ids = identities()
     if not ids:
+        if ids.problems:  # a key is there but unusable: say why rather than make another one
+            raise ids.problems[0]
         return None
     if ids[0].source.startswith("$"):
         return ids[0]

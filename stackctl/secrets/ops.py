@@ -292,8 +292,9 @@ def remove_recipient(profile: Profile, name: str, *, force: bool = False) -> Out
     with _tx(profile) as store:
         store.remove_recipient(name, allow_self=force)
     return Outcome(notes=[
-        f"removed {name}. They may still hold the current data key and values: run "
-        f"`stackctl secrets rekey -p {profile.name}` and `stackctl secrets rotate --all -p {profile.name}`"])
+        f"removed {name} and renewed the data key (every kept version re-sealed): they cannot open what is "
+        f"written from now on. They may still know the values they could read: run "
+        f"`stackctl secrets rotate --all -p {profile.name}`"])
 
 
 def listing(profile: Profile) -> tuple[list[dict[str, object]], bool]:

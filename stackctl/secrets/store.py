@@ -8,6 +8,8 @@ rotation is a one-line diff plus the `current` and `mac` lines):
       "profile": "production",
       "cipher": "AES-256-GCM",
       "active_key": "k1",
+      "store_id": "5b0e…",         # random, stable: names the store in this machine's memory of it
+      "generation": 7,            # +1 on every write: an older copy put back is noticed
       "recipients": {
         "alice": {"public_key": "stackctl-pub-1:...", "added": "...", "wrapped": {"k1": {...}}}
       },
@@ -31,8 +33,8 @@ Cryptography (all from `cryptography`):
   `stackctl/v1|<profile>|<name>|<version>|<id>`: a ciphertext moved to another key, version or
   profile does not decrypt;
 - the DEK is wrapped per recipient: ephemeral X25519 ECDH with the recipient's public key → HKDF-SHA256
-  → AES-256-GCM (associated data binds profile, key id and recipient), so adding or removing a
-  recipient never re-encrypts a value;
+  → AES-256-GCM (associated data binds profile, key id and recipient), so adding a recipient never
+  re-encrypts a value; removing one renews the data key (`SecretStore._renew_key`) in the same write;
 - `mac` is HMAC-SHA256 under HKDF(active DEK, "mac|<profile>") over the canonical JSON of everything
   else, so a removed, added, reordered or edited entry (or a changed `current`) is detected.
 
@@ -50,14 +52,15 @@ import hmac
 import json
 import re
 import secrets as _rand
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stackctl.errors import InputError, SecretsError
-from stackctl.fsutil import SECRET_MODE, TEMP_GLOB, atomic_write, file_lock, remove_stale_temps
-from stackctl.secrets.keys import Identity, identities, parse_public
+from stackctl.fsutil import SECRET_MODE, TEMP_GLOB, atomic_write, file_lock, private_dir, remove_stale_temps
+from stackctl.secrets.keys import Identity, identities, keys_dir, parse_public
 
 FORMAT = 1
 CIPHER = "AES-256-GCM"
@@ -65,6 +68,7 @@ MAC_PREFIX = "hmac-sha256:"
 SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RECIPIENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{0,63}$")
 _KEY_ID = re.compile(r"^k[1-9][0-9]*$")
+_STORE_ID = re.compile(r"^[0-9a-f]{32}$")
 _ORIGIN = re.compile(r"^(generate|rotate|set|import|rollback:v[0-9]+)$")
 
 
@@ -138,6 +142,11 @@ class Document:
     recipients: dict[str, Recipient] = field(default_factory=dict)
     secrets: dict[str, Entry] = field(default_factory=dict)
     mac: str = ""
+    # a stable random id and a counter bumped by every write: this machine remembers the highest
+    # generation it saw per store id (`_Seen`), so a store put back to an older copy is noticed. Both
+    # absent in stores written before they existed (read as is, MAC unchanged; added on the next write).
+    store_id: str | None = None
+    generation: int | None = None
 
     def key_ids(self) -> list[str]:
         ids = {k for r in self.recipients.values() for k in r.wrapped} | {self.active_key}
@@ -149,6 +158,7 @@ class Document:
             "profile": self.profile,
             "cipher": CIPHER,
             "active_key": self.active_key,
+            **({"store_id": self.store_id, "generation": self.generation} if self.store_id is not None else {}),
             "recipients": {n: _recipient_data(r) for n, r in sorted(self.recipients.items())},
             "secrets": {n: _entry_data(e) for n, e in sorted(self.secrets.items())},
         }
@@ -178,8 +188,9 @@ def dumps(doc: Document) -> str:
 
     data = doc.to_data()
     lines = ["{"]
-    for k in ("stackctl_secrets", "profile", "cipher", "active_key"):
-        lines.append(f"  {one(k)}: {one(data[k])},")
+    for k in ("stackctl_secrets", "profile", "cipher", "active_key", "store_id", "generation"):
+        if k in data:
+            lines.append(f"  {one(k)}: {one(data[k])},")
     rec = data["recipients"]
     lines.append('  "recipients": {' + ("" if rec else "},"))
     for i, (name, r) in enumerate(rec.items()):
@@ -222,6 +233,15 @@ def _req(obj: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
     return value
 
 
+def _only(obj: Any, allowed: tuple[str, ...], where: str) -> None:
+    """Refuse a field this stackctl does not know: the MAC covers only what it reads, so an unknown
+    field would travel unverified."""
+    if isinstance(obj, dict):
+        extra = sorted(set(obj) - set(allowed))
+        if extra:
+            raise _Corrupt(f"{where}: unknown field '{extra[0]}'")
+
+
 def parse_document(text: str) -> Document:
     """Parse and structurally validate a store file; `_Corrupt` with a located reason otherwise."""
     try:
@@ -235,19 +255,29 @@ def parse_document(text: str) -> Document:
         raise _Corrupt(f"unsupported store format {fmt!r} (this stackctl reads format {FORMAT})")
     if data.get("cipher") != CIPHER:
         raise _Corrupt(f"unsupported cipher {data.get('cipher')!r}")
-    extra = set(data) - {"stackctl_secrets", "profile", "cipher", "active_key", "recipients", "secrets", "mac"}
-    if extra:
-        raise _Corrupt(f"unknown field '{sorted(extra)[0]}'")
+    _only(data, ("stackctl_secrets", "profile", "cipher", "active_key", "store_id", "generation", "recipients",
+                 "secrets", "mac"), "store")
     doc = Document(profile=_req(data, "profile", str, "store"), active_key=_req(data, "active_key", str, "store"),
                    mac=_req(data, "mac", str, "store"))
+    if "store_id" in data or "generation" in data:  # both or neither (neither: written before they existed)
+        doc.store_id = _req(data, "store_id", str, "store")
+        doc.generation = _req(data, "generation", int, "store")
+        if not _STORE_ID.match(doc.store_id):
+            raise _Corrupt("store_id: malformed")
+        if doc.generation < 1:
+            raise _Corrupt("generation: not a positive number")
     if not _KEY_ID.match(doc.active_key):
         raise _Corrupt("active_key: malformed")
     for name, r in _req(data, "recipients", dict, "store").items():
         where = f"recipients.{name}"
+        if not RECIPIENT_NAME.match(name):
+            raise _Corrupt(f"recipients: invalid recipient name {name!r}")
+        _only(r, ("public_key", "added", "wrapped"), where)
         wrapped = {}
         for kid, w in _req(r, "wrapped", dict, where).items():
             if not _KEY_ID.match(kid):
                 raise _Corrupt(f"{where}.wrapped.{kid}: malformed key id")
+            _only(w, ("epk", "nonce", "ct"), f"{where}.wrapped.{kid}")
             wrapped[kid] = Wrap(epk=_req(w, "epk", str, f"{where}.wrapped.{kid}"),
                                 nonce=_req(w, "nonce", str, f"{where}.wrapped.{kid}"),
                                 ct=_req(w, "ct", str, f"{where}.wrapped.{kid}"))
@@ -257,9 +287,11 @@ def parse_document(text: str) -> Document:
         where = f"secrets.{name}"
         if not SECRET_NAME.match(name):
             raise _Corrupt(f"{where}: invalid name")
+        _only(e, ("type", "current", "versions"), where)
         versions = []
         for i, v in enumerate(_req(e, "versions", list, where)):
             w = f"{where}.versions[{i}]"
+            _only(v, ("v", "id", "created", "origin", "key", "nonce", "ct"), w)
             versions.append(Version(v=_req(v, "v", int, w), id=_req(v, "id", str, w),
                                     created=_req(v, "created", str, w), origin=_req(v, "origin", str, w),
                                     key=_req(v, "key", str, w), nonce=_req(v, "nonce", str, w),
@@ -383,6 +415,7 @@ class SecretStore:
         self.history = history
         self.dirty = False
         self._writable = False
+        self.seen = _Seen()  # what this machine remembered of this store before it was opened
 
     def __repr__(self) -> str:
         return f"SecretStore({self.display!r}, unlocked={self.unlocked})"
@@ -465,7 +498,10 @@ class SecretStore:
         if "\x00" in value:
             raise InputError(f"{name}: a value cannot contain a NUL byte")
         entry = self.doc.secrets.get(name)
-        v = (max(x.v for x in entry.versions) + 1) if entry else 1
+        # after the file was put back to an older copy (or a secret deleted and made again), the numbers
+        # above what it holds may already have existed: continue above the highest this machine saw
+        v = max([x.v for x in entry.versions] if entry else [0]) + 1
+        v = max(v, self.seen.versions.get(name, 0) + 1)
         vid = _rand.token_hex(8)
         key_id = self.doc.active_key
         nonce, ct = seal(self._dek(key_id), self.profile, name, v, vid, value)
@@ -534,7 +570,23 @@ class SecretStore:
             raise SecretsError(f"{name!r} is your own key: removing it locks you out of this store",
                                file=self.display, hint="pass --force if another recipient can still open it")
         del self.doc.recipients[name]
+        # The removed key still unwraps every data key it held: renew it now, in this same write, so
+        # it neither reads a value written from now on nor forges one under a MAC it can compute.
+        self._renew_key()
         self.dirty = True
+
+    def _renew_key(self) -> str:
+        """A fresh data key sealed only to the current recipients; every kept version re-sealed under
+        it and every other key dropped (a pending one from a half-done rekey too: the removed
+        recipient may hold it)."""
+        key_ids = self.doc.key_ids()
+        new_id = f"k{int(key_ids[-1][1:]) + 1}"
+        dek = _rand.token_bytes(32)
+        for r in self.doc.recipients.values():
+            r.wrapped[new_id] = wrap_key(dek, r.public_key, self.profile, new_id)
+        self._deks[new_id] = dek
+        self._switch_to(new_id)
+        return new_id
 
     # -- rekey, two steps (see rekey()) ---------------------------------------------------------
     def _add_pending_key(self) -> str:
@@ -596,9 +648,17 @@ def _read(path: Path, display: str, profile: str) -> Document:
     return doc
 
 
+def _unusable_key(ids: list[Identity]) -> None:
+    """No usable key opens the store: a key file that could not be used may be the one it needs."""
+    problems = getattr(ids, "problems", [])
+    if problems:
+        raise problems[0]
+
+
 def _unlock(doc: Document, display: str, ids: list[Identity]) -> tuple[dict[str, bytes], str]:
     names = ", ".join(sorted(doc.recipients)) or "none"
     if not ids:
+        _unusable_key(ids)
         raise SecretsError(
             f"no private key found to open this store (its recipients: {names})", file=display,
             hint="create a key with `stackctl secrets keygen` and ask a recipient to run "
@@ -621,10 +681,31 @@ def _unlock(doc: Document, display: str, ids: list[Identity]) -> tuple[dict[str,
             raise SecretsError(f"recipient {name!r} has no wrapped copy of the active data key",
                                file=display, hint="the file is corrupt; restore it from git")
         return deks, name
+    _refuse_altered_recipient(doc, display, ids)
+    _unusable_key(ids)
     mine = "; ".join(f"{i.source} ({i.public[:28]}…)" for i in ids)
     raise SecretsError(
         f"none of your keys is a recipient of this store (recipients: {names}; your keys: {mine})",
         file=display, hint="ask a recipient to run `stackctl secrets recipients add <name> <your public key>`")
+
+
+def _refuse_altered_recipient(doc: Document, display: str, ids: list[Identity]) -> None:
+    """None of our public keys is a recipient: if one of our keys still opens a recipient's wrapped data
+    key, that recipient's public key in the file was changed (without a key nothing else would tell)."""
+    for name, rec in sorted(doc.recipients.items()):
+        wrap = rec.wrapped.get(doc.active_key)
+        if wrap is None:
+            continue
+        for ident in ids:
+            if ident.public == rec.public_key:
+                continue
+            try:
+                unwrap_key(wrap, ident, doc.profile, doc.active_key)
+            except ValueError:
+                continue
+            raise SecretsError(f"recipient {name!r} is your key ({ident.source}), but its public key in the file "
+                               "was changed: the file was tampered with", file=display,
+                               hint="restore it from git; nothing was read or written")
 
 
 def _verify_mac(doc: Document, dek: bytes, display: str) -> None:
@@ -648,10 +729,13 @@ def load(path: Path, profile: str, *, display: str | None = None, need_key: bool
     if not need_key:
         by_public = {r.public_key for r in doc.recipients.values()}
         if not any(i.public in by_public for i in ids):
+            _refuse_altered_recipient(doc, shown, ids)
             return SecretStore(path, shown, doc, None, None, history)
     deks, me = _unlock(doc, shown, ids)
     _verify_mac(doc, deks[doc.active_key], shown)
-    return SecretStore(path, shown, doc, deks, me, history)
+    store = SecretStore(path, shown, doc, deks, me, history)
+    _check_generation(store)
+    return store
 
 
 def create(path: Path, profile: str, identity: Identity, recipient: str, *, display: str | None = None,
@@ -689,11 +773,96 @@ def transaction(path: Path, profile: str, *, display: str | None = None, history
 
 
 def _commit(store: SecretStore) -> None:
+    doc = store.doc
+    if doc.store_id is None:  # a store written before ids: it gets one now (migration on write)
+        doc.store_id = _rand.token_hex(16)
+    doc.generation = max(doc.generation or 0, store.seen.generation) + 1
     dek = store._dek(store.doc.active_key)
     store.doc.mac = compute_mac(store.doc, dek)
     remove_stale_temps(store.path)  # left by a killed writer; we hold the lock
     atomic_write(store.path, dumps(store.doc), mode=SECRET_MODE)
     store.dirty = False
+    _remember(store.doc)
+
+
+# ---------------------------------------------------------------------------------------------
+# What this machine saw: rollback of a store, version numbers
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class _Seen:
+    generation: int = 0
+    versions: dict[str, int] = field(default_factory=dict)  # secret name → highest version number
+
+
+def warn(message: str) -> None:
+    """How the store tells the user something without failing (stderr, like the CLI's warnings)."""
+    sys.stderr.write(f"Warning: {message}\n")
+    sys.stderr.flush()
+
+
+def state_path() -> Path:
+    """`<config dir>/stackctl/stores.json`, next to the key directory: per store id, the highest
+    generation and version numbers this machine saw. Advisory: unreadable or unwritable, it is skipped."""
+    return keys_dir().parent / "stores.json"
+
+
+def _read_state() -> dict[str, Any]:
+    try:
+        data = json.loads(state_path().read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return {}
+    stores = data.get("stores") if isinstance(data, dict) else None
+    return stores if isinstance(stores, dict) else {}
+
+
+def _seen(doc: Document, state: dict[str, Any]) -> _Seen:
+    rec = state.get(doc.store_id or "")
+    if not isinstance(rec, dict):
+        return _Seen()
+    gen = rec.get("generation")
+    versions = rec.get("versions")
+    return _Seen(generation=gen if isinstance(gen, int) and not isinstance(gen, bool) else 0,
+                 versions={k: v for k, v in versions.items() if isinstance(v, int) and not isinstance(v, bool)}
+                 if isinstance(versions, dict) else {})
+
+
+_told: set[tuple[str, int | None]] = set()
+
+
+def _check_generation(store: SecretStore) -> None:
+    """A verified store older than the one this machine last saw was put back (a rollback of the file):
+    say so, and remember the highest numbers so no version number is handed out twice."""
+    doc = store.doc
+    if doc.store_id is None:
+        return
+    store.seen = _seen(doc, _read_state())
+    told = (doc.store_id, doc.generation)
+    if doc.generation is not None and doc.generation < store.seen.generation and told not in _told:
+        _told.add(told)  # once per process: a command may open the store several times
+        warn(f"{store.display}: this store is at generation {doc.generation}, but this machine already saw "
+             f"generation {store.seen.generation}: an older copy was put back (a git revert or checkout?). "
+             "Values rotated since then are gone from it; check `git log` of the file")
+    _remember(doc)
+
+
+def _remember(doc: Document) -> None:
+    if doc.store_id is None or doc.generation is None:
+        return
+    path = state_path()
+    try:
+        private_dir(path.parent)
+        with file_lock(path.with_name(path.name + ".lock")):
+            state = _read_state()
+            seen = _seen(doc, state)
+            versions = dict(seen.versions)
+            for name, entry in doc.secrets.items():
+                versions[name] = max(versions.get(name, 0), *(v.v for v in entry.versions))
+            if seen.generation >= doc.generation and versions == seen.versions:
+                return
+            state[doc.store_id] = {"generation": max(seen.generation, doc.generation), "versions": versions}
+            atomic_write(path, json.dumps({"stores": state}, indent=1, sort_keys=True) + "\n", mode=SECRET_MODE)
+    except OSError:
+        return  # advisory (a read-only home): the store itself is fine
 
 
 def _ignore_lock_files(directory: Path) -> None:
