@@ -209,4 +209,7 @@ def shop(node_cluster: NodeCluster, tmp_path_factory: pytest.TempPathFactory) ->
     try:
         yield s
     finally:
+        # Gone, not just terminating: the next module's shop promotes to the same namespace.
         node_cluster.plane.request("DELETE", f"/api/v1/namespaces/{s.namespace}")
+        node_cluster.wait_for(lambda: node_cluster.get(f"/api/v1/namespaces/{s.namespace}") is None,
+                              timeout=180, what=f"namespace {s.namespace} deleted", every=1)
