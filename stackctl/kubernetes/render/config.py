@@ -14,22 +14,27 @@ from stackctl.kubernetes import names as k
 from stackctl.kubernetes.labels import A_VALUES
 from stackctl.kubernetes.render import mapping
 from stackctl.kubernetes.render.context import WAVE_CONFIG, Context, EnvEntry, Plan
+from stackctl.secrets import mask
 
 SECRET_NAME = re.compile(r"(PASSW(OR)?D|PASSPHRASE|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL"
                          r"|(^|_)KEY$|(^|_)DSN$|(^|_)SALT$)", re.IGNORECASE)
 # `DB_PASSWORD_FILE=/run/secrets/db_password` names where a secret is, not a secret.
 NOT_SECRET_NAME = re.compile(r"_(FILE|PATH|DIR|URL_FILE|KEY_FILE|LENGTH|ENABLED|ALGORITHM)$", re.IGNORECASE)
-URL_CREDENTIALS = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s:@]+:[^@\s/]+@", re.IGNORECASE)
-
+# `scheme://user:password@` and `scheme://:password@` (Redis has no user).
+URL_CREDENTIALS = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s:@]*:[^@\s/]+@", re.IGNORECASE)
+# A store value shorter than this is not looked for inside other values: it would match by chance.
+MIN_TRACKED_VALUE = 4
 
 
 def environment(ctx: Context) -> dict[str, list[EnvEntry]]:
     """Split every service's environment into ConfigMap keys and Secret keys.
 
-    A variable is secret when it is annotated `@secret` in `.env.example`, when its Compose value
-    references such a variable, or (a safety net, with a note) when its name or value looks like
-    a credential. A secret whose Compose value is exactly one variable (`${DB_PASSWORD}`) is
-    stored once under that variable's name; any other secret value under `<service>.<NAME>`.
+    A variable is secret when it is annotated `@secret` in `.env.example`, when any secret flows
+    into its value (`_secret_flows_into`: its Compose value references one, or the value holds one,
+    also through `env_file:` and `.env.example` defaults such as `JAVA_OPTS=-Dpw=${DB_PASSWORD}`),
+    or (a safety net, with a note) when its name or value looks like a credential. A secret whose
+    Compose value is exactly one variable (`${DB_PASSWORD}`) is stored once under that variable's
+    name; any other secret value under `<service>.<NAME>`.
     """
     from stackctl.compose.interpolation import references
 
@@ -57,7 +62,8 @@ def environment(ctx: Context) -> dict[str, list[EnvEntry]]:
                 store_key = pure
             elif template is None and key in ctx.secrets.keys:
                 store_key = key
-            composite = store_key is None and any(r in ctx.secrets.keys for r in refs)
+            composite = store_key is None and (any(r in ctx.secrets.keys for r in refs)
+                                               or _secret_flows_into(ctx, value))
             if store_key is None and not composite and key not in ctx.secrets.keys:
                 reason = ("its name looks like a credential" if SECRET_NAME.search(key)
                           and not NOT_SECRET_NAME.search(key) else
@@ -80,6 +86,17 @@ def environment(ctx: Context) -> dict[str, list[EnvEntry]]:
                 data_key, (_secret_value(ctx, store_key, value), _fingerprint(ctx, store_key, value)))
         out[svc.name] = entries
     return out
+
+
+def _secret_flows_into(ctx: Context, value: str) -> bool:
+    """Whether a secret reached `value` by interpolation, wherever it was written (Compose file,
+    env file, a `.env.example` default): shown as its marker (`stackctl.secrets.mask`) when the
+    stack was resolved without values, found as the store's plaintext when it was resolved with
+    them. Both renders then agree on which keys go to the Secret."""
+    if mask.holds_secret(value):
+        return True
+    values = ctx.secrets.values or {}
+    return any(len(secret) >= MIN_TRACKED_VALUE and secret in value for secret in values.values())
 
 
 def _fingerprint(ctx: Context, store_key: str | None, value: str) -> str:
