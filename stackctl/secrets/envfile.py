@@ -275,6 +275,16 @@ def in_memory(profile: Profile, *, masked: bool,
     return values
 
 
+def text_in_memory(profile: Profile, *, masked: bool) -> str | None:
+    """The profile's env file as `env render` would write it (for a bind mount of it that `render`
+    turns into a Secret), computed in memory: secrets as markers when `masked`, else the store's
+    values (a private key needed; a secret without a value is a comment line, as in `plan`). None
+    when the profile has no `.env.example` (stackctl does not manage its env)."""
+    if not profile.env.template.is_file():
+        return None
+    return plan(profile, _read_sources(profile, need_secrets=not masked), masked=masked).text
+
+
 # ---------------------------------------------------------------------------------------------
 # render
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,66 @@
+"""A value is secret when any secret flows into it (issue 18, "Secrets leak by side paths"):
+wherever it was written (`env_file:`, a `.env.example` default, a Compose value), the renderer
+sees it as a marker (`<secret:NAME>`, a render without values) or as the store's plaintext (a
+render with values), and puts the key in the Secret either way."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from stackctl.kubernetes.inputs import HostPath, SecretInputs
+from tests.unit.test_render import container, pod, run
+
+SERVICES: dict[str, Any] = {"web": {"image": "w", "environment": {
+    "LOG_LEVEL": "info",
+    "JAVA_OPTS": "-Xmx1g -Ddb.password=<secret:DB_PASSWORD>",
+    "CACHE_URL": "redis://:<secret:REDIS_PASSWORD>@cache:6379/0",
+    "SIGNING_PUBLIC": "<public:SIGNING_KEY>",
+}}}
+KEYS = frozenset({"DB_PASSWORD", "REDIS_PASSWORD"})
+
+
+def _where(r: Any) -> dict[str, str]:
+    """Container variable → "secret" or "config"."""
+    c = container(r, "web")
+    out = {e["name"]: "secret" for e in c.get("env", []) if "valueFrom" in e}
+    for ref in c.get("envFrom", []):
+        data = r.get("ConfigMap", ref["configMapRef"]["name"])["data"]
+        out.update(dict.fromkeys(data, "config"))
+    return out
+
+
+def test_a_marker_in_a_value_puts_it_in_the_secret() -> None:
+    r = run(SERVICES, inputs=SecretInputs(keys=KEYS))
+    assert _where(r) == {"LOG_LEVEL": "config", "JAVA_OPTS": "secret", "CACHE_URL": "secret",
+                         "SIGNING_PUBLIC": "config"}
+
+
+def test_the_plaintext_in_a_value_puts_it_in_the_secret_with_its_value() -> None:
+    real = {"web": {"image": "w", "environment": {
+        "LOG_LEVEL": "info", "JAVA_OPTS": "-Xmx1g -Ddb.password=pw-0123456789",
+        "CACHE_URL": "redis://:rd-9876543210@cache:6379/0", "SIGNING_PUBLIC": "ssh-ed25519 AAAA"}}}
+    values = {"DB_PASSWORD": "pw-0123456789", "REDIS_PASSWORD": "rd-9876543210", "SHORT": "in"}
+    r = run(real, inputs=SecretInputs(keys=KEYS, values=values))
+    assert _where(r) == {"LOG_LEVEL": "config", "JAVA_OPTS": "secret", "CACHE_URL": "secret",
+                         "SIGNING_PUBLIC": "config"}  # "in" (too short to track) is inside "info"
+    data = r.get("Secret", "demo-env")["data"]
+    assert base64.b64decode(data["web.JAVA_OPTS"]) == b"-Xmx1g -Ddb.password=pw-0123456789"
+
+
+def test_url_credentials_without_a_user_are_found() -> None:
+    r = run({"web": {"image": "w", "environment": {"QUEUE": "redis://:hunter2@cache:6379/0"}}})
+    assert _where(r) == {"QUEUE": "secret"}
+
+
+def test_a_bind_mounted_env_file_is_a_secret() -> None:
+    services = {"web": {"image": "w", "volumes": [{"type": "bind", "source": "/p/.env", "target": "/app/.env",
+                                                   "read_only": True}]}}
+    host = {"/p/.env": HostPath(kind="file", display=".env", files={"": b"DB_PASSWORD=pw\n"}, secret=True)}
+    masked = run(services, host=host)
+    assert not [o for o in masked.objects if o["kind"] == "ConfigMap"]
+    secret = masked.get("Secret", "web-env")
+    assert secret["data"] == {".env": ""} and secret["metadata"]["annotations"]["stackctl.io/values"] == "omitted"
+    assert pod(masked, "web")["volumes"][0]["secret"] == {"secretName": "web-env"}
+    full = run(services, host=host, inputs=SecretInputs(values={}))
+    assert base64.b64decode(full.get("Secret", "web-env")["data"][".env"]) == b"DB_PASSWORD=pw\n"
