@@ -260,12 +260,11 @@ def _values_only_where_asked_for(root: Path, cli: Any, out_dir: Path) -> None:
             continue
         obj = yaml.safe_load(text)
         if obj["kind"] != "Secret":
-            # Not yet carried by reference: a secret in a container's command or probe (`redis-server
-            # --requirepass ${REDIS_PASSWORD}`) or in a Compose label (a pod annotation) is written into
-            # the workload. Nothing else may hold one.
-            obj["spec"]["template"]["metadata"].pop("annotations", None)
+            # Not yet carried by reference: a secret in an exec probe (`redis-cli -a ${REDIS_PASSWORD}
+            # ping`; Kubernetes expands no variables there) is written into the workload. Nothing else
+            # may hold one (a command's secret is `$(VAR)`, a label holding one is dropped).
             for c in obj["spec"]["template"]["spec"]["containers"]:
-                for field in ("command", "args", "readinessProbe", "livenessProbe", "startupProbe"):
+                for field in ("readinessProbe", "livenessProbe", "startupProbe"):
                     c.pop(field, None)
             assert not any(form in yaml.safe_dump(obj) for form in forms), written.name
             continue

@@ -64,3 +64,31 @@ def test_a_bind_mounted_env_file_is_a_secret() -> None:
     assert pod(masked, "web")["volumes"][0]["secret"] == {"secretName": "web-env"}
     full = run(services, host=host, inputs=SecretInputs(values={}))
     assert base64.b64decode(full.get("Secret", "web-env")["data"][".env"]) == b"DB_PASSWORD=pw\n"
+
+
+def test_a_secret_in_the_command_is_a_variable_from_the_secret() -> None:
+    masked = {"cache": {"image": "redis", "command": ["redis-server", "--requirepass", "<secret:REDIS_PASSWORD>",
+                                                       "--x=$(date)-<secret:REDIS_PASSWORD>"],
+                        "environment": {"REDIS_PASSWORD": "other"}}}
+    # Not an @secret key here: the container's own REDIS_PASSWORD (a credential by its name) may be
+    # another value than the store's.
+    r = run(masked, inputs=SecretInputs(keys=frozenset({"DB_PASSWORD"}), digests={"REDIS_PASSWORD": "d1"}))
+    c = container(r, "cache")
+    var = "STACKCTL_SECRET_REDIS_PASSWORD"
+    assert c["args"] == ["redis-server", "--requirepass", f"$({var})", f"--x=$$(date)-$({var})"]
+    assert {"name": var, "valueFrom": {"secretKeyRef": {"name": "demo-env", "key": f"cache.{var}"}}} in c["env"]
+    real = {"cache": {"image": "redis", "command": ["redis-server", "--requirepass", "rd-9876543210"]}}
+    full = run(real, inputs=SecretInputs(keys=KEYS, values={"REDIS_PASSWORD": "rd-9876543210"}))
+    c = container(full, "cache")
+    assert c["args"] == ["redis-server", "--requirepass", "$(REDIS_PASSWORD)"]
+    assert c["env"] == [{"name": "REDIS_PASSWORD",
+                         "valueFrom": {"secretKeyRef": {"name": "demo-env", "key": "REDIS_PASSWORD"}}}]
+    assert base64.b64decode(full.get("Secret", "demo-env")["data"]["REDIS_PASSWORD"]) == b"rd-9876543210"
+
+
+def test_a_label_holding_a_secret_is_dropped() -> None:
+    r = run({"web": {"image": "w", "labels": {"example.io/dsn": "postgres://app:<secret:DB_PASSWORD>@db/app",
+                                              "example.io/team": "shop"}}}, inputs=SecretInputs(keys=KEYS))
+    annotations = r.workload("web")["spec"]["template"]["metadata"]["annotations"]
+    assert "example.io/dsn" not in annotations and annotations["example.io/team"] == "shop"
+    assert any("labels.example.io/dsn: holds a secret" in str(w) for w in r.warnings)

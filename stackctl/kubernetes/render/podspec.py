@@ -43,13 +43,14 @@ def pod(ctx: Context, plan: Plan, env: list[EnvEntry], files: Mapping[tuple[str,
     pull = _pull_policy(ctx, plan)
     if pull:
         container["imagePullPolicy"] = pull
+    needed: dict[str, str] = {}  # container variable → secret, for a `$(VAR)` in command/args
     if svc.entrypoint is not None:
-        container["command"] = [mapping.escape_dollar(a) for a in svc.entrypoint]
+        container["command"] = config.command_args(ctx, env, svc.entrypoint, needed)
     if svc.command is not None:
-        container["args"] = [mapping.escape_dollar(a) for a in svc.command]
+        container["args"] = config.command_args(ctx, env, svc.command, needed)
     if svc.working_dir:
         container["workingDir"] = svc.working_dir
-    config.container_env(ctx, plan, env, container, config_sums, secret_sums)
+    config.container_env(ctx, plan, env, container, config_sums, secret_sums, needed)
     if plan.ports:
         container["ports"] = [{"name": p.name, "containerPort": p.target, "protocol": p.protocol}
                               for p in plan.ports]
