@@ -92,3 +92,21 @@ def test_a_label_holding_a_secret_is_dropped() -> None:
     annotations = r.workload("web")["spec"]["template"]["metadata"]["annotations"]
     assert "example.io/dsn" not in annotations and annotations["example.io/team"] == "shop"
     assert any("labels.example.io/dsn: holds a secret" in str(w) for w in r.warnings)
+
+
+def test_a_secret_in_a_probe_is_read_by_a_shell_from_the_environment() -> None:
+    cache = {"cache": {"image": "redis", "healthcheck": {
+        "test": ["CMD", "redis-cli", "-a", "<secret:REDIS_PASSWORD>", "--x", "it's $HOME", "ping"]}}}
+    r = run(cache, inputs=SecretInputs(keys=KEYS))
+    c = container(r, "cache")
+    assert c["readinessProbe"]["exec"]["command"] == [
+        "/bin/sh", "-c", "exec redis-cli -a \"${REDIS_PASSWORD}\" --x 'it'\"'\"'s $HOME' ping"]
+    assert c["env"] == [{"name": "REDIS_PASSWORD",
+                         "valueFrom": {"secretKeyRef": {"name": "demo-env", "key": "REDIS_PASSWORD"}}}]
+    assert any("healthcheck: uses a secret: the probe runs through sh" in str(n) for n in r.notes)
+    curl = {"web": {"image": "w", "healthcheck": {
+        "test": ["CMD", "curl", "-f", "-H", "Authorization: Bearer <secret:DB_PASSWORD>", "http://localhost/"]}}}
+    probe = container(run(curl, inputs=SecretInputs(keys=KEYS)), "web")["readinessProbe"]
+    assert "httpGet" not in probe  # a header would hold the value
+    assert probe["exec"]["command"][2] == ("exec curl -f -H \"Authorization: Bearer ${DB_PASSWORD}\" "
+                                           "http://localhost/")

@@ -115,6 +115,31 @@ def command_args(ctx: Context, env: list[EnvEntry], argv: tuple[str, ...], neede
     return out
 
 
+def shell_command(ctx: Context, env: list[EnvEntry], argv: tuple[str, ...], needed: dict[str, str]) -> list[str]:
+    """`argv` as `sh -c 'exec …'` with every secret in it as `${VAR}` (VAR filled from the Secret, as
+    for `command_args`): for a probe, where Kubernetes expands no `$(VAR)`. The arguments reach the
+    program as they were (the shell only substitutes the variables)."""
+    import shlex
+
+    words = []
+    for arg in argv:
+        found = secrets_in(ctx, arg)
+        if not found:
+            words.append(shlex.quote(arg))
+            continue
+        text = _double_quoted(arg)
+        for name, shown in found:
+            var = _secret_var(env, name)
+            needed[var] = name
+            text = text.replace(_double_quoted(shown), "${" + var + "}")
+        words.append(f'"{text}"')
+    return ["/bin/sh", "-c", "exec " + " ".join(words)]
+
+
+def _double_quoted(text: str) -> str:
+    return re.sub(r'([\\"$`])', r"\\\1", text)
+
+
 def _secret_var(env: list[EnvEntry], name: str) -> str:
     """The container variable that holds store secret `name`: its own name, unless the container
     has a variable of that name with another value."""
