@@ -53,6 +53,19 @@ def remove_stale_temps(path: str | os.PathLike[str]) -> None:
             stale.unlink()
 
 
+@contextlib.contextmanager
+def dir_lock(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive advisory lock on the existing directory `path` (no lock file to leave
+    behind or to ignore): serialises the writers of files in it that sweep its stale temp files."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
 def restrict(path: str | os.PathLike[str], mode: int = SECRET_MODE) -> None:
     """Give an existing file the permission bits `mode` (an env file first written by hand with the
     umask's 0644 becomes 0600 the first time stackctl would have written it)."""

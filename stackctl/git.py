@@ -61,6 +61,18 @@ def is_ignored(path: Path, root: Path) -> bool | None:
     return None
 
 
+def is_tracked(path: Path, root: Path) -> bool | None:
+    """Whether git tracks `path` (absolute, or relative to `root`; in the index): True/False when
+    git can tell, None when `root` is not inside a git work tree. A missing or stuck git raises, as
+    for `is_ignored`: the answer keeps plaintext secrets out of committed files."""
+    proc = run(["ls-files", "--error-unmatch", "--", str(path)], cwd=root)
+    if proc.returncode == 0:
+        return True
+    if proc.returncode == 1:
+        return False
+    return None
+
+
 def head_commit(root: Path) -> str | None:
     """The full hash of HEAD in the work tree at `root`; None when git is not installed, `root` is
     not in a git work tree, or the repository has no commit yet.

@@ -85,16 +85,39 @@ def _secret_names(profile: Profile) -> frozenset[str]:
 
 
 def _mask_env_files(stack: m.Stack, names: frozenset[str]) -> m.Stack:
-    """A service's `env_file:` reaches its environment without interpolation, so the markers passed
-    to Compose do not replace a secret read from it: mask those by name."""
+    """A service's `env_file:` reaches its environment with the file's own values, so the markers
+    passed to Compose do not replace a secret read from it: mask those by name, and every place
+    their plaintext was interpolated into another value of such a file
+    (`JAVA_OPTS=-Ddb.password=${DB_PASSWORD}`), so that such a value is seen to hold a secret."""
     from stackctl.secrets import mask
 
+    plaintext: dict[str, str] = {}  # value → the secret it is, as the env files hold it
+    for svc in stack.services:
+        for key, value in svc.environment.items():
+            if key in names and value and not mask.is_masked(value):
+                plaintext.setdefault(value, key)
+    if not plaintext:
+        return stack
+    # Longest first: a value that contains another secret's value is replaced whole.
+    order = sorted(plaintext, key=len, reverse=True)
     services = []
     for svc in stack.services:
-        hidden = {key: mask.marker(key) for key, value in svc.environment.items()
-                  if key in names and value and not mask.is_masked(value)}
-        services.append(dataclasses.replace(svc, environment={**svc.environment, **hidden}) if hidden else svc)
+        env = dict(svc.environment)
+        for key, value in svc.environment.items():
+            if not value:
+                continue
+            if key in names and not mask.is_masked(value):
+                env[key] = mask.marker(key)
+                continue
+            for secret in order:
+                if len(secret) >= _MIN_TRACKED_VALUE and secret in value:
+                    value = value.replace(secret, mask.marker(plaintext[secret]))
+            env[key] = value
+        services.append(dataclasses.replace(svc, environment=env) if env != svc.environment else svc)
     return dataclasses.replace(stack, services=tuple(services))
+
+
+_MIN_TRACKED_VALUE = 4  # shorter values would be found inside others by chance
 
 
 def _with_profile_hint(exc: ComposeFileError, profile: Profile, in_memory: bool) -> ComposeFileError:

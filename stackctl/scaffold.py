@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stackctl.errors import InputError
+from stackctl.fsutil import TEMP_GLOB
 from stackctl.profile.types import display
 
 COMPOSE_CANDIDATES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
-GITIGNORE_LINES = (".env", ".env.*", "!.env.example", ".stackctl/keys/", "*.key")
+# The temp files of interrupted writes (`..env.XXXXXXXX.tmp`, fsutil.TEMP_GLOB) hold plaintext too.
+GITIGNORE_LINES = (".env", ".env.*", "!.env.example", ".stackctl/keys/", "*.key", TEMP_GLOB)
 
 
 @dataclass

@@ -103,8 +103,27 @@ def kubernetes(
         sys.stdout.flush()
         info(f"rendered {summary}")
         return
-    write.write_directory(objects, out_dir, fmt=fmt.value, shown=str(out_dir))
+    written = write.write_directory(objects, out_dir, fmt=fmt.value, shown=str(out_dir))
+    secrets = [path for path, obj in zip(written, objects, strict=False) if obj["kind"] == "Secret"]
+    if secrets and _not_ignored(secrets[0]):
+        from rich.markup import escape
+
+        warn(f"{escape(str(out_dir))} is not ignored by git: its Secret manifests hold plaintext values; add it to "
+             ".gitignore before you commit, or write them outside the repository")
     info(f"wrote {summary} to {out_dir}")
+
+
+def _not_ignored(path: Path) -> bool:
+    """True when `path` is in a git work tree that does not ignore it, as `env render` warns for the
+    env file. Only a warning: a directory outside any repository, and one git ignores, are fine, and
+    a missing or stuck git does not block the render."""
+    from stackctl import git
+    from stackctl.errors import StackctlError
+
+    try:
+        return git.is_ignored(path.resolve(), path.parent) is False
+    except StackctlError:
+        return False
 
 
 def _s(items: list[str]) -> str:

@@ -61,7 +61,7 @@ def render_profile(profile: Profile, *, with_values: bool = False, kube_version:
     if kube_version:
         target = dataclasses.replace(target, kubernetes=dataclasses.replace(target.kubernetes, version=kube_version))
     secrets = secret_inputs(profile, loaded.stack, with_values=with_values)
-    host = host_paths(loaded.stack, profile.root)
+    host = _env_files_as_secrets(profile, host_paths(loaded.stack, profile.root), masked=not with_values)
     return ProfileRender(loaded=loaded, target=target, rendered=render(loaded.stack, target, secrets=secrets,
                                                                        host=host), secrets=secrets)
 
@@ -139,6 +139,39 @@ def host_paths(stack: m.Stack, root: Path) -> dict[str, HostPath]:
                if mount.type == "bind" and mount.source}
     sources |= {item.file for item in (*stack.secrets, *stack.configs) if item.file}
     return {source: read_host_path(Path(source), root) for source in sorted(sources)}
+
+
+def _env_files_as_secrets(profile: Profile, host: dict[str, HostPath], *, masked: bool) -> dict[str, HostPath]:
+    """A bind-mounted env file (`./.env:/app/.env:ro`) holds every secret, and on disk it is some
+    profile's file (the local one, even with `-p production`): mount this profile's own env instead,
+    as `env render` would write it, and in a Secret (`HostPath.secret`)."""
+    from stackctl.secrets import envfile
+
+    out = dict(host)
+    content: bytes | None = None
+    for source, info in host.items():
+        if info.kind != "file" or not _is_env_file(Path(source), profile):
+            continue
+        if content is None:
+            text = envfile.text_in_memory(profile, masked=masked)
+            content = info.files.get("", b"") if text is None else text.encode("utf-8")
+        out[source] = dataclasses.replace(info, files={"": content}, secret=True)
+    return out
+
+
+def _is_env_file(path: Path, profile: Profile) -> bool:
+    """The profile's env file, Compose's default `.env`, or another profile's `.env.<name>` (not the
+    template, which holds no values)."""
+    try:
+        resolved = path.resolve()
+        if resolved == profile.env.file.resolve():
+            return True
+        if resolved == profile.env.template.resolve():
+            return False
+    except OSError:
+        return False
+    name = resolved.name
+    return name == ".env" or (name.startswith(".env.") and not name.endswith((".example", ".sample", ".template")))
 
 
 def read_host_path(path: Path, root: Path) -> HostPath:

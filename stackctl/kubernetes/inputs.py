@@ -66,9 +66,12 @@ class HostPath:
     `file`/`dir`: inside the project, with its content (`files`: relative path → bytes; a file has
     the single key ""). `host`: a path outside the project (a socket, /var/log, /proc): only a
     DaemonSet can mount it, as hostPath. `missing` and `too_large` carry a `reason`.
+    `secret`: an env file (`./.env:/app/.env:ro`): mounted from a Secret, its content being the
+    profile's own env as `env render` would write it (markers unless values were asked for).
     """
 
     kind: HostKind
     display: str  # as warnings show it: relative to the project root when inside it
     files: Mapping[str, bytes] = field(default_factory=dict)
     reason: str | None = None
+    secret: bool = False

@@ -280,6 +280,16 @@ def in_memory(profile: Profile, *, masked: bool,
     return values
 
 
+def text_in_memory(profile: Profile, *, masked: bool) -> str | None:
+    """The profile's env file as `env render` would write it (for a bind mount of it that `render`
+    turns into a Secret), computed in memory: secrets as markers when `masked`, else the store's
+    values (a private key needed; a secret without a value is a comment line, as in `plan`). None
+    when the profile has no `.env.example` (stackctl does not manage its env)."""
+    if not profile.env.template.is_file():
+        return None
+    return plan(profile, _read_sources(profile, need_secrets=not masked), masked=masked).text
+
+
 # ---------------------------------------------------------------------------------------------
 # render
 # ---------------------------------------------------------------------------------------------
@@ -295,11 +305,15 @@ class RenderResult:
 def render(profile: Profile, *, force: bool = False, reset: bool = False, dry_run: bool = False) -> RenderResult:
     """Write the profile's env file (mode 0600, atomic) or raise, writing nothing."""
     from stackctl.compose import dotenv
-    from stackctl.fsutil import SECRET_MODE, atomic_write, restrict
+    from stackctl.fsutil import SECRET_MODE, atomic_write, dir_lock, remove_stale_temps, restrict
 
+    shown = display(profile.env.file, profile.root)
+    if git_tracked(profile.env.file, profile.root):
+        raise InputError(f"{shown} is tracked by git: env render would write plaintext secrets into a "
+                         "committed file; nothing was written", file=profile.display_path, field="env.file",
+                         hint="point env.file at an untracked, git-ignored file (such as .env.<profile>)")
     src = _read_sources(profile, need_secrets=True)
     p = plan(profile, src, reset=reset, force=force)
-    shown = display(profile.env.file, profile.root)
     if p.missing:
         hint = _missing_hint(profile, src.template, p.missing)
         raise SecretsError(f"cannot render {shown}: no value for required {', '.join(p.missing)}", hint=hint)
@@ -330,11 +344,17 @@ def render(profile: Profile, *, force: bool = False, reset: bool = False, dry_ru
                         "(it holds plaintext secrets)")
     existing = profile.env.file.read_bytes().decode("utf-8", "replace") if profile.env.file.exists() else None
     written = False
-    if not dry_run and existing != p.text:
-        atomic_write(profile.env.file, p.text, mode=SECRET_MODE)
-        written = True
-    elif not dry_run and existing == p.text:
-        restrict(profile.env.file, SECRET_MODE)
+    if not dry_run:
+        profile.env.file.parent.mkdir(parents=True, exist_ok=True)
+        # A render killed mid-write left its temp file (plaintext): sweep it, holding the lock that
+        # keeps a concurrent render's temp file from looking stale.
+        with dir_lock(profile.env.file.parent):
+            remove_stale_temps(profile.env.file)
+            if existing != p.text:
+                atomic_write(profile.env.file, p.text, mode=SECRET_MODE)
+                written = True
+            else:
+                restrict(profile.env.file, SECRET_MODE)
     return RenderResult(path=shown, written=written, changed=changed, plan=p, warnings=warnings)
 
 
@@ -359,6 +379,14 @@ def git_ignored(path: Path, root: Path) -> bool | None:
     (the warning is advice: `stackctl doctor` is where a missing git is reported)."""
     try:
         return git.is_ignored(path, root)
+    except StackctlError:
+        return None
+
+
+def git_tracked(path: Path, root: Path) -> bool | None:
+    """True/False when git can tell, None when it cannot (as `git_ignored`)."""
+    try:
+        return git.is_tracked(path, root)
     except StackctlError:
         return None
 

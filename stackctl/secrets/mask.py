@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 _MARKER = re.compile(r"<(secret|public):([A-Za-z_][A-Za-z0-9_]*)>")
+_SECRET_MARKER = re.compile(r"<secret:[A-Za-z_][A-Za-z0-9_]*>")
 
 
 def marker(name: str) -> str:
@@ -30,3 +31,8 @@ def public_marker(name: str) -> str:
 def is_masked(value: str) -> bool:
     """True when `value` holds a marker (a secret flows into it)."""
     return _MARKER.search(value) is not None
+
+
+def holds_secret(value: str) -> bool:
+    """True when `value` holds a secret's marker (a derived public key's does not count)."""
+    return _SECRET_MARKER.search(value) is not None

@@ -36,6 +36,10 @@ services:
       JWT_PUBLIC_KEY: ${JWT_PUBLIC_KEY}
       STRIPE_KEY: ${STRIPE_KEY}
       LOG_LEVEL: ${LOG_LEVEL}
+      CACHE_URL: ${CACHE_URL}
+      JAVA_OPTS: -Xmx1g -Ddb.password=${DB_PASSWORD}
+    volumes:
+      - ./.env:/app/.env:ro
     labels:
       example.io/dsn: postgres://app:${DB_PASSWORD}@db/app
     depends_on:
@@ -77,6 +81,8 @@ JWT_PUBLIC_KEY=
 # @secret
 STRIPE_KEY=
 DATABASE_URL=postgres://app:${DB_PASSWORD}@db/app
+CACHE_URL=redis://:${REDIS_PASSWORD}@cache:6379/0
+JAVA_OPTS=-Ddb.password=${DB_PASSWORD}
 LOG_LEVEL=info
 """
 
@@ -227,7 +233,38 @@ def test_no_command_prints_a_secret_value(project: Any, cli: Any, tmp_path: Path
     assert not leaks, "secret values printed (command, secret):\n" + "\n".join(f"{w}: {lbl}" for w, lbl in leaks)
     assert not failed, "\n".join(failed)
 
+    _values_only_where_asked_for(project.root, cli, tmp_path / "with-values")
+
     # The grep finds what is there: --reveal prints the value, and only then.
     db = ops.open_store(load_profile(project.root, "production")).values()["DB_PASSWORD"]
     revealed = cli("config", "-p", "production", "-o", "json", "--reveal")
     assert revealed.exit_code == 0 and f"postgres://app:{db}@db/app" in revealed.stdout
+
+
+def _values_only_where_asked_for(root: Path, cli: Any, out_dir: Path) -> None:
+    """`--include-secrets --out-dir`: the values are in the 0600 Secret manifests and nowhere else
+    (not in a ConfigMap, not on the terminal), and the bind-mounted `.env` is production's own env
+    (not the local file on disk), in a Secret."""
+    import yaml
+
+    prod = ops.open_store(load_profile(root, "production")).values()
+    local = ops.open_store(load_profile(root, "local")).values()
+    res = cli("render", "kubernetes", "-p", "production", "--include-secrets", _dir_flag(), str(out_dir))
+    assert res.exit_code == 0, res.stderr
+    forms = {form for value in prod.values() for form in _forms(value)}
+    assert not {f for f in forms if f in res.stdout + res.stderr}
+    holders = set()
+    for written in sorted(out_dir.rglob("*.yaml")):
+        text = written.read_text()
+        if not any(form in text for form in forms):
+            continue
+        # Only Secrets: a command's secret is `$(VAR)`, a probe's `${VAR}` read by sh, both filled from
+        # the Secret; a label holding one is dropped.
+        assert yaml.safe_load(text)["kind"] == "Secret", written.name
+        holders.add(written.name)
+        assert written.stat().st_mode & 0o777 == 0o600, written.name
+    assert holders
+    mounted = next(yaml.safe_load(f.read_text()) for f in out_dir.rglob("*secret-web-env*.yaml"))
+    env_text = base64.b64decode(mounted["data"][".env"]).decode()
+    assert f"DB_PASSWORD={prod['DB_PASSWORD']}" in env_text or prod["DB_PASSWORD"] in env_text
+    assert local["DB_PASSWORD"] not in env_text

@@ -89,7 +89,8 @@ def test_render_of_production_without_env_file(prod: Any, cli: Any, tmp_path: Pa
     values = secret_values(load_profile(prod.root, "production"))
     res = cli("render", "kubernetes", "-p", "production")
     assert res.exit_code == 0, res.stderr
-    assert "<secret:REDIS_PASSWORD>" in res.stdout  # the argument, not the password
+    # the argument refers to the variable the Secret fills: neither the password nor its marker
+    assert "redis://:$(REDIS_PASSWORD)@cache:6379/0" in res.stdout
     assert values["REDIS_PASSWORD"] not in res.stdout and values["DB_PASSWORD"] not in res.stdout
 
     out = tmp_path / "out"
@@ -99,6 +100,8 @@ def test_render_of_production_without_env_file(prod: Any, cli: Any, tmp_path: Pa
     data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
     assert data["DB_PASSWORD"] == values["DB_PASSWORD"]
     assert f"postgres://app:{values['DB_PASSWORD']}@db/app" in data.values()
+    assert data["REDIS_PASSWORD"] == values["REDIS_PASSWORD"]
+    assert not [p.name for p in out.glob("*.yaml") if values["REDIS_PASSWORD"] in p.read_text()]
     _no_env_file(prod.root)
 
 
@@ -161,7 +164,7 @@ def test_render_of_a_profile_whose_secrets_are_not_generated_yet_works_masked(pr
     res = cli("render", "kubernetes", "-p", "production")
     assert res.exit_code == 0, res.stderr
     assert "<secret:DB_PASSWORD>" not in res.stdout or "kind: Secret" not in res.stdout
-    assert "redis://:<secret:REDIS_PASSWORD>@cache:6379/0" in res.stdout
+    assert "redis://:$(REDIS_PASSWORD)@cache:6379/0" in res.stdout
     config = cli("config", "-p", "production", "-o", "json")
     assert config.exit_code == 0, config.stderr
     db = {s["name"]: s for s in json.loads(config.stdout)["services"]}["db"]

@@ -14,22 +14,28 @@ from stackctl.kubernetes import names as k
 from stackctl.kubernetes.labels import A_VALUES
 from stackctl.kubernetes.render import mapping
 from stackctl.kubernetes.render.context import WAVE_CONFIG, Context, EnvEntry, Plan
+from stackctl.secrets import mask
 
 SECRET_NAME = re.compile(r"(PASSW(OR)?D|PASSPHRASE|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL"
                          r"|(^|_)KEY$|(^|_)DSN$|(^|_)SALT$)", re.IGNORECASE)
 # `DB_PASSWORD_FILE=/run/secrets/db_password` names where a secret is, not a secret.
 NOT_SECRET_NAME = re.compile(r"_(FILE|PATH|DIR|URL_FILE|KEY_FILE|LENGTH|ENABLED|ALGORITHM)$", re.IGNORECASE)
-URL_CREDENTIALS = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s:@]+:[^@\s/]+@", re.IGNORECASE)
-
+# `scheme://user:password@` and `scheme://:password@` (Redis has no user).
+URL_CREDENTIALS = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s:@]*:[^@\s/]+@", re.IGNORECASE)
+# A store value shorter than this is not looked for inside other values: it would match by chance.
+MIN_TRACKED_VALUE = 4
+_SECRET_MARKER = re.compile(r"<secret:([A-Za-z_][A-Za-z0-9_]*)>")
 
 
 def environment(ctx: Context) -> dict[str, list[EnvEntry]]:
     """Split every service's environment into ConfigMap keys and Secret keys.
 
-    A variable is secret when it is annotated `@secret` in `.env.example`, when its Compose value
-    references such a variable, or (a safety net, with a note) when its name or value looks like
-    a credential. A secret whose Compose value is exactly one variable (`${DB_PASSWORD}`) is
-    stored once under that variable's name; any other secret value under `<service>.<NAME>`.
+    A variable is secret when it is annotated `@secret` in `.env.example`, when any secret flows
+    into its value (`secret_flows_into`: its Compose value references one, or the value holds one,
+    also through `env_file:` and `.env.example` defaults such as `JAVA_OPTS=-Dpw=${DB_PASSWORD}`),
+    or (a safety net, with a note) when its name or value looks like a credential. A secret whose
+    Compose value is exactly one variable (`${DB_PASSWORD}`) is stored once under that variable's
+    name; any other secret value under `<service>.<NAME>`.
     """
     from stackctl.compose.interpolation import references
 
@@ -57,7 +63,8 @@ def environment(ctx: Context) -> dict[str, list[EnvEntry]]:
                 store_key = pure
             elif template is None and key in ctx.secrets.keys:
                 store_key = key
-            composite = store_key is None and any(r in ctx.secrets.keys for r in refs)
+            composite = store_key is None and (any(r in ctx.secrets.keys for r in refs)
+                                               or secret_flows_into(ctx, value))
             if store_key is None and not composite and key not in ctx.secrets.keys:
                 reason = ("its name looks like a credential" if SECRET_NAME.search(key)
                           and not NOT_SECRET_NAME.search(key) else
@@ -80,6 +87,77 @@ def environment(ctx: Context) -> dict[str, list[EnvEntry]]:
                 data_key, (_secret_value(ctx, store_key, value), _fingerprint(ctx, store_key, value)))
         out[svc.name] = entries
     return out
+
+
+def secrets_in(ctx: Context, value: str) -> list[tuple[str, str]]:
+    """(store name, how it shows in `value`) for every secret that flows into `value`: its marker
+    (a render without values) or its plaintext (a render with them)."""
+    found = [(m.group(1), m.group(0)) for m in _SECRET_MARKER.finditer(value)]
+    found += [(name, secret) for name, secret in sorted((ctx.secrets.values or {}).items(),
+                                                         key=lambda item: -len(item[1]))
+              if len(secret) >= MIN_TRACKED_VALUE and secret in value]
+    return found
+
+
+def command_args(ctx: Context, env: list[EnvEntry], argv: tuple[str, ...], needed: dict[str, str]) -> list[str]:
+    """`command`/`args` for the container: a secret in them (`redis-server --requirepass
+    ${REDIS_PASSWORD}`) becomes `$(VAR)`, which Kubernetes expands from the container's environment,
+    VAR being filled from the Secret (`needed`: VAR → store name, added by `container_env`); the
+    workload itself never holds the value."""
+    out = []
+    for arg in argv:
+        text = mapping.escape_dollar(arg)
+        for name, shown in secrets_in(ctx, arg):
+            var = _secret_var(env, name)
+            needed[var] = name
+            text = text.replace(mapping.escape_dollar(shown), f"$({var})")
+        out.append(text)
+    return out
+
+
+def shell_command(ctx: Context, env: list[EnvEntry], argv: tuple[str, ...], needed: dict[str, str]) -> list[str]:
+    """`argv` as `sh -c 'exec …'` with every secret in it as `${VAR}` (VAR filled from the Secret, as
+    for `command_args`): for a probe, where Kubernetes expands no `$(VAR)`. The arguments reach the
+    program as they were (the shell only substitutes the variables)."""
+    import shlex
+
+    words = []
+    for arg in argv:
+        found = secrets_in(ctx, arg)
+        if not found:
+            words.append(shlex.quote(arg))
+            continue
+        text = _double_quoted(arg)
+        for name, shown in found:
+            var = _secret_var(env, name)
+            needed[var] = name
+            text = text.replace(_double_quoted(shown), "${" + var + "}")
+        words.append(f'"{text}"')
+    return ["/bin/sh", "-c", "exec " + " ".join(words)]
+
+
+def _double_quoted(text: str) -> str:
+    return re.sub(r'([\\"$`])', r"\\\1", text)
+
+
+def _secret_var(env: list[EnvEntry], name: str) -> str:
+    """The container variable that holds store secret `name`: its own name, unless the container
+    has a variable of that name with another value."""
+    same = next((e for e in env if e.key == name), None)
+    if same is None or (same.secret and same.store_key == name):
+        return name
+    return f"STACKCTL_SECRET_{name}"
+
+
+def secret_flows_into(ctx: Context, value: str) -> bool:
+    """Whether a secret reached `value` by interpolation, wherever it was written (Compose file,
+    env file, a `.env.example` default): shown as its marker (`stackctl.secrets.mask`) when the
+    stack was resolved without values, found as the store's plaintext when it was resolved with
+    them. Both renders then agree on which keys go to the Secret."""
+    if mask.holds_secret(value):
+        return True
+    values = ctx.secrets.values or {}
+    return any(len(secret) >= MIN_TRACKED_VALUE and secret in value for secret in values.values())
 
 
 def _fingerprint(ctx: Context, store_key: str | None, value: str) -> str:
@@ -174,7 +252,8 @@ def _file_content(ctx: Context, what: str, item: m.Secret, where: str) -> tuple[
 
 
 def container_env(ctx: Context, plan: Plan, env: list[EnvEntry], container: dict[str, Any], config_sums: dict[str, str],
-                  secret_sums: dict[str, str]) -> None:
+                  secret_sums: dict[str, str], needed: Mapping[str, str] | None = None) -> None:
+    """`needed`: container variable → store secret, for the `$(VAR)` of `command_args`."""
     config = {e.data_key: e.value for e in env if not e.secret and e.data_key}
     literal = [e for e in env if not e.secret and not e.data_key]
     secret = [e for e in env if e.secret]
@@ -185,6 +264,17 @@ def container_env(ctx: Context, plan: Plan, env: list[EnvEntry], container: dict
         env_list.append({"name": e.key, "valueFrom": {"secretKeyRef": {"name": ctx.secret_name,
                                                                      "key": e.data_key}}})
         secret_sums[f"Secret/{ctx.secret_name}/{e.data_key}"] = ctx.env_secret_data[e.data_key][1]
+    present = {e.key for e in env}
+    for var, name in sorted((needed or {}).items()):
+        if var in present:
+            continue
+        # Under its own name only when that key is the store's (an @secret key); a key named after a
+        # variable that only looks like a credential may hold another value.
+        own = k.CONFIG_KEY.match(name) and name in ctx.secrets.keys
+        data_key = name if own else k.config_key(f"{plan.svc.name}.{var}")
+        ctx.env_secret_data.setdefault(data_key, (_secret_value(ctx, name, ""), _fingerprint(ctx, name, "")))
+        env_list.append({"name": var, "valueFrom": {"secretKeyRef": {"name": ctx.secret_name, "key": data_key}}})
+        secret_sums[f"Secret/{ctx.secret_name}/{data_key}"] = ctx.env_secret_data[data_key][1]
     if config:
         name = ctx.claim_name("ConfigMap", k.with_suffix(plan.name, "env", 253), plan.where)
         ctx.emit("ConfigMap", name, {"data": dict(sorted(config.items()))}, wave=WAVE_CONFIG,

@@ -43,21 +43,22 @@ def pod(ctx: Context, plan: Plan, env: list[EnvEntry], files: Mapping[tuple[str,
     pull = _pull_policy(ctx, plan)
     if pull:
         container["imagePullPolicy"] = pull
+    needed: dict[str, str] = {}  # container variable → secret, for a `$(VAR)` in command/args
     if svc.entrypoint is not None:
-        container["command"] = [mapping.escape_dollar(a) for a in svc.entrypoint]
+        container["command"] = config.command_args(ctx, env, svc.entrypoint, needed)
     if svc.command is not None:
-        container["args"] = [mapping.escape_dollar(a) for a in svc.command]
+        container["args"] = config.command_args(ctx, env, svc.command, needed)
     if svc.working_dir:
         container["workingDir"] = svc.working_dir
-    config.container_env(ctx, plan, env, container, config_sums, secret_sums)
+    probes = _probes(ctx, plan, env, needed) if plan.kind not in ("Job", "CronJob") else {}
+    config.container_env(ctx, plan, env, container, config_sums, secret_sums, needed)
     if plan.ports:
         container["ports"] = [{"name": p.name, "containerPort": p.target, "protocol": p.protocol}
                               for p in plan.ports]
     resources = _resources(ctx, plan)
     if resources:
         container["resources"] = resources
-    if plan.kind not in ("Job", "CronJob"):
-        container.update(_probes(ctx, plan))
+    container.update(probes)
     delay = _shutdown_delay(ctx, plan)
     if delay:
         # Kubernetes' own sleep action: the kubelet waits, so the image needs no `sleep` binary.
@@ -361,13 +362,13 @@ def _run_as(ctx: Context, plan: Plan, volumes: list[dict[str, Any]]) -> dict[str
     return out
 
 
-def _probes(ctx: Context, plan: Plan) -> dict[str, Any]:
+def _probes(ctx: Context, plan: Plan, env: list[EnvEntry], needed: dict[str, str]) -> dict[str, Any]:
     hc = plan.svc.healthcheck
     liveness = plan.settings.liveness
     out: dict[str, Any] = {}
     handler = None
     if hc is not None and hc.argv is not None:
-        handler = _probe_handler(ctx, hc.argv, plan)
+        handler = _probe_handler(ctx, hc.argv, plan, env, needed)
         timing = {"periodSeconds": mapping.seconds(hc.interval), "timeoutSeconds": mapping.seconds(hc.timeout),
                   "failureThreshold": max(1, hc.retries)}
         out["readinessProbe"] = {**handler, **timing, "successThreshold": 1}
@@ -399,7 +400,13 @@ def _probes(ctx: Context, plan: Plan) -> dict[str, Any]:
     return {key: out[key] for key in ("livenessProbe", "readinessProbe", "startupProbe") if key in out}
 
 
-def _probe_handler(ctx: Context, argv: tuple[str, ...], plan: Plan) -> dict[str, Any]:
+def _probe_handler(ctx: Context, argv: tuple[str, ...], plan: Plan, env: list[EnvEntry],
+                   needed: dict[str, str]) -> dict[str, Any]:
+    if any(config.secrets_in(ctx, arg) for arg in argv):
+        # Kubernetes expands no variables in a probe: a shell reads the secret from the environment.
+        ctx.note(f"{plan.where}.healthcheck", "uses a secret: the probe runs through sh, which reads it from the "
+                                               "container's environment (the image needs a shell)")
+        return {"exec": {"command": config.shell_command(ctx, env, argv, needed)}}
     http = mapping.http_check(argv)
     if http is not None:
         get: dict[str, Any] = {"path": http.path, "port": http.port}

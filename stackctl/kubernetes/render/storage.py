@@ -8,7 +8,7 @@ from typing import Any
 
 from stackctl import model as m
 from stackctl.kubernetes import names as k
-from stackctl.kubernetes.labels import A_PRUNE
+from stackctl.kubernetes.labels import A_PRUNE, A_VALUES
 from stackctl.kubernetes.render import config, mapping
 from stackctl.kubernetes.render.context import WAVE_CONFIG, Context, Plan
 
@@ -152,6 +152,8 @@ def _bind(ctx: Context, plan: Plan, mount: m.Mount, where: str, add_volume: Any,
                          "holds (1 MiB); build it into the image; dropped")
         return None
     base = source.rstrip("/").rsplit("/", 1)[-1] or "root"
+    if info.secret and info.kind == "file":
+        return _env_file_secret(ctx, plan, base, data.get("", b""), where, add_volume, config_sums)
     name = ctx.claim_name("ConfigMap", k.with_suffix(plan.name, k.dns_label(base) or "files", 253),
                             f"{where}")
     if info.kind == "file":
@@ -174,6 +176,21 @@ def _bind(ctx: Context, plan: Plan, mount: m.Mount, where: str, add_volume: Any,
         body["items"] = items
     vol = add_volume(f"{base}-dir", {"configMap": body})
     return vol, {}
+
+
+def _env_file_secret(ctx: Context, plan: Plan, base: str, content: bytes, where: str, add_volume: Any,
+                     config_sums: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    """A bind-mounted env file holds secrets: a Secret, never a ConfigMap (values left out, and the
+    Secret with them, unless they were asked for)."""
+    name = ctx.claim_name("Secret", k.with_suffix(plan.name, k.dns_label(base) or "env", 253), where)
+    key = k.config_key(base)
+    value = content if ctx.secrets.values is not None else b""
+    annotations = {} if ctx.secrets.values is not None else {A_VALUES: "omitted"}
+    ctx.emit("Secret", name, {"type": "Opaque", "data": {key: config.b64(value)}}, wave=WAVE_CONFIG,
+              label_name=plan.name, annotations=annotations)
+    config_sums[f"Secret/{name}/{key}"] = k.sha256(content)
+    vol = add_volume(f"{base}-file", {"secret": {"secretName": name}})
+    return vol, {"subPath": key}
 
 
 def file_mounts(ctx: Context, plan: Plan, files: Mapping[tuple[str, str], tuple[str, str, str]],

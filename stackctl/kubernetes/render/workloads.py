@@ -17,13 +17,18 @@ from stackctl.kubernetes.labels import (
     A_WAIT,
     L_COLOUR,
 )
-from stackctl.kubernetes.render import mapping, network, podspec, scaling, storage
+from stackctl.kubernetes.render import config, mapping, network, podspec, scaling, storage
 from stackctl.kubernetes.render.context import WAVE_WORKLOADS, Context, EnvEntry, Plan
 from stackctl.profile.types import Canary
 
 # A rolling update without settings of its own starts a new pod before it stops an old one: the
 # served capacity never drops (Kubernetes' own default, 25 % each, takes pods away from 4 replicas on).
 DEFAULT_ROLLING_UPDATE = {"maxSurge": 1, "maxUnavailable": 0}
+
+
+# An annotation is plain text to anyone who may read the object (and kept in `kubectl apply`'s
+# last-applied copy): a label a secret flows into is not carried over.
+_SECRET_ANNOTATION = "holds a secret, which an annotation would show to anyone who can read the object; dropped"
 
 
 def render_service(ctx: Context, plan: Plan, env: list[EnvEntry], files: Mapping[tuple[str, str], tuple[str, str, str]],
@@ -34,7 +39,9 @@ def render_service(ctx: Context, plan: Plan, env: list[EnvEntry], files: Mapping
     pod = podspec.pod(ctx, plan, env, files, claims, config_sums, secret_sums)
     pod_annotations: dict[str, str] = {}
     for key, value in sorted(plan.svc.labels.items()):
-        if k.annotation_key_ok(key):
+        if config.secret_flows_into(ctx, value):
+            ctx.warn(f"{plan.where}.labels.{key}", _SECRET_ANNOTATION)
+        elif k.annotation_key_ok(key):
             pod_annotations[key] = value
         else:
             ctx.warn(f"{plan.where}.labels.{key}", "is not a valid Kubernetes annotation key; dropped")
@@ -48,7 +55,9 @@ def render_service(ctx: Context, plan: Plan, env: list[EnvEntry], files: Mapping
         template["metadata"]["annotations"] = dict(sorted(pod_annotations.items()))
     annotations = {A_SERVICE: plan.svc.name}
     for key, value in sorted(plan.svc.deploy.labels.items()):  # Swarm labels of the service itself
-        if k.annotation_key_ok(key) and not key.startswith("stackctl.io/"):
+        if config.secret_flows_into(ctx, value):
+            ctx.warn(f"{plan.where}.deploy.labels.{key}", _SECRET_ANNOTATION)
+        elif k.annotation_key_ok(key) and not key.startswith("stackctl.io/"):
             annotations[key] = value
         else:
             ctx.warn(f"{plan.where}.deploy.labels.{key}", "is not a valid Kubernetes annotation key; dropped")
