@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from stackctl.kubernetes.apply import Applied
 from stackctl.kubernetes.client import KINDS, ApiError, Cluster, Kind, Ref
 from stackctl.kubernetes.deploy import argo
+from stackctl.kubernetes.labels import L_TRACK
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -186,6 +187,10 @@ POD_OWNERS = ("Deployment", "StatefulSet", "DaemonSet", "Rollout")  # fail fast 
 # can make a workload look rolled out for an instant (the kubelet notices the exit on its next relist,
 # ~1 s later). Such pods count only once their containers have run this long without a restart.
 SETTLE = 2.0  # s
+
+
+def _canary(workload: Mapping[str, Any]) -> bool:
+    return ((workload.get("metadata") or {}).get("labels") or {}).get(L_TRACK) == "canary"
 
 
 def unsettled(workload: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], now: float) -> float | None:
@@ -850,7 +855,8 @@ class Watcher:
                     st = status(obj, succeeded_pods=sum(1 for ph in pods.values() if ph == "Succeeded"))
                 else:
                     st = status(obj)
-                    if st.done and obj.get("kind") in POD_OWNERS and "Pod" in self.synced:
+                    # (a canary's pods are watched through its whole pause instead: `hold`)
+                    if st.done and obj.get("kind") in POD_OWNERS and "Pod" in self.synced and not _canary(obj):
                         revision, _ = revision_pods(obj, self.pods, self.sets)
                         wait = unsettled(obj, revision, time.time())
                         if wait is not None:
