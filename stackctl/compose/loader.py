@@ -87,15 +87,21 @@ def resolve(invocation: ComposeInvocation, *, root: Path, environ: Mapping[str, 
             ) -> tuple[dict[str, Any], list[m.Warning_]]:
     """Run `docker compose config --format json`; return the project JSON and Compose's warnings."""
     from stackctl.compose import cli as docker_cli
+    from stackctl.compose import yaml as bounded
 
+    for file in invocation.files:
+        try:
+            problem = bounded.bounds_problem(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            continue  # Compose says what is wrong with it
+        if problem is not None:
+            raise ComposeFileError(problem[0], file=display(file, root), field=f"line {problem[1]}")
     env = dict(os.environ if environ is None else environ)
     res = docker_cli.compose([*invocation.global_args(), "config", "--format", "json"], cwd=root, env=env,
-                             check=False, timeout=120)
+                             check=False, timeout=120, memory_limit=docker_cli.COMPOSE_CONFIG_MEMORY)
     warnings = [m.Warning_("compose", msg) for msg in _compose_messages(res.stderr, "warning")]
     if res.returncode != 0:
         raise _config_error(res.stderr, invocation, root)
-    from stackctl.compose import yaml as bounded
-
     if bounded.json_too_deep(res.stdout):
         raise ComposeFileError(f"`docker compose config` printed JSON nested more than {bounded.MAX_DEPTH} "
                                f"levels deep (stackctl's limit)", file=first_file(invocation, root))

@@ -41,7 +41,9 @@ def _children(node: Any) -> list[Any]:
 def _refuse(problem: str, node: Any) -> Exception:
     import yaml
 
-    return yaml.composer.ComposerError(None, None, problem, node.start_mark)
+    err = yaml.composer.ComposerError(None, None, problem, node.start_mark)
+    err.stackctl_bound = True  # type: ignore[attr-defined]  # tells bounds_problem() it is one of ours
+    return err
 
 
 def check_expansion(root: Any) -> None:
@@ -129,6 +131,23 @@ def safe_load(text: str) -> Any:
     import yaml
 
     return yaml.load(text, Loader=_loader(False))  # a SafeLoader subclass: safe
+
+
+def bounds_problem(text: str) -> tuple[str, int] | None:
+    """(problem, line) if a Compose file's YAML is beyond our bounds, None otherwise (also for YAML that
+    is merely invalid: Compose words that error). Checked before `docker compose config`, which would
+    spend minutes and gigabytes expanding an alias bomb."""
+    import yaml
+
+    try:
+        for _ in yaml.compose_all(text, Loader=_loader(True)):  # a SafeLoader subclass: safe
+            pass
+    except yaml.MarkedYAMLError as exc:
+        if getattr(exc, "stackctl_bound", False) and exc.problem_mark is not None:
+            return str(exc.problem), exc.problem_mark.line + 1
+    except yaml.YAMLError:
+        pass
+    return None
 
 
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
