@@ -98,6 +98,9 @@ def parse_profile(data: Any, *, name: str, path: Path, root: Path) -> Profile:
                        what="must be a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters)")
 
     def rel(p: str) -> Path:
+        # a name longer than the file system takes would be an OSError in whatever stats it first
+        if any(len(part.encode("utf-8")) > 255 for part in Path(p).parts) or len(p.encode("utf-8")) > 4095:
+            raise ProfileError(f"path {p[:60]!r}... is longer than a file system allows", file=file)
         return (root / p).resolve() if not Path(p).is_absolute() else Path(p)
 
     env_node = top.mapping("env", allowed=("template", "file", "values"))
