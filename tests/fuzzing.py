@@ -235,6 +235,7 @@ def regressions() -> list[Input]:
              "nested 990 deep in .env.example"),
         text("env_example", "export \n# @secret password:32\nDB_PASSWORD=\n", ".env.example line 'export '"),
         text("env_file", "export \nDB_PASSWORD=pw\n", ".env line 'export '"),
+        text("env_file", "DB_PASSWORD=pw\nAPI_URL=x\0y\n", "NUL in a .env value (no process environment takes it)"),
         text("profile", profile.format(files='"comp\\0ose.yaml"', env=".env"), "NUL in compose.files"),
         text("profile", profile.format(files='"comp\\ud800ose.yaml"', env=".env"), "surrogate in compose.files"),
         text("profile", profile.format(files="compose.yaml", env='"\\0.env"'), "NUL in env.file"),

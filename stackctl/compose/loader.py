@@ -97,6 +97,11 @@ def resolve(invocation: ComposeInvocation, *, root: Path, environ: Mapping[str, 
         if problem is not None:
             raise ComposeFileError(problem[0], file=display(file, root), field=f"line {problem[1]}")
     env = dict(os.environ if environ is None else environ)
+    for name, value in env.items():
+        if "\0" in value:  # Compose reads one from an env file, but no process environment can carry it
+            shown = [display(f, root) for f in invocation.env_files] or [first_file(invocation, root) or "."]
+            raise ComposeFileError(f"{name} holds a NUL byte, which cannot be passed to `docker compose` in its "
+                                   f"environment", file=shown[0])
     res = docker_cli.compose([*invocation.global_args(), "config", "--format", "json"], cwd=root, env=env,
                              check=False, timeout=120, memory_limit=docker_cli.COMPOSE_CONFIG_MEMORY)
     warnings = [m.Warning_("compose", msg) for msg in _compose_messages(res.stderr, "warning")]
