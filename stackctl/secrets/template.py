@@ -128,8 +128,8 @@ def parse_template(text: str, *, display: str, path: Path | None = None) -> Temp
     keys: list[TemplateKey] = []
     for e in entries:
         if not e.key:
-            # `export ` alone on a line: Compose reads an inherited variable with an empty name, which
-            # nothing can reference (its value, if any, comes from an environment that cannot hold it).
+            # `export ` alone on a line (or a last line without `=`): Compose reads a variable with an
+            # empty name, which nothing can reference; it is no key of the template.
             continue
 
         def fail(message: str, _line: int = e.line) -> EnvError:
