@@ -70,7 +70,7 @@ KINDS: dict[str, tuple[str, tuple[tuple[str, ...], ...]]] = {
 FILE_NAMES = ("profiles/local.yaml", ".env.example", ".env", "compose.yaml", "local.json", "docker compose",
               "compose.json")
 
-_LOCATED = re.compile(r"^Error: [^\s:]+(: | does not exist)", re.MULTILINE)  # "Error: <path>: ..."
+_LOCATED = re.compile(r"^Error: ([^\s:]+: |.+ does not exist)", re.MULTILINE)  # "Error: <path>: ..."
 
 TIME_BOUND = 5.0       # seconds per command run
 MEMORY_BOUND = 256     # MiB of peak RSS growth per input
