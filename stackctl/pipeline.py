@@ -59,7 +59,7 @@ def load_stack(profile: Profile, *, environ: Mapping[str, str] | None = None,
         data, compose_warnings = loader.resolve(invocation, root=profile.root, environ=environ)
     except ComposeFileError as exc:
         raise _with_profile_hint(exc, profile, env_from_store) from None
-    stack = loader.to_model(data)
+    stack = loader.to_model(data, file=loader.first_file(invocation, profile.root))
     if names:
         stack = _mask_env_files(stack, names)
     stack = apply_overrides(stack, profile)

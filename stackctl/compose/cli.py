@@ -4,8 +4,14 @@ Everything else calls `run()` / `compose()` (or `stream()` / `spawn()` for outpu
 `logs -f`, build output); tests can patch one name. Failures carry the command, exit code and stderr
 (`DockerCommandError`), and a missing tool becomes a one-line fix-it `ToolMissingError` (exit 2).
 
-Every child is registered while it runs, so `kill_children()` can end the ones still in flight
-(Ctrl-C during `stackctl up`, when probes run in worker threads): no docker process outlives us.
+Every child starts in a process group of its own and is registered while it runs, so a timeout, a
+Ctrl-C or `kill_children()` (Ctrl-C during `stackctl up`, when probes run in worker threads) ends the
+whole group: `docker compose` is the docker CLI running the Compose plugin as *its* child, and killing
+the CLI alone left the plugin running. No docker process outlives us. (Being in its own group, a child
+does not get the terminal's SIGINT itself; we kill its group when ours arrives.)
+
+`compose(..., memory_limit=N)` caps a child's address space (RLIMIT_AS, inherited by the plugin) where
+the platform has it: `docker compose config` of a 1.7 KB YAML alias bomb otherwise grows to 10 GB.
 
 `compose()` runs the Compose v2 plugin binary itself when it is where the docker CLI would find it
 and the docker CLI has nothing to add (no context chosen, no `STACKCTL_DOCKER`): `docker compose X`
@@ -19,6 +25,7 @@ import contextlib
 import functools
 import os
 import shutil
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -101,9 +108,30 @@ _children: set[subprocess.Popen[Any]] = set()
 _children_lock = threading.Lock()
 
 
-def _start(argv: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+COMPOSE_CONFIG_MEMORY = 2 * 1024**3
+"""Address space (bytes) `docker compose config` may use: Compose needs ~1 GiB of it for any real file."""
+
+
+def _limit_memory(limit: int) -> Any:
+    """A preexec function capping the child's address space, or None where RLIMIT_AS does not exist."""
     try:
-        proc = subprocess.Popen(argv, **kwargs)
+        import resource
+    except ImportError:  # not POSIX
+        return None
+    if not hasattr(resource, "RLIMIT_AS"):
+        return None
+
+    def preexec() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return preexec
+
+
+def _start(argv: list[str], memory_limit: int | None = None, **kwargs: Any) -> subprocess.Popen[Any]:
+    preexec = _limit_memory(memory_limit) if memory_limit is not None else None
+    try:
+        # its own process group (a new session: setsid), so _kill() can end the plugin it starts too
+        proc = subprocess.Popen(argv, start_new_session=True, preexec_fn=preexec, **kwargs)
     except FileNotFoundError:
         raise ToolMissingError(f"cannot run {argv[0]}", hint=SETUP_HINT) from None
     with _children_lock:
@@ -116,13 +144,21 @@ def _forget(proc: subprocess.Popen[Any]) -> None:
         _children.discard(proc)
 
 
+def _kill(proc: subprocess.Popen[Any]) -> None:
+    """Kill the child's whole process group (it leads it), then the child itself should that fail."""
+    with contextlib.suppress(OSError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        proc.kill()
+
+
 def kill_children() -> int:
-    """Kill every docker process started here that is still running; return how many there were."""
+    """Kill every docker process started here that is still running, with the processes it started;
+    return how many there were."""
     with _children_lock:
         procs = list(_children)
     for proc in procs:
-        with contextlib.suppress(OSError):
-            proc.kill()
+        _kill(proc)
     for proc in procs:
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):
             proc.wait(timeout=5)
@@ -130,28 +166,31 @@ def kill_children() -> int:
 
 
 def run(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
-        check: bool = True, timeout: float | None = None, input: str | None = None) -> Result:
-    """Run `docker ARGS...` and capture its output (the child is killed on timeout or interrupt)."""
-    result = _run_argv([docker_binary(), *args], cwd=cwd, env=env, timeout=timeout, input=input)
+        check: bool = True, timeout: float | None = None, input: str | None = None,
+        memory_limit: int | None = None) -> Result:
+    """Run `docker ARGS...` and capture its output (the child's process group is killed on timeout or
+    interrupt)."""
+    result = _run_argv([docker_binary(), *args], cwd=cwd, env=env, timeout=timeout, input=input,
+                       memory_limit=memory_limit)
     if check and result.returncode != 0:
         raise DockerCommandError(["docker", *args], result.returncode, result.stderr)
     return result
 
 
 def _run_argv(argv: list[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
-              timeout: float | None = None, input: str | None = None) -> Result:
+              timeout: float | None = None, input: str | None = None, memory_limit: int | None = None) -> Result:
     args = argv[1:]
-    proc = _start(argv, cwd=cwd, env=dict(env) if env is not None else None, text=True,
+    proc = _start(argv, memory_limit, cwd=cwd, env=dict(env) if env is not None else None, text=True,
                   stdin=subprocess.PIPE if input is not None else None,
                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         stdout, stderr = proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        _kill(proc)  # the group: a grandchild holding our pipes would keep communicate() waiting
         proc.communicate()
         raise CommandTimeout(args, timeout or 0) from None
     except BaseException:  # KeyboardInterrupt in the main thread: never leave the child behind
-        proc.kill()
+        _kill(proc)
         proc.wait()
         raise
     finally:
@@ -172,7 +211,7 @@ def spawn(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str
         yield proc
     finally:
         if proc.poll() is None:
-            proc.kill()
+            _kill(proc)
         proc.wait()
         _forget(proc)
 
@@ -214,8 +253,8 @@ def ensure_compose() -> None:
 
 
 def compose(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
-            check: bool = True, timeout: float | None = None) -> Result:
-    """Run `docker compose ARGS...`.
+            check: bool = True, timeout: float | None = None, memory_limit: int | None = None) -> Result:
+    """Run `docker compose ARGS...` (`memory_limit`: bytes of address space, where the platform can cap it).
 
     Whether Compose v2 is installed is asked only when the command fails (then a missing plugin is
     a one-line fix-it `ToolMissingError`), which saves a `docker compose version` process (~60 ms)
@@ -224,9 +263,9 @@ def compose(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, s
     global _compose_answered
     plugin = compose_plugin()
     if plugin is not None:
-        res = _run_argv([plugin, *args], cwd=cwd, env=env, timeout=timeout)
+        res = _run_argv([plugin, *args], cwd=cwd, env=env, timeout=timeout, memory_limit=memory_limit)
     else:
-        res = run(["compose", *args], cwd=cwd, env=env, check=False, timeout=timeout)
+        res = run(["compose", *args], cwd=cwd, env=env, check=False, timeout=timeout, memory_limit=memory_limit)
     if res.returncode != 0:
         compose_version()  # raises ToolMissingError when the plugin is missing or is v1
         if check:

@@ -36,6 +36,7 @@ interpolates inside single quotes.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -67,6 +68,8 @@ _WHITESPACE = frozenset(
 )
 _WHITESPACE_CHARS = "".join(sorted(_WHITESPACE))
 # The blanks Compose skips inside a line (never a newline).
+# A run of whitespace other than a newline, skipped at once (a line of 6,000 blanks is not 6,000 steps).
+_BLANK_RUN = re.compile("[" + re.escape("".join(sorted(_WHITESPACE - {"\n"}))) + "]+")
 _BLANK = frozenset("\t\v\f\r \x85\xa0")
 _EXPORT_SEPARATORS = frozenset(" \t\n\f\r")
 _KEY_PUNCTUATION = frozenset("_.-[]")
@@ -151,7 +154,8 @@ class _Scanner:
                 blank_line = True
                 self.advance_to(self.pos + 1)
             elif c in _WHITESPACE:
-                self.pos += 1
+                match = _BLANK_RUN.match(text, self.pos)
+                self.pos = match.end() if match else self.pos + 1
             elif c == "#":
                 eol = self.end_of_line(self.pos)
                 pending.append(text[self.pos + 1:eol].strip())

@@ -62,6 +62,15 @@ _NAME_CHARS = _NAME_START | frozenset("0123456789")
 
 _ESCAPE_HINT = "escape a literal $ as $$"
 
+MAX_NESTING = 100
+"""How deep ``${A:-${B:-...}}`` may nest. Compose has no limit of its own; we refuse beyond a depth
+no real file reaches, with a located error, rather than run out of stack (each level is a call)."""
+
+
+def _too_deep(file: str | None, field: str | None) -> ComposeFileError:
+    return ComposeFileError(f"interpolation nested more than {MAX_NESTING} levels deep (Compose resolves it; "
+                            f"stackctl refuses beyond that depth)", file=file, field=field)
+
 
 def is_name(text: str) -> bool:
     """True if ``text`` is a variable name Compose can reference as ``${text}``."""
@@ -229,14 +238,17 @@ def _tokens(template: str, file: str | None, field: str | None) -> Iterator[_Tok
 
 
 def interpolate(value: str, lookup: Lookup, *, file: str | None = None,
-                field: str | None = None, warn: WarnCallback | None = None) -> str:
+                field: str | None = None, warn: WarnCallback | None = None, _depth: int = 0) -> str:
     """Interpolate ``value`` like Compose does.
 
     ``lookup(name)`` returns the variable's value or ``None`` if unset. ``warn(name)`` is
     called for each unset variable used without an operator (Compose warns and uses ``""``).
     Raises `ComposeFileError` (with ``file`` and ``field``) for a malformed expression or a
-    missing required variable (``required variable X is missing a value: msg``).
+    missing required variable (``required variable X is missing a value: msg``), or an
+    expression nested deeper than `MAX_NESTING`.
     """
+    if _depth > MAX_NESTING:
+        raise _too_deep(file, field)
     out: list[str] = []
     pos = 0
     for tok in _tokens(value, file, field):
@@ -254,7 +266,7 @@ def interpolate(value: str, lookup: Lookup, *, file: str | None = None,
             out.append(current)
             continue
         # Compose interpolates the operator's text before it looks at the variable.
-        arg = interpolate(tok.argument, lookup, file=file, field=field, warn=warn)
+        arg = interpolate(tok.argument, lookup, file=file, field=field, warn=warn, _depth=_depth + 1)
         current = lookup(tok.name)
         op = tok.operator
         if op == ":-":
@@ -274,7 +286,7 @@ def interpolate(value: str, lookup: Lookup, *, file: str | None = None,
             result = current
         out.append(result)
         if tok.rest:
-            out.append(interpolate(tok.rest, lookup, file=file, field=field, warn=warn))
+            out.append(interpolate(tok.rest, lookup, file=file, field=field, warn=warn, _depth=_depth + 1))
     out.append(value[pos:])
     return "".join(out)
 
@@ -291,16 +303,18 @@ def references(value: str, *, file: str | None = None,
 
 
 def _collect(value: str, refs: list[VarRef], *, nested: bool, file: str | None,
-             field: str | None) -> None:
+             field: str | None, depth: int = 0) -> None:
+    if depth > MAX_NESTING:
+        raise _too_deep(file, field)
     for tok in _tokens(value, file, field):
         if tok.kind == "escaped":
             continue
         refs.append(VarRef(name=tok.name, operator=tok.operator, argument=tok.argument,
                            braced=tok.kind == "braced", nested=nested))
         if tok.operator:
-            _collect(tok.argument, refs, nested=True, file=file, field=field)
+            _collect(tok.argument, refs, nested=True, file=file, field=field, depth=depth + 1)
         if tok.rest:
-            _collect(tok.rest, refs, nested=nested, file=file, field=field)
+            _collect(tok.rest, refs, nested=nested, file=file, field=field, depth=depth + 1)
 
 
 def _join(path: str, key: Any) -> str:

@@ -87,18 +87,39 @@ def resolve(invocation: ComposeInvocation, *, root: Path, environ: Mapping[str, 
             ) -> tuple[dict[str, Any], list[m.Warning_]]:
     """Run `docker compose config --format json`; return the project JSON and Compose's warnings."""
     from stackctl.compose import cli as docker_cli
+    from stackctl.compose import yaml as bounded
 
+    for file in invocation.files:
+        try:
+            problem = bounded.bounds_problem(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            continue  # Compose says what is wrong with it
+        if problem is not None:
+            raise ComposeFileError(problem[0], file=display(file, root), field=f"line {problem[1]}")
     env = dict(os.environ if environ is None else environ)
+    for name, value in env.items():
+        if "\0" in value:  # Compose reads one from an env file, but no process environment can carry it
+            shown = [display(f, root) for f in invocation.env_files] or [first_file(invocation, root) or "."]
+            raise ComposeFileError(f"{name} holds a NUL byte, which cannot be passed to `docker compose` in its "
+                                   f"environment", file=shown[0])
     res = docker_cli.compose([*invocation.global_args(), "config", "--format", "json"], cwd=root, env=env,
-                             check=False, timeout=120)
+                             check=False, timeout=120, memory_limit=docker_cli.COMPOSE_CONFIG_MEMORY)
     warnings = [m.Warning_("compose", msg) for msg in _compose_messages(res.stderr, "warning")]
     if res.returncode != 0:
         raise _config_error(res.stderr, invocation, root)
+    if bounded.json_too_deep(res.stdout):
+        raise ComposeFileError(f"`docker compose config` printed JSON nested more than {bounded.MAX_DEPTH} "
+                               f"levels deep (stackctl's limit)", file=first_file(invocation, root))
     try:
         data = json.loads(res.stdout)
     except json.JSONDecodeError as exc:
         raise ToolMissingError(f"`docker compose config` printed no JSON ({exc}); is it Compose v2?") from None
     return data, warnings
+
+
+def first_file(invocation: ComposeInvocation, root: Path) -> str | None:
+    """The first Compose file as shown in messages (errors of the resolved JSON name it)."""
+    return display(invocation.files[0], root) if invocation.files else None
 
 
 def _compose_messages(stderr: str, level: str) -> list[str]:
@@ -206,8 +227,18 @@ def _str_map(value: Any) -> dict[str, str]:
     return {str(k): "" if v is None else str(v) for k, v in value.items()}
 
 
-def to_model(data: Mapping[str, Any]) -> m.Stack:
-    """Map resolved Compose JSON (already `$$`-escaped as Compose prints it) to a `Stack`."""
+def to_model(data: Mapping[str, Any], *, file: str | None = None) -> m.Stack:
+    """Map resolved Compose JSON (already `$$`-escaped as Compose prints it) to a `Stack`; errors name
+    `file` (the first Compose file) when they cannot tell which file a field came from."""
+    try:
+        return _to_model(data)
+    except ComposeFileError as exc:
+        if exc.file is not None or file is None:
+            raise
+        raise ComposeFileError(exc.message, file=file, field=exc.field, hint=exc.hint) from None
+
+
+def _to_model(data: Mapping[str, Any]) -> m.Stack:
     data = unescape(data)
     warnings: list[m.Warning_] = []
     for key in data:
@@ -271,6 +302,10 @@ def _service(name: str, svc: Mapping[str, Any], warnings: list[m.Warning_]) -> m
         m.Dependency(service=dep, condition=(d or {}).get("condition", "service_started"),
                      required=(d or {}).get("required", True), restart=bool((d or {}).get("restart", False)))
         for dep, d in sorted((svc.get("depends_on") or {}).items()))
+    for i, p in enumerate(svc.get("ports") or ()):
+        if not p.get("target"):  # Compose drops `target: 0` from its JSON and starts the container anyway
+            raise ComposeFileError("a port needs a container port (target) from 1 to 65535",
+                                   field=f"{where}.ports[{i}]")
     ports = tuple(
         m.Port(target=int(p["target"]), published=str(p["published"]) if p.get("published") not in (None, "") else None,
                protocol=p.get("protocol") or "tcp", host_ip=p.get("host_ip"), mode=p.get("mode"), name=p.get("name"),

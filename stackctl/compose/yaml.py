@@ -1,42 +1,184 @@
-"""Reading Compose YAML files directly, for the few places that need the text as written (which
-variable a value references, which service uses it) rather than what Compose resolved.
+"""Reading YAML (and JSON) with bounds of our own, for Compose files read as written (which variable a
+value references, which service uses it) rather than as Compose resolved them, and for profiles.
 
-Compose files may carry merge tags (`!reset`, `!override`) that PyYAML's safe loader rejects; this
+Compose files may carry merge tags (`!reset`, `!override`) that PyYAML's safe loader rejects; the Compose
 loader accepts any local tag and builds the plain node underneath it.
+
+Every loader here refuses, with a `yaml.MarkedYAMLError` that names the line, a document
+- nested deeper than `MAX_DEPTH` levels (PyYAML and `json` recurse once per level and would end in a
+  RecursionError around 1,000–3,000 levels), or
+- whose aliases expand to more than `MAX_NODES` nodes, or refer to themselves: a ~1.7 KB "billion
+  laughs" file expands to billions of nodes, and every walker over the loaded tree (the variable scan)
+  visits a shared alias once per reference. The check counts each node once (memoized), so it is linear
+  in the file.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
+MAX_DEPTH = 200
+"""Nesting levels a YAML/JSON document may have (after alias expansion). Real files stay below 20."""
 
-def _loader() -> type:
+MAX_NODES = 200_000
+"""Nodes a YAML document may expand to through its aliases. A 5,000-line Compose file has ~20,000."""
+
+_cache: dict[str, type] = {}
+
+
+def _children(node: Any) -> list[Any]:
     import yaml
 
-    class ComposeLoader(yaml.SafeLoader):
-        pass
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
-    def _any_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-        if isinstance(node, yaml.MappingNode):
-            return loader.construct_mapping(node, deep=True)
-        if isinstance(node, yaml.SequenceNode):
-            return loader.construct_sequence(node, deep=True)
-        assert isinstance(node, yaml.ScalarNode)  # the only other kind of node
-        return loader.construct_scalar(node)
 
-    ComposeLoader.add_multi_constructor("!", _any_tag)
-    return ComposeLoader
+def _refuse(problem: str, node: Any) -> Exception:
+    import yaml
+
+    err = yaml.composer.ComposerError(None, None, problem, node.start_mark)
+    err.stackctl_bound = True  # type: ignore[attr-defined]  # tells bounds_problem() it is one of ours
+    return err
+
+
+def check_expansion(root: Any) -> None:
+    """Raise a `yaml.MarkedYAMLError` if the node graph under `root`, with every alias expanded, is
+    deeper than MAX_DEPTH, larger than MAX_NODES, or recursive. Iterative and memoized by node."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    entered: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            children = _children(node)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
+            if depth[key] > MAX_DEPTH:
+                raise _refuse(f"nested more than {MAX_DEPTH} levels deep (stackctl's limit)", node)
+            if size[key] > MAX_NODES:
+                raise _refuse(f"aliases expand to more than {MAX_NODES:,} nodes (stackctl's limit; "
+                              f"an alias bomb?)", node)
+            continue
+        if key in size:
+            continue
+        if key in entered:  # entered, not finished, popped again: an ancestor (LIFO), so a cycle
+            raise _refuse("recursive alias (a node that contains itself)", node)
+        entered.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node) if id(c) not in size)
+
+
+def _loader(compose_tags: bool) -> type:
+    name = "compose" if compose_tags else "safe"
+    if name in _cache:
+        return _cache[name]
+    import yaml
+
+    class BoundedLoader(yaml.SafeLoader):
+        _depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            self._depth += 1
+            try:
+                if self._depth > MAX_DEPTH:
+                    event = self.peek_event()  # type: ignore[no-untyped-call]  # PyYAML stubs leave it untyped
+                    raise _refuse(f"nested more than {MAX_DEPTH} levels deep (stackctl's limit)", event)
+                return super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+
+        def compose_document(self) -> Any:
+            node = super().compose_document()
+            check_expansion(node)
+            return node
+
+    if compose_tags:
+        def _any_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+            if isinstance(node, yaml.MappingNode):
+                return loader.construct_mapping(node, deep=True)
+            if isinstance(node, yaml.SequenceNode):
+                return loader.construct_sequence(node, deep=True)
+            assert isinstance(node, yaml.ScalarNode)  # the only other kind of node
+            return loader.construct_scalar(node)
+
+        BoundedLoader.add_multi_constructor("!", _any_tag)
+    _cache[name] = BoundedLoader
+    return BoundedLoader
 
 
 def load(text: str) -> Any:
-    """The first document (yaml.YAMLError on bad YAML)."""
+    """The first document of a Compose file (yaml.YAMLError on bad YAML or one beyond the bounds)."""
     import yaml
 
-    return yaml.load(text, Loader=_loader())  # a SafeLoader subclass: safe
+    return yaml.load(text, Loader=_loader(True))  # a SafeLoader subclass: safe
 
 
 def load_all(text: str) -> Iterator[Any]:
     import yaml
 
-    return yaml.load_all(text, Loader=_loader())  # a SafeLoader subclass: safe
+    return yaml.load_all(text, Loader=_loader(True))  # a SafeLoader subclass: safe
+
+
+def safe_load(text: str) -> Any:
+    """`yaml.safe_load` (no custom tags) within the same bounds."""
+    import yaml
+
+    return yaml.load(text, Loader=_loader(False))  # a SafeLoader subclass: safe
+
+
+def _depth_at_most(text: str) -> int:
+    """An upper bound of a YAML document's nesting, from the characters alone: a level is a flow
+    collection (`[`, `{`), a block sequence entry or explicit key (`-`, `?`), or a block mapping more
+    indented than its parent."""
+    indent = max((len(line) - len(line.lstrip(" ")) for line in text.splitlines()), default=0)
+    return 1 + indent + sum(text.count(c) for c in "[{-?")
+
+
+def bounds_problem(text: str) -> tuple[str, int] | None:
+    """(problem, line) if a Compose file's YAML is beyond our bounds, None otherwise (also for YAML that
+    is merely invalid: Compose words that error). Checked before `docker compose config`, which would
+    spend minutes and gigabytes expanding an alias bomb."""
+    shallow = _depth_at_most(text) < MAX_DEPTH
+    if "*" not in text and shallow:
+        return None  # no alias to expand, not deep enough: skip the parse
+    import yaml
+
+    try:
+        if shallow and getattr(yaml, "__with_libyaml__", False):
+            # libyaml composes ~10 times faster (recursing in C, fine this shallow); the aliases are then
+            # counted the same way
+            for node in yaml.compose_all(text, Loader=yaml.CSafeLoader):  # a safe loader: safe
+                check_expansion(node)
+        else:
+            for _ in yaml.compose_all(text, Loader=_loader(True)):  # a SafeLoader subclass: safe
+                pass
+    except yaml.MarkedYAMLError as exc:
+        if getattr(exc, "stackctl_bound", False) and exc.problem_mark is not None:
+            return str(exc.problem), exc.problem_mark.line + 1
+    except yaml.YAMLError:
+        pass
+    return None
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def json_too_deep(text: str) -> bool:
+    """True if JSON text nests deeper than MAX_DEPTH (checked before `json.loads`, which recurses)."""
+    depth = 0
+    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
+        if match.group() in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        else:
+            depth -= 1
+    return False

@@ -17,7 +17,7 @@ from typing import Any
 
 from stackctl.errors import ProfileError
 from stackctl.profile.kubernetes import kubernetes_settings, service_override
-from stackctl.profile.reader import DNS1123_LABEL, ENV_KEY, Node, kind_of
+from stackctl.profile.reader import DNS1123_LABEL, ENV_KEY, Node, check_text, kind_of
 from stackctl.profile.types import ComposeSettings, EnvSettings, Profile, SecretsSettings, ServiceOverride, display
 
 __all__ = ["Profile", "find_project_root", "list_profiles", "load_profile", "parse_profile", "read_yaml"]
@@ -57,14 +57,18 @@ def read_yaml(path: Path, root: Path) -> object:
         raise ProfileError("file not found", file=shown) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ProfileError(f"cannot read: {exc}", file=shown) from None
+    from stackctl.compose import yaml as bounded
+
     try:
-        return yaml.safe_load(text)
+        data = bounded.safe_load(text)  # yaml.safe_load with depth and alias-expansion bounds
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
         raise ProfileError(f"invalid YAML: {exc.problem}", file=shown, field=where) from None
     except yaml.YAMLError as exc:
         raise ProfileError(f"invalid YAML: {exc}", file=shown) from None
+    check_text(data, shown)
+    return data
 
 
 def load_profile(root: Path, name: str) -> Profile:
@@ -94,6 +98,9 @@ def parse_profile(data: Any, *, name: str, path: Path, root: Path) -> Profile:
                        what="must be a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters)")
 
     def rel(p: str) -> Path:
+        # a name longer than the file system takes would be an OSError in whatever stats it first
+        if any(len(part.encode("utf-8")) > 255 for part in Path(p).parts) or len(p.encode("utf-8")) > 4095:
+            raise ProfileError(f"path {p[:60]!r}... is longer than a file system allows", file=file)
         return (root / p).resolve() if not Path(p).is_absolute() else Path(p)
 
     env_node = top.mapping("env", allowed=("template", "file", "values"))

@@ -126,3 +126,23 @@ def kind_of(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
     return type(value).__name__
+
+
+_UNUSABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def check_text(data: Any, file: str, path: str = "") -> None:
+    """Refuse a NUL byte or a lone surrogate anywhere in the profile (a YAML "\\0" or "\\ud800" escape): no
+    path, argument or file can hold one, so it would otherwise fail deep inside whatever uses it."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and _UNUSABLE.search(key):
+                raise ProfileError(f"key {key!r} holds a NUL byte or a lone surrogate", file=file, field=path or None)
+            check_text(value, file, where)
+    elif isinstance(data, list):
+        for i, item in enumerate(data):
+            check_text(item, file, f"{path}[{i}]")
+    elif isinstance(data, str) and _UNUSABLE.search(data):
+        raise ProfileError(f"{data!r} holds a NUL byte or a lone surrogate, which no path or value can hold",
+                           file=file, field=path or None)

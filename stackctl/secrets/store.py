@@ -244,6 +244,10 @@ def _only(obj: Any, allowed: tuple[str, ...], where: str) -> None:
 
 def parse_document(text: str) -> Document:
     """Parse and structurally validate a store file; `_Corrupt` with a located reason otherwise."""
+    from stackctl.compose import yaml as bounded
+
+    if bounded.json_too_deep(text):  # json.loads recurses per level: a RecursionError past ~1,000
+        raise _Corrupt(f"JSON nested more than {bounded.MAX_DEPTH} levels deep")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

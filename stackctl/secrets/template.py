@@ -127,6 +127,11 @@ def parse_template(text: str, *, display: str, path: Path | None = None) -> Temp
     seen: dict[str, int] = {}
     keys: list[TemplateKey] = []
     for e in entries:
+        if not e.key:
+            # `export ` alone on a line (or a last line without `=`): Compose reads a variable with an
+            # empty name, which nothing can reference; it is no key of the template.
+            continue
+
         def fail(message: str, _line: int = e.line) -> EnvError:
             return EnvError(message, file=display, field=f"line {_line}")
 
