@@ -18,21 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from dockerutil import docker, labelled
 
 pytestmark = [pytest.mark.docker, pytest.mark.engine]
 
 IMAGE = "stackctl-test/busybox:latest"
-
-
-def docker(*args: str, check: bool = True) -> str:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check).stdout
-
-
-def labelled(kind: str, project: str) -> list[str]:
-    flt = f"label=com.docker.compose.project={project}"
-    if kind == "container":
-        return docker("ps", "-a", "-q", "--filter", flt).split()
-    return docker(kind, "ls", "-q", "--filter", flt).split()
 
 
 @dataclass
