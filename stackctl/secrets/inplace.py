@@ -17,15 +17,15 @@ The steps (the why is in `stackctl.secrets.dbrotate`, which also holds the scrip
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from stackctl.errors import InputError, OperationError
+from stackctl.errors import InputError
 from stackctl.secrets.dbrotate import Target, exec_env, find_targets, finish_script, mask, run_in, switch_script
 
 if TYPE_CHECKING:
-    from stackctl.compose.project import ContainerState, LocalProject
+    from stackctl.compose.project import ContainerState
     from stackctl.profile.types import Profile
     from stackctl.up.backend import UpResult
     from stackctl.up.startup import View
@@ -80,29 +80,15 @@ def rotate_in_place(profile: Profile, name: str, *, timeout: float = 300.0,
                                   "nothing was changed")
         containers[t.service] = found
 
-    result: InPlaceResult
-    with ops._tx(profile) as store:  # held until the new value is stored: one rotation at a time
-        entry = store.entry(name)
-        gen = ops._generator_for(name, entry.type, template)
-        if gen is None:
-            raise InputError(f"{name} has no generator to rotate with (type {entry.type})", field="NAME")
-        old, new = store.value(name), gen.generate()
-        done: list[Target] = []
-        switched: dict[str, str] = {}
-        for t in targets:
-            note(f"changing {name} inside {t.service} ({t.how})")
-            code, output = run_in(project, containers[t.service], switch_script(t), exec_env(t, name, old, new))
-            if code != 0:
-                undo = _undo(project, containers, done, name, old, new)
-                raise OperationError(
-                    f"could not change {name} inside {t.service} (exit {code}): "
-                    f"{mask(output.strip(), old, new)[-600:] or 'no output'}",
-                    hint=f"nothing was stored; {undo}")
-            done.append(t)
-            switched[t.service] = "retained" if "stackctl: retained" in output else "changed"
-        was = entry.current
-        ver = store.put(name, new, type=str(gen), origin="rotate")
-        result = InPlaceResult(name, ver.v, was, targets, switched)
+    def switch(t: Target, _undo: bool, old: str, new: str) -> tuple[bool, str, str]:
+        code, output = run_in(project, containers[t.service], switch_script(t), exec_env(t, name, old, new))
+        return code == 0, output, f" (exit {code})"
+
+    stored = ops.switch_then_store(
+        profile, name, targets, template, switch=switch,
+        announce=lambda t: note(f"changing {name} inside {t.service} ({t.how})"))
+    result = InPlaceResult(name, stored.version, stored.was, targets, stored.switched)
+    old, new = stored.old, stored.new
 
     # roll the dependents: the services that use the value and were running (the database included:
     # its own environment changed too, and its data already holds the new value)
@@ -142,19 +128,6 @@ def rotate_in_place(profile: Profile, name: str, *, timeout: float = 300.0,
         else:
             note(f"the old value of {name} no longer works in {t.service}")
     return result
-
-
-def _undo(project: LocalProject, containers: Mapping[str, ContainerState], done: Sequence[Target], name: str,
-          old: str, new: str) -> str:
-    """Put the old value back where the switch already happened (a second target failed)."""
-    if not done:
-        return "the database was not changed"
-    failed = [t.service for t in done
-              if run_in(project, containers[t.service], switch_script(t), exec_env(t, name, new, old))[0] != 0]
-    if failed:
-        return (f"{', '.join(failed)} already accept(s) the new value and could not be changed back: "
-                f"restore it there by hand")
-    return f"{', '.join(t.service for t in done)} changed back to the stored value"
 
 
 def _p(profile: Profile) -> str:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import getpass
 import re
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stackctl.errors import InputError, SecretsError
 from stackctl.profile.types import Profile, display
@@ -20,6 +21,9 @@ from stackctl.secrets import keys as keymod
 from stackctl.secrets import store as st
 from stackctl.secrets.generators import Generator, parse_spec
 from stackctl.secrets.template import Template, TemplateKey, load_template
+
+if TYPE_CHECKING:
+    from stackctl.secrets.dbrotate import Target
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,65 @@ def _generator_for(name: str, stored_type: str, template: Template | None) -> Ge
         return parse_spec(stored_type)
     except ValueError:
         return None
+
+
+@dataclass(frozen=True)
+class Switched:
+    """What `switch_then_store` did: the version stored, the one it replaced, and per target service
+    whether the old value was kept valid beside the new one ("retained") or replaced ("changed"),
+    and both values (for the step that drops the old one; never shown)."""
+
+    version: int
+    was: int
+    switched: dict[str, str]
+    old: str = field(repr=False)
+    new: str = field(repr=False)
+
+
+Switch = Callable[["Target", bool, str, str], tuple[bool, str, str]]
+
+
+def switch_then_store(profile: Profile, name: str, targets: Sequence[Target], template: Template | None, *,
+                      switch: Switch, announce: Callable[[Target], None]) -> Switched:
+    """The store step of an in-place rotation, the same locally and on a cluster: under the store's
+    lock (one rotation at a time), a new value from the generator is made valid inside every target
+    by `switch(target, undo, old, new) -> (ok, output, why)`, and only when all succeeded is it
+    stored. A failure switches the targets already done back (`undo=True`, the values swapped) and
+    stores nothing; the error masks both values in the output it shows."""
+    from stackctl.errors import OperationError
+    from stackctl.secrets.dbrotate import mask
+
+    with _tx(profile) as store:
+        entry = store.entry(name)
+        gen = _generator_for(name, entry.type, template)
+        if gen is None:
+            raise InputError(f"{name} has no generator to rotate with (type {entry.type})", field="NAME")
+        old, new = store.value(name), gen.generate()
+        done: list[Target] = []
+        switched: dict[str, str] = {}
+        for target in targets:
+            announce(target)
+            ok, output, why = switch(target, False, old, new)
+            if not ok:
+                raise OperationError(f"could not change {name} inside {target.service}{why}: "
+                                     f"{mask(output.strip(), old, new)[-600:] or 'no output'}",
+                                     hint=f"nothing was stored; {_switch_back(done, switch, old, new)}")
+            done.append(target)
+            switched[target.service] = "retained" if "stackctl: retained" in output else "changed"
+        was = entry.current
+        ver = store.put(name, new, type=str(gen), origin="rotate")
+    return Switched(ver.v, was, switched, old, new)
+
+
+def _switch_back(done: Sequence[Target], switch: Switch, old: str, new: str) -> str:
+    """Put the old value back where the switch already happened (a later target failed)."""
+    if not done:
+        return "the database was not changed"
+    failed = [t.service for t in done if not switch(t, True, new, old)[0]]
+    if failed:
+        return (f"{', '.join(failed)} already accept(s) the new value and could not be changed back: "
+                f"restore it there by hand")
+    return f"{', '.join(t.service for t in done)} changed back to the stored value"
 
 
 def set_value(profile: Profile, name: str, value: str) -> Outcome:

@@ -23,15 +23,15 @@ import base64
 import contextlib
 import secrets as _random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from stackctl.errors import InputError, OperationError
+from stackctl.errors import InputError
 from stackctl.kubernetes import names as k
 from stackctl.kubernetes.client import Cluster, Ref
 from stackctl.kubernetes.labels import L_INSTANCE, L_MANAGED_BY, L_NAME
-from stackctl.secrets.dbrotate import Target, exec_env, find_targets, mask, switch_script
+from stackctl.secrets.dbrotate import Target, exec_env, find_targets, switch_script
 
 if TYPE_CHECKING:
     from stackctl.kubernetes.deploy.commands import Terminal
@@ -107,28 +107,18 @@ def rotate_in_place(prof: Profile, name: str, *, requested: str | None, yes: boo
                          action=f"change {name} inside {services}, then promote")
         pods = {t.service: _running_pod(cluster, release.namespace, release.stack, t.service, prof) for t in targets}
         run = _random.token_hex(3)
-        with ops._tx(prof) as store:  # held until the new value is stored: one rotation at a time
-            entry = store.entry(name)
-            gen = ops._generator_for(name, entry.type, template)
-            if gen is None:
-                raise InputError(f"{name} has no generator to rotate with (type {entry.type})", field="NAME")
-            old, new = store.value(name), gen.generate()
-            done: list[Target] = []
-            switched: dict[str, str] = {}
-            for t in targets:
-                term.info(f"changing {name} inside {t.service} ({t.how}, a Job of its image)")
-                ok, output = _run_job(cluster, t, release.namespace, f"{run}{len(done)}", pods[t.service],
-                                      exec_env(t, name, old, new), timeout=timeout)
-                if not ok:
-                    undo = _undo(cluster, done, release.namespace, run, pods, name, old, new, timeout)
-                    raise OperationError(f"could not change {name} inside {t.service}: "
-                                         f"{mask(output.strip(), old, new)[-600:] or 'no output'}",
-                                         hint=f"nothing was stored; {undo}")
-                done.append(t)
-                switched[t.service] = "retained" if "stackctl: retained" in output else "changed"
-            was = entry.current
-            ver = store.put(name, new, type=str(gen), origin="rotate")
-        result = KubeInPlace(name, ver.v, was, targets, switched)
+        attempts = iter(range(2 * len(targets)))  # one Job name per switch and per switch back
+
+        def switch(t: Target, undo: bool, old: str, new: str) -> tuple[bool, str, str]:
+            ok, output = _run_job(cluster, t, release.namespace, f"{run}{'u' if undo else ''}{next(attempts)}",
+                                  pods[t.service], exec_env(t, name, old, new), timeout=timeout)
+            return ok, output, ""
+
+        stored = ops.switch_then_store(
+            prof, name, targets, template, switch=switch,
+            announce=lambda t: term.info(f"changing {name} inside {t.service} ({t.how}, a Job of its image)"))
+        switched = stored.switched
+        result = KubeInPlace(name, stored.version, stored.was, targets, switched)
         for t in targets:
             if switched.get(t.service) == "retained" and t.kind in ("mysql", "mariadb"):
                 result.notes.append(f"the old value of {name} stays valid in {t.service} (RETAIN CURRENT PASSWORD) "
@@ -189,18 +179,6 @@ def _job_log(cluster: Cluster, namespace: str, job: str) -> str:
         if text:
             return text
     return ""
-
-
-def _undo(cluster: Cluster, done: Sequence[Target], namespace: str, run: str,
-          pods: Mapping[str, Mapping[str, Any]], name: str, old: str, new: str, timeout: float) -> str:
-    if not done:
-        return "the database was not changed"
-    failed = [t.service for i, t in enumerate(done)
-              if not _run_job(cluster, t, namespace, f"{run}u{i}", pods[t.service],
-                              exec_env(t, name, new, old), timeout=timeout)[0]]
-    if failed:
-        return f"{', '.join(failed)} already accept(s) the new value and could not be changed back: restore it by hand"
-    return f"{', '.join(t.service for t in done)} changed back to the stored value"
 
 
 __all__ = ["KubeInPlace", "job_objects", "rotate_in_place"]
