@@ -220,6 +220,9 @@ def _services_hint(profile: Any, names: list[str]) -> str:
 @app.command("set")
 def set_(name: NameArg, profile: ProfileOpt = "local",
         from_file: Annotated[Path | None, typer.Option("--from-file", help="Read the value from this file.")] = None,
+        force: Annotated[bool, typer.Option(
+            "--force", help="Replace a value a database was initialised with (you changed it inside it yourself).")
+        ] = False,
         output: OutputOpt = Output.text) -> None:
     """Store a value you provide (stdin or --from-file).
 
@@ -245,7 +248,7 @@ def set_(name: NameArg, profile: ProfileOpt = "local",
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read the value: {type(exc).__name__}",
                          file=str(from_file) if from_file is not None else "stdin") from None
-    _report(ops.set_value(load_profile(profile), name, value), output, title=f"secrets ({profile})")
+    _report(ops.set_value(load_profile(profile), name, value, force=force), output, title=f"secrets ({profile})")
 
 
 @app.command("import")
@@ -323,6 +326,9 @@ def history(name: NameArg, profile: ProfileOpt = "local", output: OutputOpt = Ou
 def rollback(name: NameArg, profile: ProfileOpt = "local",
              to: Annotated[int | None, typer.Option("--to", help="Version to restore (default: the previous).")
                            ] = None,
+             force: Annotated[bool, typer.Option(
+                 "--force", help="Roll back a value a database was initialised with (changed back inside it "
+                                 "yourself).")] = False,
              output: OutputOpt = Output.text) -> None:
     """Make an earlier value current again.
 
@@ -330,7 +336,7 @@ def rollback(name: NameArg, profile: ProfileOpt = "local",
     """
     from stackctl.secrets import ops
 
-    _report(ops.rollback(load_profile(profile), name, to), output, title=f"secrets ({profile})")
+    _report(ops.rollback(load_profile(profile), name, to, force=force), output, title=f"secrets ({profile})")
 
 
 @app.command("delete")

@@ -240,8 +240,9 @@ def find_targets(profile: Profile, template: Template | None, names: Iterable[st
     return out
 
 
-def refusal(name: str, targets: Sequence[Target], profile: Profile) -> InputError:
-    """Why a plain `rotate NAME` is refused, and what to run instead."""
+def refusal(name: str, targets: Sequence[Target], profile: Profile, *, action: str = "rotated by a new value alone"
+            ) -> InputError:
+    """Why a plain `rotate NAME` (or `set`, `rollback`: `action`) is refused, and what to run instead."""
     where = "; ".join(t.why for t in targets)
     services = ", ".join(dict.fromkeys(t.service for t in targets))
     p = f" -p {profile.name}" if profile.name != "local" else ""
@@ -253,10 +254,12 @@ def refusal(name: str, targets: Sequence[Target], profile: Profile) -> InputErro
     else:
         fix = f"run `stackctl secrets rotate {name} --in-place{p}` (changes it inside {services} first)"
     return InputError(
-        f"{name} cannot be rotated by a new value alone: {where}. The data keeps the old value, so after a "
-        f"plain rotation everything that logs in with the new one (and a recreated {services}) would fail",
+        f"{name} cannot be {action}: {where}. The data keeps the old value, so after that "
+        f"everything that logs in with the new one (and a recreated {services}) would fail",
         field="NAME",
-        hint=f"{fix}; if {services} sets it again at every start, annotate it `# @reapplied`; nothing was changed")
+        hint=f"{fix}; if {services} sets it again at every start, annotate it `# @reapplied`"
+             + ("" if action.startswith("rotated") else f"; if you changed it inside {services} yourself, pass --force")
+             + "; nothing was changed")
 
 
 # ------------------------------------------------------------------------------------------- the scripts

@@ -249,10 +249,13 @@ def _switch_back(done: Sequence[Target], switch: Switch, old: str, new: str) -> 
     return f"{', '.join(t.service for t in done)} changed back to the stored value"
 
 
-def set_value(profile: Profile, name: str, value: str) -> Outcome:
-    """Store a value given by the user (stdin / file) as the new current version."""
+def set_value(profile: Profile, name: str, value: str, *, force: bool = False) -> Outcome:
+    """Store a value given by the user (stdin / file) as the new current version. Replacing the value
+    of a secret a database was initialised with is refused as a plain rotation is (`_refuse_held`)."""
     template = template_if_any(profile)
     out = Outcome()
+    if not force:
+        _refuse_held(profile, template, name, "set to a new value")
     key = template.get(name) if template is not None else None
     if key is not None and not key.is_secret:
         raise InputError(f"{name} is not a secret in {template.display} ({key.type}); "  # type: ignore[union-attr]
@@ -306,8 +309,10 @@ def import_env(profile: Profile, path: Path | None = None, *, overwrite: bool = 
     return out
 
 
-def rollback(profile: Profile, name: str, to: int | None = None) -> Outcome:
+def rollback(profile: Profile, name: str, to: int | None = None, *, force: bool = False) -> Outcome:
     out = Outcome()
+    if not force:
+        _refuse_held(profile, template_if_any(profile), name, "rolled back")
     with _tx(profile) as store:
         before = store.entry(name).current
         ver = store.rollback(name, to)
@@ -315,6 +320,18 @@ def rollback(profile: Profile, name: str, to: int | None = None) -> Outcome:
     out.changes.append(Change(name, "rolled back", ver.v, kind, note=f"value of {ver.origin.split(':')[1]}, "
                                                                 f"was v{before}"))
     return out
+
+
+def _refuse_held(profile: Profile, template: Template | None, name: str, action: str) -> None:
+    """A secret a data volume was initialised with, that has a value already, changes only inside the
+    database first: a new stored value alone locks its users out, as a plain rotation would."""
+    from stackctl.secrets import dbrotate
+
+    if not profile.secrets.store.is_file() or name not in open_store(profile, need_key=False).names:
+        return  # a first value: the database, if any, initialises with it
+    held = dbrotate.find_targets(profile, template, [name])[name]
+    if held:
+        raise dbrotate.refusal(name, held, profile, action=action)
 
 
 def delete(profile: Profile, name: str) -> Outcome:

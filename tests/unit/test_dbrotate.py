@@ -184,6 +184,25 @@ def test_plain_rotation_refused_nothing_changed(proj: Any, cli: Any) -> None:
     assert res.exit_code == 2 and ".env.example says `@initialises api`" in res.stderr
 
 
+def test_set_and_rollback_of_a_database_password_refused_unless_forced(proj: Any, cli: Any) -> None:
+    """`set` and `rollback` put a value in the store the database does not hold, as a plain rotate
+    would: refused the same way, nothing changed; --force when the user changed it inside the db."""
+    assert cli("secrets", "generate").exit_code == 0
+    before = json.loads(cli("secrets", "history", "PG_PASSWORD", "-o", "json").stdout)
+    for args in (("set", "PG_PASSWORD"), ("rollback", "PG_PASSWORD")):
+        res = cli("secrets", *args, input="n3w-Value-0123456789abcdef\n")
+        assert res.exit_code == 2, res.stderr
+        assert "PG_PASSWORD cannot be" in res.stderr and "pass --force" in res.stderr \
+            and "nothing was changed" in res.stderr
+    assert json.loads(cli("secrets", "history", "PG_PASSWORD", "-o", "json").stdout) == before
+    res = cli("secrets", "set", "PG_PASSWORD", "--force", input="n3w-Value-0123456789abcdef\n")
+    assert res.exit_code == 0, res.stderr
+    assert cli("secrets", "rollback", "PG_PASSWORD", "--force").exit_code == 0
+    assert [h["version"] for h in json.loads(cli("secrets", "history", "PG_PASSWORD", "-o", "json").stdout)] \
+        == [3, 2, 1]  # newest first
+    assert cli("secrets", "set", "TOKEN", input="plain-Token-0123456789abcdef\n").exit_code == 0  # not held
+
+
 def test_in_place_is_for_one_volume_secret(proj: Any, cli: Any) -> None:
     assert cli("secrets", "generate").exit_code == 0
     res = cli("secrets", "rotate", "--all", "--in-place")
