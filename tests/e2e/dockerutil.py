@@ -6,8 +6,13 @@ from __future__ import annotations
 import subprocess
 
 
+def docker_run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """The Docker CLI, output captured (for tests that look at the exit code or stderr too)."""
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
+
+
 def docker(*args: str, check: bool = True) -> str:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check).stdout
+    return docker_run(*args, check=check).stdout
 
 
 def labelled(kind: str, project: str) -> list[str]:

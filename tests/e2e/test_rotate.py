@@ -19,15 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from dockerutil import docker_run as docker
 
 pytestmark = [pytest.mark.docker, pytest.mark.engine]
 
 PG_IMAGE = "stackctl-example/shop-db:dev"
 REDIS_IMAGE = "stackctl-example/shop-cache:dev"
-
-
-def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
 
 
 def _need(image: str) -> None:
