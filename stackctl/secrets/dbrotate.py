@@ -304,7 +304,7 @@ user="__USER__"
 [ -n "$user" ] || { echo "no database user set (MYSQL_USER / MARIADB_USER)" >&2; exit 2; }
 umask 077
 cnf="$(mktemp)"
-trap 'rm -f "$cnf"' EXIT
+trap 'rm -f "$cnf" "$cnf.err"' EXIT
 login() {
   pw="$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"
   printf '[client]\nuser="%s"\npassword="%s"\n' "$user" "$pw" >"$cnf"
@@ -317,15 +317,32 @@ accounts() {
     2>/dev/null || true
 }
 """
+# One ALTER USER for every account of the user (atomic: all or none). MySQL 8.0.14+ keeps the old password
+# valid beside the new one (RETAIN CURRENT PASSWORD); MySQL lets an account ALTER its own password; MariaDB
+# needs the CREATE USER privilege for any ALTER USER, so an unprivileged account changes its own with
+# SET PASSWORD (PASSWORD() on MariaDB; a plain string on MySQL 8, which dropped the function).
 _MY_SWITCH = _MY_PREAMBLE + r"""login "$STACKCTL_OLD_VALUE"
 list="$(accounts)"
 [ -n "$list" ] || list="CURRENT_USER()"
-batch() { for a in $list; do printf "ALTER USER %s IDENTIFIED BY '%s'%s;\n" "$a" "$quoted" "$1"; done; }
-if batch " RETAIN CURRENT PASSWORD" | $c --defaults-extra-file="$cnf" 2>/dev/null; then
+alter() {
+  sep="ALTER USER"
+  for a in $list; do printf "%s %s IDENTIFIED BY '%s'%s" "$sep" "$a" "$quoted" "$1"; sep=","; done
+  printf ';\n'
+}
+setpw() {
+  for a in $list; do
+    if [ "$a" = "CURRENT_USER()" ]; then printf 'SET PASSWORD = %s;\n' "$1"
+    else printf 'SET PASSWORD FOR %s = %s;\n' "$a" "$1"; fi
+  done
+}
+run() { $c --defaults-extra-file="$cnf" 2>"$cnf.err"; }
+if alter " RETAIN CURRENT PASSWORD" | run; then
   echo "stackctl: retained"
-else
-  batch "" | $c --defaults-extra-file="$cnf"
+elif alter "" | run || setpw "PASSWORD('$quoted')" | run || setpw "'$quoted'" | run; then
   echo "stackctl: changed"
+else
+  cat "$cnf.err" >&2
+  exit 1
 fi
 """
 _MY_FINISH = _MY_PREAMBLE + r"""login "$STACKCTL_NEW_VALUE"

@@ -286,3 +286,77 @@ def test_rotate_command_and_a_failed_switch_changes_nothing(stack: Stack) -> Non
     assert stack.sh("app", "cat /data/pw").stdout == new  # the data holds the new value, the app has it
     assert stack.versions("SECRET") == [2, 1] and stack.running() == {"db", "app"}
     assert json.loads(res.stdout)[0]["version"] == 2
+
+
+MARIADB_IMAGE = "stackctl-test/mariadb:10.11"
+
+
+@pytest.fixture(scope="module")
+def mariadb_image() -> str:
+    """Built from tests/e2e/images/mariadb (Debian's MariaDB 10.11; the engine's cache makes a rebuild
+    of an unchanged Dockerfile instant)."""
+    from pathlib import Path
+
+    context = Path(__file__).resolve().parent / "images" / "mariadb"
+    res = docker("build", "-q", "-t", MARIADB_IMAGE, str(context), check=False)
+    assert res.returncode == 0, res.stderr[-2000:]
+    return MARIADB_IMAGE
+
+
+# MariaDB as the official image behaves: MARIADB_PASSWORD creates app@'%' on the first start only. The
+# account has no CREATE USER privilege, which MariaDB's ALTER USER needs even for one's own password.
+MARIADB = """
+services:
+  db:
+    image: stackctl-test/mariadb:10.11
+    environment:
+      MARIADB_DATABASE: app
+      MARIADB_USER: app
+      MARIADB_PASSWORD: ${DB_PASSWORD:?}
+    volumes: [dbdata:/var/lib/mysql]
+    stop_grace_period: 20s
+    healthcheck: {test: ["CMD", "mariadb-admin", "--socket=/run/mysqld/mysqld.sock", "ping"],
+                  interval: 2s, timeout: 3s, retries: 60}
+  app:                     # healthy while it can log in (over the network) with the password it was given
+    image: stackctl-test/mariadb:10.11
+    entrypoint: ["sh", "-c", "exec sleep infinity"]
+    stop_signal: SIGKILL
+    environment: {DB_PASSWORD: "${DB_PASSWORD:?}"}
+    healthcheck:
+      test: ["CMD-SHELL", "MYSQL_PWD=\\"$$DB_PASSWORD\\" mariadb -h db -u app app -N -e 'SELECT 1'"]
+      interval: 2s
+      timeout: 3s
+      retries: 30
+    depends_on: {db: {condition: service_healthy}}
+volumes:
+  dbdata: {}
+"""
+
+
+def test_mariadb_password_in_place_rotation_by_an_unprivileged_user(stack: Stack, mariadb_image: str) -> None:
+    stack.write(MARIADB, "# @secret alnum:24\nDB_PASSWORD=\n")
+    assert stack.cli("secrets", "generate").exit_code == 0
+    res = stack.cli("up")
+    assert res.exit_code == 0, res
+    old = stack.env_of("app")["DB_PASSWORD"]
+    login = "MYSQL_PWD=\"$P\" mariadb -h db -u app app -N -e"
+    setup = stack.sh("app", f"{login} \"CREATE TABLE items (name text); INSERT INTO items VALUES ('kept')\"",
+                     env={"P": old})
+    assert setup.returncode == 0, setup
+
+    res = stack.cli("secrets", "rotate", "DB_PASSWORD")
+    assert res.exit_code == 2 and "MARIADB_PASSWORD" in res.stderr and "--in-place" in res.stderr, res
+
+    res = stack.cli("secrets", "rotate", "DB_PASSWORD", "--in-place")
+    assert res.exit_code == 0, res
+    new = stack.env_of("app")["DB_PASSWORD"]
+    assert new != old and new not in res.stdout + res.stderr and old not in res.stdout + res.stderr
+    assert "changed" in res.stdout  # MariaDB keeps no retained password: the old one stops at the switch
+    assert stack.versions("DB_PASSWORD") == [2, 1] and stack.running() == {"db", "app"}
+    got = stack.sh("app", f"{login} 'SELECT name FROM items'", env={"P": new})
+    assert got.returncode == 0 and got.stdout.split() == ["kept"], got
+    assert stack.sh("app", f"{login} 'SELECT 1'", env={"P": old}).returncode != 0
+    # over the local socket inside db too
+    local = stack.sh("db", "MYSQL_PWD=\"$P\" mariadb -u app app -N -e 'SELECT 1'", env={"P": new})
+    assert local.returncode == 0, local
+    assert stack.sh("db", "MYSQL_PWD=\"$P\" mariadb -u app app -N -e 'SELECT 1'", env={"P": old}).returncode != 0
