@@ -188,18 +188,21 @@ def test_set_and_rollback_of_a_database_password_refused_unless_forced(proj: Any
     """`set` and `rollback` put a value in the store the database does not hold, as a plain rotate
     would: refused the same way, nothing changed; --force when the user changed it inside the db."""
     assert cli("secrets", "generate").exit_code == 0
-    before = json.loads(cli("secrets", "history", "PG_PASSWORD", "-o", "json").stdout)
+    def history() -> list[tuple[int, str]]:
+        rows = json.loads(cli("secrets", "history", "PG_PASSWORD", "-o", "json").stdout)
+        return [(r["version"], r["digest"]) for r in rows]
+
+    before = history()
     for args in (("set", "PG_PASSWORD"), ("rollback", "PG_PASSWORD")):
         res = cli("secrets", *args, input="n3w-Value-0123456789abcdef\n")
         assert res.exit_code == 2, res.stderr
         assert "PG_PASSWORD cannot be" in res.stderr and "pass --force" in res.stderr \
             and "nothing was changed" in res.stderr
-    assert json.loads(cli("secrets", "history", "PG_PASSWORD", "-o", "json").stdout) == before
+    assert history() == before
     res = cli("secrets", "set", "PG_PASSWORD", "--force", input="n3w-Value-0123456789abcdef\n")
     assert res.exit_code == 0, res.stderr
     assert cli("secrets", "rollback", "PG_PASSWORD", "--force").exit_code == 0
-    assert [h["version"] for h in json.loads(cli("secrets", "history", "PG_PASSWORD", "-o", "json").stdout)] \
-        == [3, 2, 1]  # newest first
+    assert [v for v, _ in history()] == [3, 2, 1]  # newest first
     assert cli("secrets", "set", "TOKEN", input="plain-Token-0123456789abcdef\n").exit_code == 0  # not held
 
 
