@@ -163,7 +163,8 @@ def create_early(profile: Profile, services: Sequence[str], *, build: bool) -> E
     the env file, and the create is the longer of the two, so `up` saves the whole `config` from its
     critical path. Only where the outcome is the one `up` would create anyway: the whole stack (no
     SERVICE arguments), no `--build`, a project name from the profile, the Engine API to take the
-    before-picture with. When it fails (an image to build or pull, say), `up` creates as usual."""
+    before-picture with, and nothing of the stack running. When it fails (an image to build or pull,
+    say), `up` creates as usual."""
     if services or build or not profile.stack:
         return None
     from stackctl.compose.loader import invocation_for
@@ -176,6 +177,11 @@ def create_early(profile: Profile, services: Sequence[str], *, build: bool) -> E
     try:
         before = project.containers()
     except Exception:  # no engine yet: the normal path says what is wrong
+        return None
+    if any(c.running for c in before):
+        # A create can recreate (stop) what runs before `up` has checked the ports it publishes: an
+        # edit to a taken port would leave the old container stopped. Only a stack with nothing
+        # running is created early.
         return None
     from stackctl.kubernetes.settings import from_profile
 

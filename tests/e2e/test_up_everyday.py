@@ -188,6 +188,24 @@ def test_a_published_port_held_by_a_host_process_fails_before_anything_starts(st
         assert "running" not in stack.states().values()  # nothing started (not even app)
 
 
+def test_an_edit_to_a_taken_port_leaves_the_running_stack_as_it_was(stack: Stack) -> None:
+    """The daily loop: the stack runs, an edit moves web to a port something else holds. `up` fails
+    on the port before it recreates anything: the old web keeps running, same container."""
+    stack.write(PORTS, env=f"WEB_PORT={free_port()}\n")
+    res = stack.cli("up")
+    assert res.exit_code == 0, res
+    before = stack.ids()
+    with socket.socket() as holder:
+        holder.bind(("0.0.0.0", 0))
+        holder.listen()
+        port = int(holder.getsockname()[1])
+        stack.project.write(".env", f"WEB_PORT={port}\n")
+        res = stack.cli("up")
+    assert res.exit_code == 1, res
+    assert f"web: port {port}/tcp, set by WEB_PORT" in res.stderr, res
+    assert stack.ids() == before and set(stack.states().values()) == {"running"}
+
+
 def test_a_published_port_held_by_another_container_names_it_and_a_second_up_works(stack: Stack) -> None:
     port = free_port()
     other = f"upe-other-{uuid.uuid4().hex[:8]}"
