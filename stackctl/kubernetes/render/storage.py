@@ -157,11 +157,11 @@ def _data_reason(ctx: Context, plan: Plan, mount: m.Mount) -> tuple[str, bool] |
         return "it is empty and mounted writable", False
     database = next((rel for rel in sorted(info.files) if _database_file(rel)), None)
     if database is not None:
-        return f"it holds a database's files ({database})", True
+        return f"it holds a database's files, such as {database}", True
     binary = next((rel for rel, data in sorted(info.files.items())
                    if not rel.lower().endswith(_ASSET_SUFFIXES) and not _text(data)), None)
     if binary is not None:
-        return f"it holds binary files ({binary})", True
+        return f"it holds binary files, such as {binary}", True
     return None
 
 
@@ -283,12 +283,13 @@ def mounts(ctx: Context, plan: Plan, claims: Mapping[str, str], volumes: list[di
             name = claimed(key, where)
             what = (f"the volumeClaimTemplate {name} (a claim per pod)" if plan.claims.get(key) == "template"
                     else f"the PersistentVolumeClaim {claims[key]}")
-            text = f"bind mount of {ctx.host[mount.source or ''].display} is data the service writes ({why}): {what}"
+            text = (f"bind mount of {ctx.host[mount.source or ''].display} is a directory the service writes to "
+                    f"({why}): it becomes {what}, created empty")
             if contents:
-                ctx.warn(where, f"{text}, created empty: its contents on this machine are NOT copied (copy "
-                                 "them in with `kubectl cp` before the service starts, or restore a backup)")
+                ctx.warn(where, f"{text}; its contents on this machine are NOT copied (copy them in with "
+                                 "`kubectl cp`, or restore a backup, before the service needs them)")
             else:
-                ctx.note(where, f"{text}, created empty")
+                ctx.note(where, text)
         elif mount.type == "bind":
             bound = _bind(ctx, plan, mount, where, add_volume, config_sums)
             if bound is None:
