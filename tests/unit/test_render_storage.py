@@ -106,6 +106,13 @@ def test_which_bind_mounts_are_data(info: HostPath, read_only: bool, data: bool)
     valid(r)
 
 
+def test_read_only_files_inside_a_data_path_are_configuration() -> None:
+    host = {"/p/tls": HostPath(kind="dir", display="tls", files={"ca.crt": b"-----BEGIN CERTIFICATE-----\n"})}
+    r = run({"cache": {"image": "redis:7", "volumes": [bind("/p/tls", "/data/tls", read_only=True)]}}, host)
+    assert volume_of(r, "cache", "/data/tls")["configMap"] == {"name": "cache-tls"}
+    assert "volumeClaimTemplates" not in r.workload("cache")["spec"]
+
+
 def test_a_deployment_with_replicas_and_a_data_directory_gets_a_claim_and_a_warning() -> None:
     host = {"/p/uploads": HostPath(kind="dir", display="uploads", files={"a.jpg.bin": b"\xff\xd8\xff\x00"})}
     r = run({"app": {"image": "acme/app", "deploy": {"replicas": 3}, "volumes": [bind("/p/uploads", "/uploads")]}},

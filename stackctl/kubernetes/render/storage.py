@@ -57,7 +57,8 @@ def claim_spec(ctx: Context, vol: str) -> dict[str, Any]:
 
 
 def claims(ctx: Context) -> dict[str, str]:
-    """Standalone PVCs for named volumes that are not a StatefulSet's own. volume → claim name."""
+    """Standalone PVCs for named volumes (and bind data directories, `bind:<name>`) that are not a
+    StatefulSet's own. volume → claim name."""
     out: dict[str, str] = {}
     needed = sorted({v for p in ctx.plans.values() for v, how in p.claims.items() if how != "template"})
     claimants: dict[str, list[str]] = {}
@@ -65,9 +66,11 @@ def claims(ctx: Context) -> dict[str, str]:
         for v, how in p.claims.items():
             if how == "claim":
                 claimants.setdefault(v, []).append(p.svc.name)
+    first_mount = {key: f"{p.where}.volumes[{i}]" for p in reversed(ctx.sorted_plans)
+                   for i, (key, _, _) in sorted(p.data_binds.items(), reverse=True)}
     for vol in needed:
         spec = ctx.volumes.get(vol)
-        where = _claim_where(ctx, vol)
+        where = first_mount.get(vol, f"volumes.{vol}")  # a bind data directory: its first mount
         if spec is not None and spec.external:
             out[vol] = k.dns_label(spec.resolved_name or vol) or "volume"
             ctx.note(where, f"external: the PersistentVolumeClaim {out[vol]!r} must exist in namespace "
@@ -89,17 +92,6 @@ def claims(ctx: Context) -> dict[str, str]:
             ctx.warn(where, f"is shared by {', '.join(users)}: a {mode} claim can only be mounted on one node "
                              f"(one pod for ReadWriteOncePod); {fix}")
     return out
-
-
-def _claim_where(ctx: Context, vol: str) -> str:
-    """The field a claim's messages name: the named volume, or the first mount of a bind data directory."""
-    if not vol.startswith(BIND_PREFIX):
-        return f"volumes.{vol}"
-    for plan in ctx.sorted_plans:
-        for i, (key, _, _) in sorted(plan.data_binds.items()):
-            if key == vol:
-                return f"{plan.where}.volumes[{i}]"
-    return vol
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,6 +128,8 @@ def _data_reason(ctx: Context, plan: Plan, mount: m.Mount) -> tuple[str, bool] |
     if info is None or info.kind == "file" or info.secret:
         return None
     contents = info.kind in ("host", "too_large") or (info.kind == "dir" and bool(info.files))
+    if info.kind == "dir" and mount.read_only and info.files:
+        return None  # files to read (certificates under Redis's /data too): configuration
     image = plan.svc.image or ""
     if _holds_data(image, mount.target):
         if info.kind == "host" and (plan.svc.deploy.mode == "global" or plan.settings.kind == "DaemonSet"):
