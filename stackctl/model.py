@@ -160,6 +160,7 @@ class Service:
     ports: tuple[Port, ...] = ()
     expose: tuple[str, ...] = ()
     volumes: tuple[Mount, ...] = ()
+    tmpfs: tuple[Mount, ...] = ()  # service-level `tmpfs:` (type "tmpfs"; `volumes` keeps Compose's indexes)
     healthcheck: Healthcheck | None = None
     depends_on: tuple[Dependency, ...] = ()
     deploy: Deploy = field(default_factory=Deploy)

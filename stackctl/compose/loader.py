@@ -28,7 +28,7 @@ _SERVICE_FIELDS = frozenset({
     "image", "build", "command", "entrypoint", "environment", "ports", "expose", "volumes", "healthcheck",
     "depends_on", "deploy", "restart", "labels", "networks", "secrets", "configs", "stop_grace_period",
     "user", "working_dir", "profiles", "pull_policy", "hostname", "init", "read_only", "cap_add", "cap_drop",
-    "privileged", "sysctls",
+    "privileged", "sysctls", "tmpfs",
 })
 _TOP_FIELDS = frozenset({"name", "services", "volumes", "networks", "secrets", "configs"})
 _DEPLOY_FIELDS = frozenset({"mode", "replicas", "resources", "update_config", "restart_policy", "labels",
@@ -321,6 +321,7 @@ def _service(name: str, svc: Mapping[str, Any], warnings: list[m.Warning_]) -> m
             tmpfs_mode=tmpfs.get("mode"), nocopy=bool((v.get("volume") or {}).get("nocopy")),
             subpath=(v.get("volume") or {}).get("subpath"),
             create_host_path=(v.get("bind") or {}).get("create_host_path")))
+    tmpfs_mounts = _tmpfs(svc.get("tmpfs"), f"{where}.tmpfs", warnings)
     nets = tuple(
         m.ServiceNetwork(name=n, aliases=tuple((c or {}).get("aliases") or ()),
                          ipv4_address=(c or {}).get("ipv4_address"), ipv6_address=(c or {}).get("ipv6_address"))
@@ -335,6 +336,7 @@ def _service(name: str, svc: Mapping[str, Any], warnings: list[m.Warning_]) -> m
         ports=ports,
         expose=tuple(str(e) for e in svc.get("expose") or ()),
         volumes=tuple(mounts),
+        tmpfs=tmpfs_mounts,
         healthcheck=hc,
         depends_on=deps,
         deploy=_deploy(svc.get("deploy") or {}, f"{where}.deploy", warnings),
@@ -357,6 +359,31 @@ def _service(name: str, svc: Mapping[str, Any], warnings: list[m.Warning_]) -> m
         privileged=svc.get("privileged"),
         sysctls=_str_map(svc.get("sysctls")),
     )
+
+
+_TMPFS_SIZE = re.compile(r"(\d+)([kmgt]?)", re.IGNORECASE)
+
+
+def _tmpfs(value: Any, where: str, warnings: list[m.Warning_]) -> tuple[m.Mount, ...]:
+    """Service-level `tmpfs:` as Compose prints it: `/path` or `/path:size=64m,mode=1777` (the
+    options of mount(8); a size in bytes or with k/m/g/t, powers of 1024)."""
+    out = []
+    for j, entry in enumerate([value] if isinstance(value, str) else value or ()):
+        path, _, options = str(entry).partition(":")
+        size: int | None = None
+        mode: int | None = None
+        for option in filter(None, options.split(",")):
+            key, _, text = option.partition("=")
+            match = _TMPFS_SIZE.fullmatch(text)
+            if key == "size" and match:
+                size = int(match.group(1)) * 1024 ** " kmgt".index(match.group(2).lower() or " ")
+            elif key == "mode" and re.fullmatch(r"[0-7]{1,4}", text):
+                mode = int(text, 8)
+            elif key == "size":
+                warnings.append(m.Warning_(f"{where}[{j}]", f"size={text} cannot be carried over (only a "
+                                                             "size in bytes, k, m, g or t); no size limit"))
+        out.append(m.Mount(type="tmpfs", target=path, tmpfs_size=size, tmpfs_mode=mode))
+    return tuple(out)
 
 
 def _file_ref(s: Any) -> m.FileRef:

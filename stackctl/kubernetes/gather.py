@@ -195,26 +195,30 @@ def read_host_path(path: Path, root: Path) -> HostPath:
             return HostPath(kind="too_large", display=shown,
                             reason=f"{st.st_size} bytes is more than a ConfigMap holds (1 MiB); "
                                    "build it into the image")
-        return HostPath(kind="file", display=shown, files={"": resolved.read_bytes()})
+        return HostPath(kind="file", display=shown, files={"": resolved.read_bytes()},
+                        modes={"": stat.S_IMODE(st.st_mode)})
     if not stat.S_ISDIR(st.st_mode):
         return HostPath(kind="host", display=shown)
     files: dict[str, bytes] = {}
+    modes: dict[str, int] = {}
     total = 0
     for dirpath, dirnames, filenames in os.walk(resolved):
         skipped = sorted(d for d in dirnames if d in SKIP_DIRS)
         if skipped:
-            return HostPath(kind="too_large", display=shown,
+            return HostPath(kind="too_large", display=shown, source_tree=True,
                             reason=f"it holds {skipped[0]}/: a source tree, not configuration; build it into the image")
         dirnames.sort()
         for filename in sorted(filenames):
             file = Path(dirpath) / filename
             if not file.is_file():
                 continue
-            size = file.stat().st_size
-            total += size
+            file_stat = file.stat()
+            total += file_stat.st_size
             if len(files) >= MAX_DIR_FILES or total > MAX_FILE:
                 return HostPath(kind="too_large", display=shown,
                                 reason=f"more than {MAX_DIR_FILES} files or 1 MiB: too large for a ConfigMap; "
                                        "build it into the image")
-            files[file.relative_to(resolved).as_posix()] = file.read_bytes()
-    return HostPath(kind="dir", display=shown, files=files)
+            rel = file.relative_to(resolved).as_posix()
+            files[rel] = file.read_bytes()
+            modes[rel] = stat.S_IMODE(file_stat.st_mode)
+    return HostPath(kind="dir", display=shown, files=files, modes=modes)

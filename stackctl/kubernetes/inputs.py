@@ -68,6 +68,10 @@ class HostPath:
     DaemonSet can mount it, as hostPath. `missing` and `too_large` carry a `reason`.
     `secret`: an env file (`./.env:/app/.env:ro`): mounted from a Secret, its content being the
     profile's own env as `env render` would write it (markers unless values were asked for).
+    `modes`: the permission bits of each file in `files` (same keys; a missing key is 0644), so a
+    mounted script keeps its executable bit.
+    `source_tree`: a `too_large` directory that holds `.git`/`node_modules`/...: code to build into
+    the image, not data the service writes.
     """
 
     kind: HostKind
@@ -75,3 +79,5 @@ class HostPath:
     files: Mapping[str, bytes] = field(default_factory=dict)
     reason: str | None = None
     secret: bool = False
+    modes: Mapping[str, int] = field(default_factory=dict)
+    source_tree: bool = False

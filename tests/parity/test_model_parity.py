@@ -33,6 +33,10 @@ DURATIONS = st.sampled_from([("1s", 1.0), ("500ms", 0.5), ("10s", 10.0), ("1m30s
 MEMORY = st.sampled_from([("512M", 512 * 2**20), ("1g", 2**30), ("64m", 64 * 2**20), ("1024k", 2**20),
                           ("2G", 2 * 2**30), ("300000000", 300000000)])
 CPUS = st.sampled_from([("0.5", 0.5), ("1", 1.0), ("0.25", 0.25), ("2", 2.0)])
+# Service-level tmpfs as written → (target, size in bytes, mode) in the model.
+TMPFS = st.sampled_from([("/run", "/run", None, None), ("/tmp:size=64m", "/tmp", 64 * 2**20, None),
+                         ("/c:size=100000,mode=1777", "/c", 100000, 0o1777), ("/d:size=1g,uid=1000", "/d", 2**30, None),
+                         ("/e:mode=0700,size=2K", "/e", 2048, 0o700)])
 
 
 def esc(value: str) -> str:
@@ -66,6 +70,8 @@ def services(draw: st.DrawFn) -> dict[str, dict[str, Any]]:
         if i > 0 and draw(st.booleans()):
             cond = draw(st.sampled_from(["service_started", "service_healthy", "service_completed_successfully"]))
             svc["depends_on"] = {names[0]: {"condition": cond, "required": draw(st.booleans())}}
+        if draw(st.booleans()):
+            svc["tmpfs"] = draw(st.lists(TMPFS, max_size=3, unique_by=lambda t: t[1]))
         kinds = draw(st.lists(st.sampled_from(["volume", "bind", "tmpfs"]), max_size=3))
         svc["volumes"] = [{"type": k, "target": f"/m{j}", **({"source": "data"} if k == "volume" else
                                                               {"source": "./conf"} if k == "bind" else {})}
@@ -94,6 +100,8 @@ def _yaml(services: dict[str, dict[str, Any]]) -> dict[str, Any]:
                            "resources": {"limits": {"memory": lim["memory"][0], "cpus": lim["cpus"][0]}}}
         if "stop_grace_period" in s:
             s["stop_grace_period"] = svc["stop_grace_period"][0]
+        if "tmpfs" in s:
+            s["tmpfs"] = [t[0] for t in svc["tmpfs"]]
         doc["services"][name] = s
     return doc
 
@@ -153,6 +161,8 @@ def test_model_equals_compose_resolution(project, base: dict[str, dict[str, Any]
         assert [(d.service, d.condition, d.required) for d in svc.depends_on] == [
             (dep, c["condition"], c["required"]) for dep, c in intended.get("depends_on", {}).items()]
         assert [(v.type, v.target) for v in svc.volumes] == [(v["type"], v["target"]) for v in intended["volumes"]]
+        assert [(t.target, t.tmpfs_size, t.tmpfs_mode) for t in svc.tmpfs] == [
+            t[1:] for t in intended.get("tmpfs", [])]
         binds = [v for v in svc.volumes if v.type == "bind"]
         assert all(v.source == str(project.root / "conf") for v in binds)
         # the model and Compose agree on every service field the model carries

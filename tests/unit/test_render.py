@@ -378,7 +378,7 @@ def test_bind_mounts() -> None:
         "/p/logo.png": HostPath(kind="file", display="logo.png", files={"": b"\x89PNG\xff\x00"}),
         "/var/run/docker.sock": HostPath(kind="host", display="/var/run/docker.sock"),
         "/var/log": HostPath(kind="host", display="/var/log"),
-        "/p/src": HostPath(kind="too_large", display="src", reason="it holds node_modules/"),
+        "/p/src": HostPath(kind="too_large", display="src", reason="it holds node_modules/", source_tree=True),
     }
     r = run({
         "web": {"image": "nginx", "volumes": [

@@ -276,9 +276,8 @@ def container_env(ctx: Context, plan: Plan, env: list[EnvEntry], container: dict
         env_list.append({"name": var, "valueFrom": {"secretKeyRef": {"name": ctx.secret_name, "key": data_key}}})
         secret_sums[f"Secret/{ctx.secret_name}/{data_key}"] = ctx.env_secret_data[data_key][1]
     if config:
-        name = ctx.claim_name("ConfigMap", k.with_suffix(plan.name, "env", 253), plan.where)
-        ctx.emit("ConfigMap", name, {"data": dict(sorted(config.items()))}, wave=WAVE_CONFIG,
-                  label_name=plan.name)
+        name = config_map(ctx, k.with_suffix(plan.name, "env", 253), {"data": dict(sorted(config.items()))},
+                          plan.where, plan.name)
         container["envFrom"] = [{"configMapRef": {"name": name}}]
         for key, value in config.items():
             config_sums[f"ConfigMap/{name}/{key}"] = k.sha256(value)
@@ -295,6 +294,19 @@ def _pure_reference(template: str | None) -> str | None:
     if not match:
         return None
     return match.group(1) or match.group(2)
+
+
+def config_map(ctx: Context, name: str, body: dict[str, Any], owner: str, label_name: str) -> str:
+    """Emit a ConfigMap, or reuse the one already emitted with the same contents (same keys, same
+    values): services that mount the same files or share an environment share one object, named
+    after its first user (plans render in name order, so the choice is deterministic). Returns its name."""
+    digest = k.sha256(k.canonical(body))
+    if digest in ctx.config_maps:
+        return ctx.config_maps[digest]
+    chosen = ctx.claim_name("ConfigMap", name, owner)
+    ctx.emit("ConfigMap", chosen, body, wave=WAVE_CONFIG, label_name=label_name)
+    ctx.config_maps[digest] = chosen
+    return chosen
 
 
 def b64(data: bytes) -> str:

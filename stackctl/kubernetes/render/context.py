@@ -67,6 +67,8 @@ class Plan:
     level: int = 0
     awaited: bool = False  # a dependent waits for this Job to complete
     claims: dict[str, str] = field(default_factory=dict)  # volume → "template" | "claim" | "external"
+    # bind mount index → (claim key `bind:<name>`, why it is data, whether it has contents here)
+    data_binds: dict[int, tuple[str, str, bool]] = field(default_factory=dict)
 
     @property
     def where(self) -> str:
@@ -102,6 +104,7 @@ class Context:
                                             "env")
         self.env_secret_data: dict[str, tuple[str, str]] = {}  # data key → (value, fingerprint)
         self.file_fingerprints: dict[tuple[str, str], str] = {}
+        self.config_maps: dict[str, str] = {}  # digest of a ConfigMap's data → its name (one per content)
         self.levels: dict[str, int] = {}
         self.sorted_plans: list[Plan] = []
         self.old_version_noted = False

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from stackctl import model as m
 from stackctl.errors import InputError
 from stackctl.kubernetes import names as k
-from stackctl.kubernetes.render import mapping
+from stackctl.kubernetes.render import mapping, storage
 from stackctl.kubernetes.render.context import Context, Plan, Port
 
 PROTOCOLS = {"tcp": "TCP", "udp": "UDP", "sctp": "SCTP"}
@@ -40,13 +40,16 @@ def make_plans(ctx: Context) -> None:
         ctx.names[("Service", name)] = svc.name
         ctx.plans[svc.name] = Plan(svc=svc, name=name, kind="", settings=ctx.settings.of(svc.name),
                                    ports=_ports(ctx, svc))
-    users: dict[str, list[str]] = {}
+    storage.data_binds(ctx)
+    users: dict[str, list[str]] = {}  # named volume or bind data directory (`bind:<name>`) → services
     for svc in ctx.stack.services:
-        for mount in svc.volumes:
-            if mount.type == "volume" and mount.source:
-                users.setdefault(mount.source, [])
-                if svc.name not in users[mount.source]:
-                    users[mount.source].append(svc.name)
+        binds = ctx.plans[svc.name].data_binds
+        for i, mount in enumerate(svc.volumes):
+            vol = mount.source if mount.type == "volume" else binds[i][0] if i in binds else None
+            if vol:
+                users.setdefault(vol, [])
+                if svc.name not in users[vol]:
+                    users[vol].append(svc.name)
     one_shots = ctx.stack.one_shot_services()
     sole: dict[str, list[str]] = {}  # service → named volumes only it uses
     for vol, svcs in users.items():
