@@ -434,7 +434,8 @@ def _deploy(d: Mapping[str, Any], where: str, warnings: list[m.Warning_]) -> m.D
     for key in sorted(set(res) - {"limits", "reservations"}):
         warnings.append(m.Warning_(f"{where}.resources.{key}", "not modeled by stackctl"))
     # e.g. `generic_resources`; devices are a reservation only
-    for part, known in (("limits", {"cpus", "memory", "pids"}), ("reservations", {"cpus", "memory", "pids", "devices"})):
+    for part, known in (("limits", {"cpus", "memory", "pids"}),
+                        ("reservations", {"cpus", "memory", "pids", "devices"})):
         for key in sorted(set(res.get(part) or {}) - known):
             warnings.append(m.Warning_(f"{where}.resources.{part}.{key}", "not modeled by stackctl"))
     uc = d.get("update_config")
