@@ -21,7 +21,7 @@ walks a project with many fields and asserts that it never happens).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,10 +45,30 @@ class Dest:
 class Row:
     dests: tuple[Dest, ...] = ()
     ignored: str | None = None  # why rendering nothing loses nothing (when none of `dests` is there)
+    # For fields that share a destination list with others (ports and expose, volumes and secrets): the
+    # values that identify this field's items there; a `*` in a path matches one of them.
+    items: Callable[[m.Service], Iterable[str]] | None = None
 
 
-def _row(*dests: str, ignored: str | None = None) -> Row:
-    return Row(tuple(Dest(*d.split(" ", 1)) for d in dests), ignored)
+def _row(*dests: str, ignored: str | None = None, items: Callable[[m.Service], Iterable[str]] | None = None) -> Row:
+    return Row(tuple(Dest(*d.split(" ", 1)) for d in dests), ignored, items)
+
+
+def _mounts(svc: m.Service) -> Iterable[str]:
+    return (v.target for v in svc.volumes)
+
+
+def _files(refs: Sequence[m.FileRef], default_dir: str) -> Iterable[str]:
+    for ref in refs:
+        target = ref.target or ref.source
+        yield target if target.startswith("/") else f"{default_dir}/{target}".replace("//", "/")
+        yield default_dir  # a projected volume of them all (secrets)
+
+
+def _ports(numbers: Iterable[int | str]) -> Iterable[str]:
+    for n in numbers:
+        low, _, high = str(n).partition("/")[0].partition("-")
+        yield from (str(p) for p in range(int(low), int(high or low) + 1))
 
 
 _DEFAULT = "the value is Kubernetes' default"
@@ -61,12 +81,13 @@ FIELDS: Mapping[str, Row] = {
     "entrypoint": _row("container command"),
     "environment": _row("container envFrom", "container env"),
     "env_file": _row("container envFrom", "container env", ignored="Compose merged it into `environment`"),
-    "ports": _row("container ports", "Service spec.ports"),
-    "expose": _row("container ports", "Service spec.ports"),
-    "volumes": _row("pod volumes", "container volumeMounts", "workload spec.volumeClaimTemplates"),
-    "tmpfs": _row("pod volumes", "container volumeMounts"),
-    "secrets": _row("pod volumes", "container volumeMounts"),
-    "configs": _row("pod volumes", "container volumeMounts"),
+    "ports": _row("container ports[containerPort=*]", "Service spec.ports[port=*]",
+                  items=lambda svc: _ports(p.target for p in svc.ports)),
+    "expose": _row("container ports[containerPort=*]", "Service spec.ports[port=*]",
+                   items=lambda svc: _ports(svc.expose)),
+    "volumes": _row("container volumeMounts[mountPath=*]", items=_mounts),
+    "secrets": _row("container volumeMounts[mountPath=*]", items=lambda svc: _files(svc.secrets, "/run/secrets")),
+    "configs": _row("container volumeMounts[mountPath=*]", items=lambda svc: _files(svc.configs, "")),
     "healthcheck": _row("container readinessProbe", "container startupProbe", "container livenessProbe",
                         ignored="disabled, or a Job (Kubernetes probes no Job: its exit is its result)"),
     "depends_on": _row("pod initContainers",
@@ -172,7 +193,7 @@ def build(stack: m.Stack, objects: Sequence[Mapping[str, Any]], warnings: Sequen
             used.update(mine)
             about = [i for i, n in enumerate(notes) if _under(n.field, prefix)]
             noted.update(about)
-            fields.append(_field(name, related, tuple(str(warnings[i]) for i in mine),
+            fields.append(_field(name, svc, related, tuple(str(warnings[i]) for i in mine),
                                  tuple(str(notes[i]) for i in about)))
         own = [i for i, w in enumerate(warnings) if i not in used and _under(w.field, where)]
         used.update(own)
@@ -188,10 +209,11 @@ def _under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith((f"{prefix}.", f"{prefix}["))
 
 
-def _field(name: str, related: list[tuple[str, Mapping[str, Any]]], warnings: tuple[str, ...],
+def _field(name: str, svc: m.Service, related: list[tuple[str, Mapping[str, Any]]], warnings: tuple[str, ...],
            notes: tuple[str, ...]) -> FieldReport:
     row = FIELDS.get(name, Row())
-    became = [shown for dest in row.dests for shown in _found(dest, related)]
+    items = tuple(dict.fromkeys(row.items(svc))) if row.items is not None else ()
+    became = [shown for dest in row.dests for shown in _found(dest, related, items)]
     if became:
         return FieldReport(name, became=tuple(dict.fromkeys(became)), warnings=warnings, notes=notes)
     if warnings:
@@ -214,16 +236,15 @@ def _related(service: str, objects: Sequence[Mapping[str, Any]]) -> list[tuple[s
         labels = _template(w).get("metadata", {}).get("labels", {})
         for o in objects:
             kind, spec = o["kind"], o.get("spec", {})
-            if kind in ("Service", "PodDisruptionBudget"):
-                selector = spec.get("selector", {})
-                selector = selector.get("matchLabels", {}) if kind == "PodDisruptionBudget" else selector
-                if selector and all(labels.get(k) == v for k, v in selector.items()):
-                    out.append((kind, o))
-            elif kind == "HorizontalPodAutoscaler" and spec.get("scaleTargetRef", {}).get("name") == \
-                    w["metadata"]["name"]:
+            if kind == "Service" and spec.get("selector"):
+                selected = _selects({"matchLabels": spec["selector"]}, labels)
+            elif kind in ("PodDisruptionBudget", "NetworkPolicy"):
+                selected = _selects(spec.get("selector" if kind == "PodDisruptionBudget" else "podSelector"), labels)
+            else:
+                selected = (kind == "HorizontalPodAutoscaler"
+                            and spec.get("scaleTargetRef", {}).get("name") == w["metadata"]["name"])
+            if selected:
                 out.append((kind, o))
-    out += [(o["kind"], o) for o in objects if o["kind"] == "NetworkPolicy"
-            and o["metadata"].get("annotations", {}).get(A_SERVICE) == service]
     seen: set[tuple[str, str]] = set()
     unique = []
     for root, o in out:
@@ -231,6 +252,21 @@ def _related(service: str, objects: Sequence[Mapping[str, Any]]) -> list[tuple[s
             seen.add((o["kind"], o["metadata"]["name"]))
             unique.append((root, o))
     return unique
+
+
+def _selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    """A LabelSelector against a pod's labels; an empty or missing one selects nothing here (a policy
+    for every pod is not about one service)."""
+    if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
+        return False
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for e in selector.get("matchExpressions") or ():
+        value, op = labels.get(e["key"]), e["operator"]
+        if not {"In": value in e.get("values", ()), "NotIn": value not in e.get("values", ()),
+                "Exists": value is not None, "DoesNotExist": value is None}.get(op, False):
+            return False
+    return True
 
 
 def _template(workload: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -241,7 +277,7 @@ def _template(workload: Mapping[str, Any]) -> Mapping[str, Any]:
     return template
 
 
-def _found(dest: Dest, related: list[tuple[str, Mapping[str, Any]]]) -> Iterator[str]:
+def _found(dest: Dest, related: list[tuple[str, Mapping[str, Any]]], items: tuple[str, ...]) -> Iterator[str]:
     for root, obj in related:
         if root != ("workload" if dest.root in ("workload", "template", "pod", "container") else dest.root):
             continue
@@ -255,25 +291,29 @@ def _found(dest: Dest, related: list[tuple[str, Mapping[str, Any]]]) -> Iterator
             if dest.root == "container":
                 containers = start.get("containers") or [{}]
                 start, prefix = containers[0], f"{prefix}containers[{containers[0].get('name', '')}]."
-        if dest.path == "kind" or _has(start, dest.path):
-            shown = "" if dest.path == "kind" else f" {prefix}{dest.path}"
-            yield f"{obj['kind']}/{obj['metadata']['name']}{shown}"
+        paths = [dest.path.replace("*", item) for item in items] if "*" in dest.path else [dest.path]
+        for path in paths:
+            if path == "kind" or _has(start, path):
+                shown = "" if path == "kind" else f" {prefix}{path}"
+                yield f"{obj['kind']}/{obj['metadata']['name']}{shown}"
 
 
-_SEGMENT = re.compile(r"([^.\[\]]+)|\[([^\]]*)\]")
+_SEGMENT = re.compile(r"([^.\[\]]+)(?:\[([^\]=]+)=([^\]]*)\])?|\[([^\]]*)\]")
 
 
 def _has(value: Any, path: str) -> bool:
-    """Whether `path` leads to a value that is set (not None, not empty)."""
+    """Whether `path` leads to a value that is set (not None, not empty). `list[key=value]` is the item
+    of a list whose `key` is `value` (compared as text)."""
     current = [value]
     for match in _SEGMENT.finditer(path):
-        key = match.group(1) if match.group(1) is not None else match.group(2)
+        key = match.group(1) if match.group(1) is not None else match.group(4)
         nxt: list[Any] = []
         for v in current:
-            if key == "" and isinstance(v, list):
-                nxt.extend(v)
-            elif isinstance(v, Mapping) and key in v:
+            if isinstance(v, Mapping) and key in v:
                 nxt.append(v[key])
+        if match.group(2) is not None:  # select the items of the list just reached
+            nxt = [item for v in nxt if isinstance(v, list) for item in v
+                   if isinstance(item, Mapping) and str(item.get(match.group(2))) == match.group(3)]
         current = nxt
     return any(v not in (None, "", [], {}) for v in current)
 
