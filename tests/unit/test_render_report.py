@@ -144,9 +144,11 @@ def test_every_modelled_service_field_has_a_row() -> None:
 def test_text_and_data() -> None:
     data = {"name": "demo", "services": {"app": {"image": "example.com/app:1", "expose": ["8000"],
                                                  "networks": {"default": None}, "tty": True}}}
-    stack, rendered, built = _report(data)
+    *_, built = _report(data)
     assert report.text(built) == (
         "app: Deployment/app, Service/app\n"
+        "  note: services.app: no resources, so the pods are BestEffort (first evicted under pressure); set "
+        "defaults.resources in the profile\n"
         "  expose    -> Deployment/app spec.template.spec.containers[app].ports[containerPort=8000]\n"
         "            -> Service/app spec.ports[port=8000]\n"
         "  image     -> Deployment/app spec.template.spec.containers[app].image\n"
@@ -154,8 +156,6 @@ def test_text_and_data() -> None:
         "is one more Service; an `internal: true` network a NetworkPolicy)\n"
         "  tty       dropped: services.app.tty: not modeled by stackctl; Compose applies it locally, the "
         "Kubernetes backend ignores it\n"
-        "note: services.app: no resources, so the pods are BestEffort (first evicted under pressure); set "
-        "defaults.resources in the profile\n"
         "4 fields in 1 services: 2 carried over, 1 ignored (nothing lost), 1 dropped\n")
     assert built.to_data()["services"]["app"]["fields"]["tty"] == {
         "became": [], "dropped": "services.app.tty: not modeled by stackctl; Compose applies it locally, the "

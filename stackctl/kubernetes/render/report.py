@@ -155,6 +155,7 @@ class ServiceReport:
     objects: tuple[str, ...]  # `Deployment/web`, `Service/web`, ...: what the service rendered into
     fields: tuple[FieldReport, ...]
     warnings: tuple[str, ...] = ()  # about the service as a whole (`services.web: is named ...`)
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,8 @@ class Report:
     def to_data(self) -> dict[str, Any]:
         return {"services": {s.name: {"objects": list(s.objects),
                                       "fields": {f.field: f.to_data() for f in s.fields},
-                                      **({"warnings": list(s.warnings)} if s.warnings else {})}
+                                      **({"warnings": list(s.warnings)} if s.warnings else {}),
+                                      **({"notes": list(s.notes)} if s.notes else {})}
                              for s in self.services},
                 "warnings": list(self.warnings), "notes": list(self.notes)}
 
@@ -197,9 +199,12 @@ def build(stack: m.Stack, objects: Sequence[Mapping[str, Any]], warnings: Sequen
                                  tuple(str(notes[i]) for i in about)))
         own = [i for i, w in enumerate(warnings) if i not in used and _under(w.field, where)]
         used.update(own)
+        own_notes = [i for i, n in enumerate(notes) if i not in noted and _under(n.field, where)]
+        noted.update(own_notes)
         services.append(ServiceReport(name=svc.name, objects=tuple(f"{o['kind']}/{o['metadata']['name']}"
                                                                    for _, o in related),
-                                      fields=tuple(fields), warnings=tuple(str(warnings[i]) for i in own)))
+                                      fields=tuple(fields), warnings=tuple(str(warnings[i]) for i in own),
+                                      notes=tuple(str(notes[i]) for i in own_notes)))
     return Report(services=tuple(services),
                   warnings=tuple(str(w) for i, w in enumerate(warnings) if i not in used),
                   notes=tuple(str(n) for i, n in enumerate(notes) if i not in noted))
@@ -326,6 +331,7 @@ def text(report: Report) -> str:
     for s in report.services:
         lines.append(f"{s.name}: {', '.join(s.objects) or 'no object'}")
         lines += [f"  warning: {w}" for w in s.warnings]
+        lines += [f"  note: {n}" for n in s.notes]
         for f in s.fields:
             pad = f.field.ljust(width)
             if f.became:
