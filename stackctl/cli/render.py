@@ -95,8 +95,6 @@ def kubernetes(
             err_console().print(f"error: {w}", highlight=False, soft_wrap=True, markup=False)
         raise StrictError(f"{len(warnings)} warning{'s' if len(warnings) != 1 else ''} with --strict (above); "
                           f"{'the report is all that was printed' if report else 'nothing printed or written'}")
-    if report:
-        return
     objects = list(result.rendered.objects)
     version = result.target.kubernetes.version
     if validate:
@@ -110,6 +108,8 @@ def kubernetes(
         if problems:
             raise OperationError(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} against the "
                                  f"Kubernetes {version} schema; nothing written")
+    if report:  # printed above, in place of the manifests
+        return
     from stackctl.kubernetes import write
 
     objects, omitted = write.split_valueless_secrets(objects)
