@@ -173,7 +173,7 @@ def test_report_says_what_each_field_became(demo: Any, cli: Callable[..., Any]) 
     web = lines[start:start + 10]
     assert web == [
         "web: Deployment/web, Service/web",
-        "  depends_on   -> Deployment/web spec.template.spec.initContainers",
+        "  depends_on   -> Deployment/web spec.template.spec.initContainers[name=wait-for-db]",
         "  environment  -> Deployment/web spec.template.spec.containers[web].envFrom",
         "               -> Deployment/web spec.template.spec.containers[web].env",
         "  image        -> Deployment/web spec.template.spec.containers[web].image",
@@ -181,7 +181,7 @@ def test_report_says_what_each_field_became(demo: Any, cli: Callable[..., Any]) 
         "is one more Service; an `internal: true` network a NetworkPolicy)",
         "  ports        -> Deployment/web spec.template.spec.containers[web].ports[containerPort=80]",
         "               -> Service/web spec.ports[port=80]",
-        "  post_start   -> Deployment/web spec.template.spec.containers[web].lifecycle.postStart",
+        "  post_start   -> Deployment/web spec.template.spec.containers[web].lifecycle.postStart.exec",
         "  tty          dropped: services.web.tty: not modeled by stackctl; Compose applies it locally, the "
         "Kubernetes backend ignores it"]
     assert lines[start + 10].startswith("note: services: db, web: no resources")

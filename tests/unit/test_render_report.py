@@ -102,7 +102,7 @@ def test_destinations_are_real_paths_of_the_rendered_objects() -> None:
     assert web["deploy.update_config"].dropped == (
         "services.web.deploy.update_config: a StatefulSet replaces its pods one at a time, stop-first, in order; "
         "parallelism, order and delay are not carried over")
-    assert web["post_start"].became == (f"{kind}/web spec.template.spec.containers[web].lifecycle.postStart",)
+    assert web["post_start"].became == (f"{kind}/web spec.template.spec.containers[web].lifecycle.postStart.exec",)
     assert web["pre_stop"].warnings and web["pre_stop"].became
     assert web["models"].dropped is not None and "Docker Model Runner" in web["models"].dropped
     assert web["develop"].ignored == "the dev loop (`develop.watch`) is for a local stack only"

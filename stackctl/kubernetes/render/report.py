@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stackctl import model as m
+from stackctl.kubernetes import names as k
 from stackctl.kubernetes.labels import A_SERVICE, WORKLOAD_KINDS
 
 UNACCOUNTED = "nothing rendered and no warning (a stackctl bug: please report it)"
@@ -88,14 +89,16 @@ FIELDS: Mapping[str, Row] = {
     "volumes": _row("container volumeMounts[mountPath=*]", items=_mounts),
     "secrets": _row("container volumeMounts[mountPath=*]", items=lambda svc: _files(svc.secrets, "/run/secrets")),
     "configs": _row("container volumeMounts[mountPath=*]", items=lambda svc: _files(svc.configs, "")),
-    "healthcheck": _row("container readinessProbe", "container startupProbe", "container livenessProbe",
+    "healthcheck": _row("container readinessProbe", "container startupProbe",
                         ignored="disabled, or a Job (Kubernetes probes no Job: its exit is its result)"),
-    "depends_on": _row("pod initContainers",
+    "depends_on": _row("pod initContainers[name=*]",
+                       items=lambda svc: (k.with_suffix("wait-for", k.service_name(d.service) or d.service)
+                                         for d in svc.depends_on),
                        ignored="`service_started` needs nothing (Kubernetes restarts what fails); a Job that "
                                "others wait for is applied in an earlier wave (stackctl.io/wave)"),
     "restart": _row("workload spec.backoffLimit", "workload spec.jobTemplate.spec.backoffLimit",
                     "pod restartPolicy", ignored="a long-running pod is always restarted in Kubernetes"),
-    "labels": _row("template metadata.annotations"),
+    "labels": _row("template metadata.annotations[*]", items=lambda svc: svc.labels),
     "networks": _row("NetworkPolicy spec.podSelector",
                      ignored="Compose networks are flat in Kubernetes: every pod reaches every Service (an "
                              "alias is one more Service; an `internal: true` network a NetworkPolicy)"),
@@ -112,8 +115,8 @@ FIELDS: Mapping[str, Row] = {
     "cap_drop": _row("container securityContext.capabilities.drop"),
     "privileged": _row("container securityContext.privileged", ignored=_DEFAULT),
     "sysctls": _row("pod securityContext.sysctls"),
-    "post_start": _row("container lifecycle.postStart"),
-    "pre_stop": _row("container lifecycle.preStop"),
+    "post_start": _row("container lifecycle.postStart.exec"),
+    "pre_stop": _row("container lifecycle.preStop.exec"),
     "gpus": _row("container resources.limits[nvidia.com/gpu]"),
     "develop": _row(ignored="the dev loop (`develop.watch`) is for a local stack only"),
     "deploy.mode": _row("workload kind"),
@@ -124,7 +127,7 @@ FIELDS: Mapping[str, Row] = {
                                  "workload spec.minReadySeconds"),
     "deploy.restart_policy": _row("workload spec.backoffLimit", "workload spec.jobTemplate.spec.backoffLimit",
                                   "pod restartPolicy", ignored="a long-running pod is always restarted in Kubernetes"),
-    "deploy.labels": _row("workload metadata.annotations"),
+    "deploy.labels": _row("workload metadata.annotations[*]", items=lambda svc: svc.deploy.labels),
     "deploy.placement": _row("pod affinity", "pod topologySpreadConstraints"),
 }
 
