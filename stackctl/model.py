@@ -95,10 +95,22 @@ class Dependency:
 
 
 @dataclass(frozen=True)
+class DeviceRequest:
+    """A `gpus:` entry, or a `deploy.resources.reservations.devices` entry, as Compose printed it."""
+
+    capabilities: tuple[str, ...] = ()  # `gpu`, ... (a `gpus:` entry is a GPU without saying so)
+    driver: str | None = None
+    count: int | None = None  # -1: all the host has (`all`, or neither count nor device_ids)
+    device_ids: tuple[str, ...] = ()
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Resources:
     cpus: float | None = None
     memory: int | None = None  # bytes
     pids: int | None = None
+    devices: tuple[DeviceRequest, ...] = ()  # reservations only
 
 
 @dataclass(frozen=True)
@@ -150,6 +162,17 @@ class FileRef:
 
 
 @dataclass(frozen=True)
+class Hook:
+    """A `post_start` / `pre_stop` command: Compose runs it inside the container, as `docker exec` would."""
+
+    command: tuple[str, ...]
+    user: str | None = None
+    privileged: bool | None = None
+    working_dir: str | None = None
+    environment: Mapping[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Service:
     name: str
     image: str | None = None
@@ -181,6 +204,12 @@ class Service:
     cap_drop: tuple[str, ...] = ()
     privileged: bool | None = None
     sysctls: Mapping[str, str] = field(default_factory=dict)
+    post_start: tuple[Hook, ...] = ()
+    pre_stop: tuple[Hook, ...] = ()
+    gpus: tuple[DeviceRequest, ...] = ()
+    # The Compose fields this service set, as Compose printed them (`deploy` as `deploy.<key>`), for the
+    # conversion report: what was read, so it can say what each one became.
+    fields: tuple[str, ...] = field(default=(), metadata={"bookkeeping": True})
 
 
 @dataclass(frozen=True)
@@ -249,6 +278,8 @@ def to_data(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out: dict[str, Any] = {}
         for f in dataclasses.fields(obj):
+            if f.metadata.get("bookkeeping"):  # about the input, not part of the stack
+                continue
             value = to_data(getattr(obj, f.name))
             if value is None or value == () or value == {} or value == []:
                 continue

@@ -145,6 +145,8 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("stackctl render kubernetes -p production", "the manifests on stdout (Secrets left out)"),
         ("stackctl render kubernetes -p production -o json", "the same as one JSON List"),
         ("stackctl render kubernetes -p production -d deploy/", "one file per object in deploy/"),
+        ("stackctl render kubernetes -p production --report", "what each Compose field became"),
+        ("stackctl render kubernetes -p production --strict", "exit 1 if anything is lost (CI)"),
         ("stackctl render kubernetes -p production --include-secrets | kubectl apply -f -",
          "with the real Secret values"),
     ),

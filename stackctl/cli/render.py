@@ -5,11 +5,15 @@ from __future__ import annotations
 import enum
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from stackctl.cli.common import ProfileOpt, err_console, info, load_profile, warn
+from stackctl.errors import OperationError
+
+if TYPE_CHECKING:
+    from stackctl.kubernetes.gather import ProfileRender
 
 app = typer.Typer(help="Render the stack for a backend (Kubernetes manifests), without applying anything.",
                   no_args_is_help=True)
@@ -21,6 +25,10 @@ class Format(enum.StrEnum):
 
 
 STREAM_FORMATS = ("yaml", "json")
+
+
+class StrictError(OperationError):
+    """`--strict` and something could not be carried over: exit 1, the check a CI pipeline runs."""
 MAX_PROBLEMS_SHOWN = 50
 
 
@@ -42,7 +50,12 @@ def kubernetes(
         "--validate", help="Check every object against the official schema of the target Kubernetes version.",
     )] = False,
     strict: Annotated[bool, typer.Option(
-        "--strict", help="Fail (exit 2) when anything cannot be carried over (every warning becomes an error).",
+        "--strict", help="Fail (exit 1) when anything cannot be carried over: every warning is listed as an "
+                         "error, and nothing is printed or written (with --report: after the report).",
+    )] = False,
+    report: Annotated[bool, typer.Option(
+        "--report", help="Print, instead of the manifests, what each Compose field of each service became "
+                         "(object and field path) or why it was dropped; -o json for the same as data.",
     )] = False,
     include_secrets: Annotated[bool, typer.Option(
         "--include-secrets", help="Include the Secrets, with their real values from the encrypted store (needs "
@@ -58,22 +71,30 @@ def kubernetes(
     Everything printed or written is safe to `kubectl apply`: Secrets appear only with their real
     values (--include-secrets); without it they are left out and named on stderr.
     """
-    from stackctl.errors import InputError, OperationError
+    from stackctl.errors import InputError
     from stackctl.kubernetes.gather import render_profile
 
     stream_format = _stream_format(output, out_dir)
     if fmt is Format.kustomize and out_dir is None:
         raise InputError("kustomize needs --out-dir DIR (a kustomization lists files)", field="--format")
+    if report and out_dir is not None:
+        raise InputError("the report goes to stdout; --out-dir writes manifests", field="--report")
     loaded_profile = load_profile(profile)
     result = render_profile(loaded_profile, with_values=include_secrets, kube_version=kube_version)
     warnings = result.warnings
-    for w in warnings:
-        warn(str(w))
-    for n in (*result.loaded.notes, *result.rendered.notes):
+    if report:
+        _report(result, stream_format)
+    elif not strict:
+        for w in warnings:
+            warn(str(w))
+    for n in (*result.loaded.notes, *(() if report else result.rendered.notes)):  # the report has the render's
         info(f"note: {n}")
     if strict and warnings:
-        raise InputError(f"{len(warnings)} warning{'s' if len(warnings) != 1 else ''} with --strict "
-                         f"(first: {warnings[0]})")
+        # Every one, as an error: a CI log must show all that a fix has to cover, not one per run.
+        for w in warnings:
+            err_console().print(f"error: {w}", highlight=False, soft_wrap=True, markup=False)
+        raise StrictError(f"{len(warnings)} warning{'s' if len(warnings) != 1 else ''} with --strict (above); "
+                          f"{'the report is all that was printed' if report else 'nothing printed or written'}")
     objects = list(result.rendered.objects)
     version = result.target.kubernetes.version
     if validate:
@@ -87,6 +108,8 @@ def kubernetes(
         if problems:
             raise OperationError(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} against the "
                                  f"Kubernetes {version} schema; nothing written")
+    if report:  # printed above, in place of the manifests
+        return
     from stackctl.kubernetes import write
 
     objects, omitted = write.split_valueless_secrets(objects)
@@ -111,6 +134,20 @@ def kubernetes(
         warn(f"{escape(str(out_dir))} is not ignored by git: its Secret manifests hold plaintext values; add it to "
              ".gitignore before you commit, or write them outside the repository")
     info(f"wrote {summary} to {out_dir}")
+
+
+def _report(result: ProfileRender, stream_format: str) -> None:
+    """The conversion report on stdout, in place of the manifests (plain lines, or one JSON document)."""
+    import json
+
+    from stackctl.kubernetes.render import report
+
+    built = report.build(result.loaded.stack, result.rendered.objects, result.warnings, result.rendered.notes)
+    if stream_format == "json":
+        sys.stdout.write(json.dumps(built.to_data(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(report.text(built))
+    sys.stdout.flush()
 
 
 def _not_ignored(path: Path) -> bool:

@@ -28,8 +28,16 @@ _SERVICE_FIELDS = frozenset({
     "image", "build", "command", "entrypoint", "environment", "ports", "expose", "volumes", "healthcheck",
     "depends_on", "deploy", "restart", "labels", "networks", "secrets", "configs", "stop_grace_period",
     "user", "working_dir", "profiles", "pull_policy", "hostname", "init", "read_only", "cap_add", "cap_drop",
-    "privileged", "sysctls", "tmpfs",
+    "privileged", "sysctls", "tmpfs", "post_start", "pre_stop", "gpus",
+    "develop",  # the dev loop (`watch`), on purpose for no deployed backend: the renderer notes it
 })
+# Fields with no counterpart outside Docker, named with the reason rather than the generic warning.
+_NAMED_DROPS = {
+    "models": "AI models run by Docker Model Runner are not carried over: run the model server as a service "
+              "of its own and set its URL in the environment",
+    "provider": "a service provided by a Compose provider plugin (`provider.type`) is created by that plugin "
+                "only under Docker Compose: not carried over, deploy it separately",
+}
 _TOP_FIELDS = frozenset({"name", "services", "volumes", "networks", "secrets", "configs"})
 _DEPLOY_FIELDS = frozenset({"mode", "replicas", "resources", "update_config", "restart_policy", "labels",
                             "placement"})
@@ -242,7 +250,9 @@ def _to_model(data: Mapping[str, Any]) -> m.Stack:
     data = unescape(data)
     warnings: list[m.Warning_] = []
     for key in data:
-        if key not in _TOP_FIELDS and not key.startswith("x-"):
+        if key in _NAMED_DROPS:
+            warnings.append(m.Warning_(key, _NAMED_DROPS[key]))
+        elif key not in _TOP_FIELDS and not key.startswith("x-"):
             warnings.append(m.Warning_(key, "top-level field not modeled by stackctl; backends other than "
                                             "Compose ignore it"))
     services = []
@@ -276,7 +286,9 @@ def _secret(name: str, v: Mapping[str, Any]) -> m.Secret:
 def _service(name: str, svc: Mapping[str, Any], warnings: list[m.Warning_]) -> m.Service:
     where = f"services.{name}"
     for key in sorted(svc):
-        if key not in _SERVICE_FIELDS and not key.startswith("x-"):
+        if key in _NAMED_DROPS:
+            warnings.append(m.Warning_(f"{where}.{key}", _NAMED_DROPS[key]))
+        elif key not in _SERVICE_FIELDS and not key.startswith("x-"):
             warnings.append(m.Warning_(f"{where}.{key}", "not modeled by stackctl; Compose applies it "
                                                           "locally, the Kubernetes backend ignores it"))
     build = None
@@ -358,6 +370,10 @@ def _service(name: str, svc: Mapping[str, Any], warnings: list[m.Warning_]) -> m
         cap_drop=tuple(str(c) for c in svc.get("cap_drop") or ()),
         privileged=svc.get("privileged"),
         sysctls=_str_map(svc.get("sysctls")),
+        post_start=tuple(_hook(h) for h in svc.get("post_start") or ()),
+        pre_stop=tuple(_hook(h) for h in svc.get("pre_stop") or ()),
+        gpus=tuple(_device(d) for d in svc.get("gpus") or ()),
+        fields=_fields_read(svc),
     )
 
 
@@ -386,6 +402,28 @@ def _tmpfs(value: Any, where: str, warnings: list[m.Warning_]) -> tuple[m.Mount,
     return tuple(out)
 
 
+def _fields_read(svc: Mapping[str, Any]) -> tuple[str, ...]:
+    """The fields the service sets, as Compose printed them: `deploy` by its keys (each maps somewhere
+    else), and not the ones Compose prints empty (`command: null`, `deploy.placement: {}`)."""
+    fields = [k for k, v in svc.items() if k != "deploy" and not k.startswith("x-") and v not in (None, {}, [])]
+    fields += [f"deploy.{k}" for k, v in (svc.get("deploy") or {}).items() if v not in (None, {}, [])]
+    return tuple(sorted(fields))
+
+
+def _hook(h: Mapping[str, Any]) -> m.Hook:
+    return m.Hook(command=_argv(h.get("command")) or (), user=h.get("user"), privileged=h.get("privileged"),
+                  working_dir=h.get("working_dir"),
+                  environment={k: (None if v is None else str(v)) for k, v in (h.get("environment") or {}).items()})
+
+
+def _device(d: Mapping[str, Any]) -> m.DeviceRequest:
+    count = d.get("count")
+    ids = tuple(str(i) for i in d.get("device_ids") or ())
+    return m.DeviceRequest(capabilities=tuple(str(c) for c in d.get("capabilities") or ()), driver=d.get("driver"),
+                           count=-1 if count is None and not ids else (None if count is None else int(count)),
+                           device_ids=ids, options=_str_map(d.get("options")))
+
+
 def _file_ref(s: Any) -> m.FileRef:
     if isinstance(s, str):
         return m.FileRef(source=s)
@@ -399,7 +437,7 @@ def _resources(r: Mapping[str, Any] | None, where: str) -> m.Resources:
     cpus = r.get("cpus")
     return m.Resources(cpus=float(cpus) if cpus not in (None, "", 0) else None,
                        memory=_bytes(r.get("memory"), f"{where}.memory"),
-                       pids=r.get("pids"))
+                       pids=r.get("pids"), devices=tuple(_device(d) for d in r.get("devices") or ()))
 
 
 def _placement(p: Any, where: str, warnings: list[m.Warning_]) -> m.SwarmPlacement | None:
@@ -422,6 +460,11 @@ def _deploy(d: Mapping[str, Any], where: str, warnings: list[m.Warning_]) -> m.D
     res = d.get("resources") or {}
     for key in sorted(set(res) - {"limits", "reservations"}):
         warnings.append(m.Warning_(f"{where}.resources.{key}", "not modeled by stackctl"))
+    # e.g. `generic_resources`; devices are a reservation only
+    for part, known in (("limits", {"cpus", "memory", "pids"}),
+                        ("reservations", {"cpus", "memory", "pids", "devices"})):
+        for key in sorted(set(res.get(part) or {}) - known):
+            warnings.append(m.Warning_(f"{where}.resources.{part}.{key}", "not modeled by stackctl"))
     uc = d.get("update_config")
     return m.Deploy(
         mode=d.get("mode") or "replicated",

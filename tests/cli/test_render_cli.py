@@ -132,16 +132,92 @@ def test_refuses_a_directory_it_did_not_write(demo: Any, cli: Callable[..., Any]
 
 
 def test_strict_turns_warnings_into_errors(demo: Any, cli: Callable[..., Any]) -> None:
-    demo.write("compose.yaml",
-               COMPOSE.replace("    image: nginx:1.27\n", "    image: nginx:1.27\n    privileged: true\n"))
+    """Issue 12: --strict is the CI check: exit 1, every warning listed as an error (not only the first)."""
+    demo.write("compose.yaml", COMPOSE.replace("    image: nginx:1.27\n",
+                                               "    image: nginx:1.27\n    privileged: true\n    tty: true\n"
+                                               "    gpus: all\n"))
     relaxed = cli("render", "kubernetes", "-p", "production")
     assert relaxed.exit_code == 0
     assert "Warning: services.web.privileged: the container runs privileged; namespaces that enforce" in relaxed.stderr
     strict = cli("render", "kubernetes", "-p", "production", "--strict")
-    assert strict.exit_code == 2
-    assert "Error: 1 warning with --strict (first: services.web.privileged: the container runs privileged" \
-        in strict.stderr
+    assert strict.exit_code == 1
+    errors = [line for line in strict.stderr.splitlines() if line.startswith("error: ")]
+    assert [e.split(":")[1].strip() for e in errors] == ["services.web.tty", "services.web.gpus",
+                                                         "services.web.privileged"]
+    assert "Warning:" not in strict.stderr
+    assert strict.stderr.rstrip().endswith("Error: 3 warnings with --strict (above); nothing printed or written")
     assert strict.stdout == ""
+    assert cli("render", "kubernetes", "-p", "production", "--strict", "--out-dir", "out").exit_code == 1
+    assert not (demo.root / "out").exists()
+
+
+def test_strict_passes_a_render_that_loses_nothing(demo: Any, cli: Callable[..., Any]) -> None:
+    result = cli("render", "kubernetes", "-p", "production", "--strict")
+    assert result.exit_code == 0, result.stderr
+    assert "kind: Deployment" in result.stdout
+
+
+REPORTED = COMPOSE.replace("    image: nginx:1.27\n", "    image: nginx:1.27\n    tty: true\n"
+                                                       "    post_start: [{command: [nginx, -t]}]\n")
+
+
+def test_report_says_what_each_field_became(demo: Any, cli: Callable[..., Any]) -> None:
+    """Issue 12: --report prints, instead of the manifests, every Compose field of every service and what it
+    became (object and field path), or why it was dropped or ignored."""
+    demo.write("compose.yaml", REPORTED)
+    result = cli("render", "kubernetes", "-p", "production", "--report")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "kind:" not in result.stdout  # the report replaces the manifests
+    start = lines.index("web: Deployment/web, Service/web")
+    web = lines[start:start + 10]
+    assert web == [
+        "web: Deployment/web, Service/web",
+        "  depends_on   -> Deployment/web spec.template.spec.initContainers[name=wait-for-db]",
+        "  environment  -> Deployment/web spec.template.spec.containers[web].envFrom",
+        "               -> Deployment/web spec.template.spec.containers[web].env",
+        "  image        -> Deployment/web spec.template.spec.containers[web].image",
+        "  networks     ignored: Compose networks are flat in Kubernetes: every pod reaches every Service (an alias "
+        "is one more Service; an `internal: true` network a NetworkPolicy)",
+        "  ports        -> Deployment/web spec.template.spec.containers[web].ports[containerPort=80]",
+        "               -> Service/web spec.ports[port=80]",
+        "  post_start   -> Deployment/web spec.template.spec.containers[web].lifecycle.postStart.exec",
+        "  tty          dropped: services.web.tty: not modeled by stackctl; Compose applies it locally, the "
+        "Kubernetes backend ignores it"]
+    assert lines[start + 10].startswith("note: services: db, web: no resources")
+    assert lines[:2] == ["db: StatefulSet/db, Service/db, Service/db-headless",
+                         "  note: services.db: has no ports or expose; its Service listens on 5432 (the default of "
+                         "the postgres image). Add `expose: [\"5432\"]` to say so"]
+    assert lines[-1].endswith("ignored (nothing lost), 1 dropped")
+    assert "Warning:" not in result.stderr  # in the report, not repeated
+
+
+def test_report_as_json(demo: Any, cli: Callable[..., Any]) -> None:
+    demo.write("compose.yaml", REPORTED)
+    result = cli("render", "kubernetes", "-p", "production", "--report", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    web = data["services"]["web"]
+    assert web["objects"] == ["Deployment/web", "Service/web"]
+    assert web["fields"]["image"] == {"became": ["Deployment/web spec.template.spec.containers[web].image"]}
+    assert web["fields"]["tty"]["became"] == []
+    assert web["fields"]["tty"]["dropped"].startswith("services.web.tty: not modeled by stackctl")
+    assert set(data["services"]) == {"db", "web"}
+
+
+def test_report_with_strict_prints_then_fails(demo: Any, cli: Callable[..., Any]) -> None:
+    demo.write("compose.yaml", REPORTED)
+    result = cli("render", "kubernetes", "-p", "production", "--report", "--strict")
+    assert result.exit_code == 1
+    assert "  tty          dropped: services.web.tty" in result.stdout
+    assert "error: services.web.tty: not modeled by stackctl" in result.stderr
+    assert "the report is all that was printed" in result.stderr
+
+
+def test_report_goes_to_stdout_not_a_directory(demo: Any, cli: Callable[..., Any]) -> None:
+    result = cli("render", "kubernetes", "-p", "production", "--report", "--out-dir", "out")
+    assert result.exit_code == 2
+    assert "--report: the report goes to stdout; --out-dir writes manifests" in result.stderr
 
 
 def test_profile_errors_are_located(demo: Any, cli: Callable[..., Any]) -> None:

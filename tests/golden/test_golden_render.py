@@ -25,6 +25,7 @@ import yaml
 
 from stackctl.kubernetes import write
 from stackctl.kubernetes.gather import render_profile
+from stackctl.kubernetes.render import report as conversion
 from stackctl.kubernetes.validate import validate
 from stackctl.profile import list_profiles, load_profile
 
@@ -84,3 +85,11 @@ def test_golden(case: Path, root: Path, profile: str, environ: dict[str, str], c
     problems = validate(objects, result.target.kubernetes.version)
     assert not problems, "\n".join(map(str, problems))
     assert list(yaml.safe_load_all(manifests)) == objects  # the text loads back to exactly the objects
+    # The conversion report (`render kubernetes --report`) accounts for every field of every service: a
+    # field with nothing rendered has a warning (so --strict fails on it) or a reason that nothing is lost.
+    built = conversion.build(result.loaded.stack, result.rendered.objects, result.warnings, result.rendered.notes)
+    unaccounted = [f"services.{s.name}.{f.field}" for s in built.services for f in s.fields
+                   if f.dropped == conversion.UNACCOUNTED]
+    assert not unaccounted, f"dropped without a warning: {unaccounted}"
+    assert [f.field for s in built.services for f in s.fields] == [
+        name for svc in result.loaded.stack.services for name in svc.fields]

@@ -4,6 +4,7 @@ security context and the drain delay."""
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from stackctl.kubernetes.render.context import SERVED_KINDS, Context, EnvEntry, 
 # propagation on a healthy cluster, as production charts assume.
 DEFAULT_SHUTDOWN_DELAY = 5
 COMPOSE_STOP_GRACE = 10  # s: Compose's default stop_grace_period, the app's own time to stop after SIGTERM
+GPU_RESOURCE = "nvidia.com/gpu"  # the NVIDIA device plugin's extended resource
 SLEEP_ACTION_SINCE = (1, 30)  # the preStop `sleep` action: beta and on by default in 1.30, GA in 1.34
 SWARM_CONSTRAINT = re.compile(r"^\s*(?P<attr>[A-Za-z][\w.\-/]*)\s*(?P<op>==|!=)\s*(?P<value>\S+)\s*$")
 NODE_ATTRIBUTE_LABELS = {"node.hostname": "kubernetes.io/hostname", "node.platform.os": "kubernetes.io/os",
@@ -56,13 +58,22 @@ def pod(ctx: Context, plan: Plan, env: list[EnvEntry], files: Mapping[tuple[str,
         container["ports"] = [{"name": p.name, "containerPort": p.target, "protocol": p.protocol}
                               for p in plan.ports]
     resources = _resources(ctx, plan)
+    _gpu_limits(ctx, plan, resources)
     if resources:
         container["resources"] = resources
     container.update(probes)
     delay = _shutdown_delay(ctx, plan)
+    if delay and svc.pre_stop:
+        ctx.note(f"{plan.where}.pre_stop", f"the Compose pre_stop hook is the pod's preStop handler (a container "
+                                           f"has one), instead of the {delay} s drain delay: add a sleep to the "
+                                           "hook if the pod must keep serving while its endpoint is removed")
+        delay = 0
+    lifecycle = _lifecycle(ctx, plan)
     if delay:
         # Kubernetes' own sleep action: the kubelet waits, so the image needs no `sleep` binary.
-        container["lifecycle"] = {"preStop": {"sleep": {"seconds": delay}}}
+        lifecycle["preStop"] = {"sleep": {"seconds": delay}}
+    if lifecycle:
+        container["lifecycle"] = lifecycle
     volumes: list[dict[str, Any]] = []
     mounts: list[dict[str, Any]] = []
     storage.mounts(ctx, plan, claims, volumes, mounts, config_sums)
@@ -261,6 +272,10 @@ def _image(ctx: Context, plan: Plan) -> str:
     svc = plan.svc
     if svc.build is None:
         if not svc.image:
+            if "provider" in svc.fields:  # Compose creates it through a plugin: nothing to run in a pod
+                raise InputError("is a provider service (`provider.type`), created by a Compose plugin; it "
+                                 "cannot run on Kubernetes", field=f"{plan.where}.provider",
+                                 hint="deploy it separately, and leave it out of this profile's Compose files")
             raise InputError("has neither image nor build", field=plan.where)
         built = ctx.built_images.get(svc.image)
         # A service that runs the image another service builds (a migration next to its app)
@@ -299,6 +314,72 @@ def _resources(ctx: Context, plan: Plan) -> dict[str, Any]:
         ctx.warn(f"{plan.where}.deploy.resources.limits.pids", "per-pod PID limits are a kubelet setting; "
                                                                 "not carried over")
     return out
+
+
+def _lifecycle(ctx: Context, plan: Plan) -> dict[str, Any]:
+    """Compose `post_start` / `pre_stop` hooks as the container's `postStart` / `preStop` exec handlers.
+
+    Kubernetes runs a handler in the container as its own user, directory and environment, one handler
+    per hook: several Compose hooks run one after the other in a shell (a note: the image needs
+    /bin/sh); a hook's own user, privileges, directory or environment cannot be carried over (a warning).
+    The `develop` section is noted here too: it is the dev loop, on purpose for no deployed pod."""
+    svc = plan.svc
+    if "develop" in svc.fields:
+        ctx.note(f"{plan.where}.develop", "the dev loop (`develop.watch`) is for a local stack only; not rendered")
+    out: dict[str, Any] = {}
+    for key, hooks, handler in (("post_start", svc.post_start, "postStart"), ("pre_stop", svc.pre_stop, "preStop")):
+        for i, hook in enumerate(hooks):
+            where = f"{plan.where}.{key}[{i}]"
+            lost = [name for name, differs in (
+                ("user", hook.user is not None and hook.user != svc.user),
+                ("privileged", bool(hook.privileged) and not svc.privileged),
+                ("working_dir", hook.working_dir is not None and hook.working_dir != svc.working_dir),
+                ("environment", bool(hook.environment))) if differs]
+            if lost:
+                ctx.warn(where, f"{', '.join(lost)} of the hook not carried over: a Kubernetes {handler} handler "
+                                "runs as the container does (its user, privileges, directory and environment)")
+        commands = [hook.command for hook in hooks if hook.command]
+        if len(commands) == 1:
+            out[handler] = {"exec": {"command": list(commands[0])}}
+        elif commands:
+            ctx.note(f"{plan.where}.{key}", f"{len(commands)} hooks run one after the other in one {handler} "
+                                            "handler (/bin/sh -c; the image needs a shell)")
+            out[handler] = {"exec": {"command": ["/bin/sh", "-c", " && ".join(shlex.join(c) for c in commands)]}}
+    return out
+
+
+def _gpu_limits(ctx: Context, plan: Plan, resources: dict[str, Any]) -> None:
+    """`gpus` and GPU device reservations as an `nvidia.com/gpu` limit (an extended resource: the request
+    equals the limit). Kubernetes counts GPUs: `all` becomes 1 and named device IDs their number, each with
+    a warning; other drivers, capabilities and options cannot be carried over (a warning)."""
+    svc = plan.svc
+    requests = [(f"{plan.where}.gpus", d, True) for d in svc.gpus]
+    requests += [(f"{plan.where}.deploy.resources.reservations.devices[{i}]", d, "gpu" in d.capabilities)
+                 for i, d in enumerate(svc.deploy.reservations.devices)]
+    total = 0
+    for where, device, is_gpu in requests:
+        if not is_gpu:
+            ctx.warn(where, f"a device reservation with capabilities {list(device.capabilities)} has no Kubernetes "
+                            "counterpart (only GPUs become a resource limit); not carried over")
+            continue
+        if device.driver not in (None, "nvidia"):
+            ctx.warn(where, f"GPU driver {device.driver!r}: only nvidia GPUs (`{GPU_RESOURCE}`) are rendered; "
+                            "not carried over")
+            continue
+        if device.count == -1:
+            ctx.warn(where, f"all GPUs of the host: Kubernetes needs a number, {GPU_RESOURCE}: 1 rendered (set "
+                            "`count` for more)")
+            total += 1
+        elif device.device_ids:
+            ctx.warn(where, f"device_ids {list(device.device_ids)}: Kubernetes picks the GPUs, "
+                            f"{GPU_RESOURCE}: {len(device.device_ids)} rendered")
+            total += len(device.device_ids)
+        else:
+            total += device.count or 0
+        if device.options:
+            ctx.warn(f"{where}.options", "driver options have no Kubernetes counterpart; not carried over")
+    if total:
+        resources.setdefault("limits", {})[GPU_RESOURCE] = total
 
 
 def _container_security(ctx: Context, plan: Plan) -> dict[str, Any]:

@@ -122,7 +122,15 @@ def _workload(ctx: Context, plan: Plan, template: dict[str, Any], wave: int, ann
             for vol in templates:
                 if vol in ctx.volumes:
                     storage.volume_driver_warnings(ctx, ctx.volumes[vol])
-    elif kind == "DaemonSet":
+    uc = svc.deploy.update_config
+    if kind in ("StatefulSet", "DaemonSet") and uc is not None and (uc.parallelism is not None or uc.order
+                                                                    or uc.delay):
+        # Only a Deployment's strategy takes Swarm's parallelism/order/delay: never silently lost.
+        how = ("replaces its pods one at a time, stop-first, in order" if kind == "StatefulSet"
+               else "rolls one pod per node unless the profile sets `update:`")
+        ctx.warn(f"{plan.where}.deploy.update_config", f"a {kind} {how}; parallelism, order and delay are not "
+                                                         "carried over")
+    if kind == "DaemonSet":
         update = plan.settings.update
         if update is not None:
             rolling = {}
