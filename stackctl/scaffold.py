@@ -17,15 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stackctl.compose.loader import COMPOSE_FILE_NAMES, OVERRIDE_FILE_NAMES, compose_file_list, profile_list
 from stackctl.errors import InputError
 from stackctl.fsutil import TEMP_GLOB
 from stackctl.profile.types import display
 
-# Compose's own search order (compose-go `DefaultFileNames`, `DefaultOverrideFileNames`): the first
-# base file found, and the first override file found next to it.
-COMPOSE_CANDIDATES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
-OVERRIDE_CANDIDATES = ("compose.override.yml", "compose.override.yaml", "docker-compose.override.yml",
-                       "docker-compose.override.yaml")
+COMPOSE_CANDIDATES = COMPOSE_FILE_NAMES
+OVERRIDE_CANDIDATES = OVERRIDE_FILE_NAMES
 BACKUP_SUFFIX = ".before-stackctl"  # `.env` → `.env.before-stackctl` (git-ignored by `.env.*`)
 # The temp files of interrupted writes (`..env.XXXXXXXX.tmp`, fsutil.TEMP_GLOB) hold plaintext too.
 GITIGNORE_LINES = (".env", ".env.*", "!.env.example", ".stackctl/keys/", "*.key", TEMP_GLOB)
@@ -224,22 +222,10 @@ def _setting(name: str, environ: Mapping[str, str], imported: EnvImport | None) 
     return None
 
 
-def split_compose_file(value: str, separator: str | None = None) -> list[str]:
-    """COMPOSE_FILE's list (COMPOSE_PATH_SEPARATOR, else the OS path separator), blanks dropped."""
-    import os
-
-    return [part for part in value.split(separator or os.pathsep) if part.strip()]
-
-
-def split_profiles(value: str) -> list[str]:
-    """COMPOSE_PROFILES: comma-separated names, blanks dropped, order kept, no repeats."""
-    return list(dict.fromkeys(p.strip() for p in value.split(",") if p.strip()))
-
-
 def choose_compose(root: Path, explicit: list[Path], environ: Mapping[str, str],
                    imported: EnvImport | None) -> ComposeChoice:
     profiles_setting = _setting("COMPOSE_PROFILES", environ, imported)
-    profiles = tuple(split_profiles(profiles_setting[0])) if profiles_setting else ()
+    profiles = tuple(profile_list(profiles_setting[0])) if profiles_setting else ()
     profiles_origin = f"COMPOSE_PROFILES in {profiles_setting[1]}" if profiles_setting and profiles else None
     if explicit:
         files = tuple(find_compose(root, explicit))
@@ -248,7 +234,7 @@ def choose_compose(root: Path, explicit: list[Path], environ: Mapping[str, str],
     if setting is not None:
         separator = _setting("COMPOSE_PATH_SEPARATOR", environ, imported)
         out = []
-        for part in split_compose_file(setting[0], separator[0] if separator else None):
+        for part in compose_file_list(setting[0], separator[0] if separator else None):
             path = Path(part) if Path(part).is_absolute() else root / part
             if not path.is_file():
                 raise InputError(f"COMPOSE_FILE (in {setting[1]}) names {part}, which does not exist",
