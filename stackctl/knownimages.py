@@ -116,3 +116,16 @@ def holds_data(image: str | None, target: str) -> bool:
         if target == path or target.startswith(path + "/") or (target != "/" and path.startswith(target + "/")):
             return True
     return False
+
+
+# Paths too generic to mean "a database's data" without knowing the image.
+_GENERIC_PATHS = frozenset({"/data", "/datalog"})
+
+
+def is_data_path(target: str) -> bool:
+    """Is `target` (or a directory above it) where some known server keeps its data, whatever the
+    image (`ghcr.io/acme/custom-postgres` mounting `/var/lib/postgresql/data`)? `/data` alone is too
+    generic to count: ask `holds_data` with the image for that."""
+    target = "/" + target.strip("/")
+    return any(target == path or target.startswith(path + "/")
+               for paths in _DATA_PATHS.values() for path in paths if path not in _GENERIC_PATHS)

@@ -295,13 +295,13 @@ def _stack_name(name: str | None, root: Path) -> str | None:
 # ---------------------------------------------------------------------------------------------
 def _mounts_data(image: str | None, volumes: Any) -> bool:
     """A named volume that is written to, or a mount of a known image's data path."""
-    from stackctl.knownimages import holds_data
+    from stackctl.knownimages import holds_data, is_data_path
 
     for v in volumes if isinstance(volumes, list) else ():
         if isinstance(v, str):
             parts = v.split(":")
             if len(parts) == 1:  # anonymous volume: data only where the image keeps its data
-                if holds_data(image, parts[0]):
+                if holds_data(image, parts[0]) or is_data_path(parts[0]):
                     return True
                 continue
             source, target, mode = parts[0], parts[1], (parts[2] if len(parts) > 2 else "")
@@ -315,7 +315,7 @@ def _mounts_data(image: str | None, volumes: Any) -> bool:
                 continue
         else:
             continue
-        if (named and not read_only) or holds_data(image, target):
+        if (named and not read_only) or holds_data(image, target) or is_data_path(target):
             return True
     return False
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stackctl.knownimages import data_paths, holds_data, is_single_instance_image, is_stateful_image
+from stackctl.knownimages import data_paths, holds_data, is_data_path, is_single_instance_image, is_stateful_image
 
 
 @pytest.mark.parametrize("image", [
@@ -54,3 +54,11 @@ def test_data_paths() -> None:
 ])
 def test_holds_data(image: str, target: str, expected: bool) -> None:
     assert holds_data(image, target) is expected
+
+
+@pytest.mark.parametrize(("target", "expected"), [
+    ("/var/lib/postgresql/data", True), ("/var/lib/mysql/", True), ("/usr/share/elasticsearch/data/nodes", True),
+    ("/bitnami/postgresql", True), ("/data", False), ("/srv/app", False), ("/var/lib", False),
+])
+def test_is_data_path_without_the_image(target: str, expected: bool) -> None:
+    assert is_data_path(target) is expected
