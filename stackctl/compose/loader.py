@@ -366,13 +366,17 @@ def grouped_unset_warnings(warnings: list[m.Warning_], invocation: ComposeInvoca
     if not any(w.field == "compose" and _UNSET.match(w.message) for w in warnings):
         return warnings
     uses = _uses(invocation, root)
-    out = []
+    out: list[m.Warning_] = []
+    seen: set[str] = set()  # Compose repeats the warning for each use
     for w in warnings:
         match = _UNSET.match(w.message) if w.field == "compose" else None
         if match is None or not uses.get(match.group(1)):
             out.append(w)
             continue
         name = match.group(1)
+        if name in seen:
+            continue
+        seen.add(name)
         out.append(m.Warning_("compose", f"{name} is not set (used in {_usage(uses[name])}); Compose uses a "
                                          "blank string"))
     return out
