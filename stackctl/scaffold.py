@@ -337,8 +337,12 @@ def scaled_service(services: Mapping[str, Mapping[str, Any]], enabled: tuple[str
             continue  # not part of the project unless its Compose profile is active
         image = svc.get("image") if isinstance(svc.get("image"), str) else None
         if image is not None:
-            with contextlib.suppress(StackctlError):  # a required variable without a value: the raw text
-                image = interpolate(image, lookup)  # still names the image
+            raw = image
+            try:
+                image = interpolate(raw, lookup)
+            except StackctlError:  # a required variable without a value: a stand-in still names the image
+                with contextlib.suppress(StackctlError):
+                    image = interpolate(raw, lambda n: lookup(n) or "x")
         if is_single_instance_image(image) or _mounts_data(image, svc.get("volumes")):
             continue
         serves = bool(svc.get("ports") or svc.get("expose"))
