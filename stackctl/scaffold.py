@@ -350,7 +350,8 @@ def scaled_service(services: Mapping[str, Mapping[str, Any]], enabled: tuple[str
     return min(candidates)[1] if candidates else None
 
 
-def profile_texts(stack: str | None, choice: ComposeChoice, root: Path, scaled: str | None) -> dict[str, str]:
+def profile_texts(stack: str | None, choice: ComposeChoice, root: Path, scaled: str | None,
+                  local_env: str = ".env") -> dict[str, str]:
     def compose_block(files: tuple[Path, ...]) -> str:
         text = "compose:\n  files:\n" + "".join(f"    - {display(f, root)}\n" for f in files)
         if choice.profiles:
@@ -361,7 +362,9 @@ def profile_texts(stack: str | None, choice: ComposeChoice, root: Path, scaled: 
     local = (
         "# Local development: `stackctl up --profile local` runs this stack with Docker Compose.\n"
         f"{stack_line}{compose_block(choice.files)}"
-        "env:\n  template: .env.example\n  file: .env\n"
+        + ("# .env is committed (a shipped default): stackctl renders the local env into .env.local instead.\n"
+           if local_env != ".env" else "")
+        + f"env:\n  template: .env.example\n  file: {local_env}\n"
     )
     namespace = f"{stack or 'app'}-prod"[:63]
     left_out = ""
@@ -406,6 +409,7 @@ class InitPlan:
     imported: EnvImport | None = None
     scaled: str | None = None
     backup: str | None = None  # `.env.before-stackctl`: a byte-identical copy of the imported `.env`
+    local_env: str = ".env"  # the local profile's env file (`.env.local` when `.env` is committed)
 
     @property
     def imported_config(self) -> list[str]:
@@ -434,16 +438,27 @@ def plan(root: Path, compose: list[Path], *, env_files: list[Path] | None = None
     values = {k: v.value for k, v in (imported.entries if imported else {}).items()}
     scaled = scaled_service(services, choice.profiles, lambda n: env.get(n, values.get(n)))
     variables = collect_variables(list(choice.files), root)
-    texts = profile_texts(_stack_name(project_name[0] if project_name else name, root), choice, root, scaled)
+    # A `.env` committed to git (shipped defaults) cannot be the file `env render` writes secrets into.
+    tracked = (root / ".env").is_file() and _git_tracked(root / ".env", root)
+    local_env = ".env.local" if tracked else ".env"
+    texts = profile_texts(_stack_name(project_name[0] if project_name else name, root), choice, root, scaled,
+                          local_env)
     rel = [display(f, root) for f in choice.files]
     texts[".env.example"] = env_example(variables, ", ".join(rel), imported)
     gitignore = root / ".gitignore"
     present = set(gitignore.read_text().splitlines()) if gitignore.is_file() else set()
     backup = None
-    if imported is not None and root / ".env" in imported.paths:
+    if imported is not None and root / ".env" in imported.paths and not tracked:
         backup = f".env{BACKUP_SUFFIX}"
     return InitPlan(files=texts, gitignore_add=[ln for ln in GITIGNORE_LINES if ln not in present],
-                    variables=variables, choice=choice, imported=imported, scaled=scaled, backup=backup)
+                    variables=variables, choice=choice, imported=imported, scaled=scaled, backup=backup,
+                    local_env=local_env)
+
+
+def _git_tracked(path: Path, root: Path) -> bool:
+    from stackctl.secrets.envfile import git_tracked
+
+    return bool(git_tracked(path, root))
 
 
 def apply(root: Path, init_plan: InitPlan, *, force: bool) -> list[str]:

@@ -56,7 +56,7 @@ def init(
                     "production_files": [str(rel) for rel in _rel(root, choice.production_files)] if choice else [],
                     "profiles": list(choice.profiles) if choice else [],
                     "from": choice.origin if choice else None},
-        "production_replicas": the_plan.scaled,
+        "production_replicas": the_plan.scaled, "local_env_file": the_plan.local_env,
         "imported": _imported_data(the_plan.imported, the_plan.imported_config, rows),
     }
     if output is not Output.text:
@@ -75,6 +75,9 @@ def init(
     out.print(f"production scales {the_plan.scaled} to 2 replicas" if the_plan.scaled else
               "production scales no service (no stateless one found)")
     _print_import(the_plan.imported, the_plan.imported_config, rows, notes, backup=the_plan.backup)
+    if the_plan.local_env != ".env":
+        out.print(f".env is committed to git: the local profile renders its env into {the_plan.local_env} "
+                  "(git-ignored) and .env stays as shipped")
     out.print("next: review .env.example, then `stackctl secrets generate` and `stackctl env render`")
 
 

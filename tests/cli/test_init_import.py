@@ -255,3 +255,22 @@ def test_import_env_needs_a_dotenv(project, cli) -> None:
     assert cli("init").exit_code == 0
     res = cli("init", "--import-env")
     assert res.exit_code == 2 and "no .env to import" in res.stderr
+
+
+def test_a_committed_dotenv_is_never_the_rendered_env_file(project, cli) -> None:
+    import subprocess
+
+    project.write("compose.yaml", "services:\n  web:\n    image: nginx:${TAG}\n    environment: {P: $DB_PASSWORD}\n")
+    project.write(".env", "TAG=1.27\nDB_PASSWORD=dev\n")
+    git = ["git", "-C", str(project.root), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "init", "-q", str(project.root)], check=True)
+    subprocess.run([*git, "add", ".env"], check=True)
+    subprocess.run([*git, "commit", "-qm", "shipped defaults"], check=True)
+    res = cli("init")
+    assert res.exit_code == 0, res
+    assert "the local profile renders its env into .env.local" in res.stdout
+    assert load_profile(project.root, "local").env.file.name == ".env.local"
+    assert not (project.root / ".env.before-stackctl").exists()  # nothing will rewrite .env
+    assert cli("env", "render", "-p", "local").exit_code == 0
+    assert (project.root / ".env").read_text() == "TAG=1.27\nDB_PASSWORD=dev\n"
+    assert "TAG=1.27" in (project.root / ".env.local").read_text()
