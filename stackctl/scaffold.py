@@ -156,6 +156,14 @@ class EnvImport:
     paths: list[Path]
     entries: dict[str, Imported]  # in file order, Compose's own settings left out
     settings: dict[str, str]  # COMPOSE_* found there (not secret: file names, profile names)
+    credentials: frozenset[str] = frozenset()  # names whose value embeds a password (`scheme://u:pw@host`)
+
+    def is_secret(self, name: str) -> bool:
+        return secret_kind(name)[0] or name in self.credentials
+
+
+# `postgres://user:password@db/app`: a literal password in a URL (a `${VAR}` reference is not one).
+_URL_CREDENTIAL = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:(?!\$)[^@\s/]+@", re.IGNORECASE)
 
 
 def _source_line(entry: object) -> str:
@@ -197,7 +205,8 @@ def read_env_import(root: Path, env_files: list[Path], environ: Mapping[str, str
                 continue
             entries.pop(entry.key, None)  # the last assignment wins, at its place
             entries[entry.key] = Imported(entry.key, values.get(entry.key, ""), _source_line(entry))
-    return EnvImport(files=shown, paths=paths, entries=entries, settings=settings)
+    credentials = frozenset(n for n, imp in entries.items() if _URL_CREDENTIAL.search(imp.line))
+    return EnvImport(files=shown, paths=paths, entries=entries, settings=settings, credentials=credentials)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -420,7 +429,7 @@ class InitPlan:
         return [n for n in (self.imported.entries if self.imported else ()) if self.is_secret(n)]
 
     def is_secret(self, name: str) -> bool:
-        return secret_kind(name)[0]
+        return self.imported.is_secret(name) if self.imported is not None else secret_kind(name)[0]
 
 
 def plan(root: Path, compose: list[Path], *, env_files: list[Path] | None = None, import_env: bool = True,
@@ -444,7 +453,8 @@ def plan(root: Path, compose: list[Path], *, env_files: list[Path] | None = None
     texts = profile_texts(_stack_name(project_name[0] if project_name else name, root), choice, root, scaled,
                           local_env)
     rel = [display(f, root) for f in choice.files]
-    texts[".env.example"] = env_example(variables, ", ".join(rel), imported)
+    texts[".env.example"] = env_example(variables, ", ".join(rel), imported,
+                                        imported.credentials if imported is not None else frozenset())
     gitignore = root / ".gitignore"
     present = set(gitignore.read_text().splitlines()) if gitignore.is_file() else set()
     backup = None
@@ -569,7 +579,7 @@ def plan_import(root: Path, *, env_files: list[Path] | None = None,
     for name, imp in imported.entries.items():
         key = template.get(name)
         if key is None:
-            is_secret, generator = secret_kind(name)
+            is_secret, generator = imported.is_secret(name), secret_kind(name)[1]
             appended.append("")
             if is_secret:
                 appended += [f"# Imported from {origin}: the value is in the local profile's encrypted store.",

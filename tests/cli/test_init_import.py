@@ -274,3 +274,16 @@ def test_a_committed_dotenv_is_never_the_rendered_env_file(project, cli) -> None
     assert cli("env", "render", "-p", "local").exit_code == 0
     assert (project.root / ".env").read_text() == "TAG=1.27\nDB_PASSWORD=dev\n"
     assert "TAG=1.27" in (project.root / ".env.local").read_text()
+
+
+def test_a_password_inside_a_url_is_a_secret(project, cli) -> None:
+    project.write("compose.yaml", "services:\n  api:\n    image: nginx\n    environment:\n"
+                                  "      DATABASE_URL: $DATABASE_URL\n      CACHE_URL: $CACHE_URL\n")
+    project.write(".env", "DB_PASSWORD=pw\nDATABASE_URL=postgres://app:hunter2@db/app\n"
+                          "CACHE_URL=redis://:${DB_PASSWORD}@cache:6379/0\n")
+    res = cli("init")
+    assert res.exit_code == 0, res
+    text = (project.root / ".env.example").read_text()
+    assert "hunter2" not in text and "# @secret\nDATABASE_URL=\n" in text  # never into the committed template
+    assert "CACHE_URL=redis://:${DB_PASSWORD}@cache:6379/0" in text  # a reference is no credential
+    assert "into the local encrypted store: DB_PASSWORD, DATABASE_URL" in res.stdout
