@@ -553,8 +553,9 @@ class ImportPlan:
 
 def plan_import(root: Path, *, env_files: list[Path] | None = None,
                 environ: Mapping[str, str] | None = None) -> ImportPlan:
-    """Merge the project's `.env` into an existing `.env.example`: keys it lacks are appended, an empty
-    config value takes the imported one, everything else in the template is kept as written."""
+    """Merge the project's `.env` into the local profile's template (`.env.example`; made when there is
+    none): keys it lacks are appended, an empty config value takes the imported one, everything else
+    in the template is kept as written."""
     import os
 
     from stackctl.compose import dotenv
@@ -562,22 +563,24 @@ def plan_import(root: Path, *, env_files: list[Path] | None = None,
 
     env = os.environ if environ is None else environ
     imported = read_env_import(root, env_files or [], env)
-    path = root / ".env.example"
     if imported is None:
         raise InputError("no .env to import in the project directory", field="--import-env",
                          hint="name the file with --env-file FILE")
-    if not path.is_file():
-        raise InputError(".env.example does not exist", field="--import-env",
-                         hint="run `stackctl init` first (it imports .env itself)")
-    text = path.read_text(encoding="utf-8")
-    template = load_template(path, display=".env.example")
-    entries = {e.key: e for e in dotenv.parse_entries(text, filename=".env.example")}
+    path = root / ".env.example"
+    if (root / "profiles" / "local.yaml").is_file():
+        from stackctl.profile import load_profile
+
+        path = load_profile(root, "local").env.template  # the template the local store is read against
+    shown = display(path, root)
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    template = load_template(path, display=shown) if path.is_file() else None
+    entries = {e.key: e for e in dotenv.parse_entries(text, filename=shown)}
     lines = text.splitlines()
     out = ImportPlan(template=path, text=text, imported=imported)
     appended: list[str] = []
     origin = ", ".join(imported.files)
     for name, imp in imported.entries.items():
-        key = template.get(name)
+        key = template.get(name) if template is not None else None
         if key is None:
             is_secret, generator = imported.is_secret(name), secret_kind(name)[1]
             appended.append("")
@@ -598,7 +601,7 @@ def plan_import(root: Path, *, env_files: list[Path] | None = None,
             out.differs.append(name)
     if appended:
         lines += ["", f"# Imported from {origin} by `stackctl init --import-env`.", *appended[1:]]
-    out.text = "\n".join(lines) + "\n"
+    out.text = "\n".join(lines).lstrip("\n") + "\n"
     return out
 
 

@@ -38,7 +38,7 @@ def init(
     from stackctl.scaffold import apply, import_secrets, plan
 
     root = project_root()
-    if import_env and not force and (root / ".env.example").is_file() and (root / "profiles").is_dir():
+    if import_env and not force and (root / "profiles" / "local.yaml").is_file():
         _merge(root, env_file or [], output)
         return
     the_plan = plan(root, compose or [], env_files=env_file or [], import_env=import_env is not False)
@@ -87,7 +87,7 @@ def _merge(root: Path, env_files: list[Path], output: Output) -> None:
     from stackctl.scaffold import import_secrets, plan_import
 
     p = plan_import(root, env_files=env_files)
-    if p.text != p.template.read_text(encoding="utf-8"):
+    if not p.template.is_file() or p.text != p.template.read_text(encoding="utf-8"):
         atomic_write(p.template, p.text)
     rows, notes = import_secrets(root, p.imported, p.secrets)
     config = [n for n in (*p.added, *p.filled) if n not in p.secrets]

@@ -131,7 +131,7 @@ def _unread_dotenv(profile: Profile, env_files: list[Path]) -> list[m.Warning_]:
     shown = display(dotenv_path, profile.root)
     return [m.Warning_(f"{profile.display_path}: env", (
         f"{shown} is not read for this profile, but the Compose files use {', '.join(unread)} from it "
-        f"(`docker compose` alone would read it; here they are blank). Import it with `stackctl init "
+        f"(`docker compose` alone would read it; stackctl leaves them unset). Import it with `stackctl init "
         f"--import-env` (config values into {display(profile.env.template, profile.root)}, secrets into "
         f"the store), or set them in {profile.display_path} env.values"))]
 

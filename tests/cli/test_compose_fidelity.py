@@ -158,7 +158,7 @@ def test_dotenv_the_profile_does_not_read_is_a_warning(project, cli) -> None:
     res = cli("config", "-p", "production")
     assert res.exit_code == 0, res
     assert ("Warning: profiles/production.yaml: env: .env is not read for this profile, but the Compose files use "
-            "FEATURE_X from it (`docker compose` alone would read it; here they are blank). Import it with "
+            "FEATURE_X from it (`docker compose` alone would read it; stackctl leaves them unset). Import it with "
             "`stackctl init --import-env`") in res.stderr
     assert "UNUSED" not in res.stderr
 
@@ -187,3 +187,19 @@ def test_notes_where_the_compose_environment_disagrees(project, cli) -> None:
     project.profile("local", "compose: {files: [compose.yaml, compose.override.yaml], profiles: [debug]}\n")
     quiet = cli("config", env={"COMPOSE_PROFILES": "debug"})
     assert quiet.exit_code == 0 and "COMPOSE_PROFILES" not in quiet.stderr and "alone loads" not in quiet.stderr
+
+
+def test_the_import_the_warning_advises_silences_it(project, cli) -> None:
+    _bare(project, "services:\n  api:\n    image: nginx:1.27\n    environment:\n"
+                   "      FEATURE: '${FEATURE_X}'\n      PASSWORD: '${API_PASSWORD}'\n",
+          dotenv="FEATURE_X=on\nAPI_PASSWORD=pw-123\n")
+    project.profile("local", "compose: {files: [compose.yaml]}\n")  # hand-written: no template yet
+    assert "stackctl init --import-env" in cli("config", "-p", "production").stderr
+    res = cli("init", "--import-env")
+    assert res.exit_code == 0, res
+    assert "into .env.example (the default of every profile): FEATURE_X" in res.stdout
+    assert "into the local encrypted store: API_PASSWORD" in res.stdout
+    after = cli("config", "-p", "production", "-o", "json")
+    assert after.exit_code == 0 and "is not read for this profile" not in after.stderr
+    env = json.loads(after.stdout)["services"][0]["environment"]
+    assert env == {"FEATURE": "on", "PASSWORD": "<secret:API_PASSWORD>"}
