@@ -437,14 +437,16 @@ def plan(root: Path, compose: list[Path], *, env_files: list[Path] | None = None
     import os
 
     env = os.environ if environ is None else environ
-    imported = read_env_import(root, env_files or [], env) if import_env else None
-    choice = choose_compose(root, compose, env, imported)
+    # Compose's settings (COMPOSE_FILE, ...) apply with or without the import, as in Compose.
+    read = read_env_import(root, env_files or [], env)
+    imported = read if import_env else None
+    choice = choose_compose(root, compose, env, read)
     name, services = _read_compose(choice.files[0], root)
     for extra in choice.files[1:]:
         for svc, data in _read_compose(extra, root)[1].items():
             services[svc] = {**services.get(svc, {}), **data}
-    project_name = _setting("COMPOSE_PROJECT_NAME", env, imported)
-    values = {k: v.value for k, v in (imported.entries if imported else {}).items()}
+    project_name = _setting("COMPOSE_PROJECT_NAME", env, read)
+    values = {k: v.value for k, v in (read.entries if read else {}).items()}
     scaled = scaled_service(services, choice.profiles, lambda n: env.get(n, values.get(n)))
     variables = collect_variables(list(choice.files), root)
     # A `.env` committed to git (shipped defaults) cannot be the file `env render` writes secrets into.

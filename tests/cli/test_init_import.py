@@ -287,3 +287,14 @@ def test_a_password_inside_a_url_is_a_secret(project, cli) -> None:
     assert "hunter2" not in text and "# @secret\nDATABASE_URL=\n" in text  # never into the committed template
     assert "CACHE_URL=redis://:${DB_PASSWORD}@cache:6379/0" in text  # a reference is no credential
     assert "into the local encrypted store: DB_PASSWORD, DATABASE_URL" in res.stdout
+
+
+def test_no_import_env_still_follows_compose_settings_in_dotenv(project, cli) -> None:
+    project.write("compose.yaml", "services:\n  web:\n    image: nginx\n  dbg:\n    image: busybox\n"
+                                  "    profiles: [debug]\n")
+    project.write(".env", "COMPOSE_PROFILES=debug\nTOKEN=abc\n")
+    res = cli("init", "--no-import-env")
+    assert res.exit_code == 0, res
+    assert load_profile(project.root, "local").compose.profiles == ("debug",)  # as `docker compose` would
+    assert "TOKEN" not in (project.root / ".env.example").read_text() and "imported" not in res.stdout
+    assert not (project.root / ".env.before-stackctl").exists()
