@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from stackctl import model as m
 from stackctl.errors import ComposeFileError, StackctlError
-from stackctl.profile.types import Profile, ResourceSpec
+from stackctl.profile.types import Profile, ResourceSpec, display
 
 if TYPE_CHECKING:
     from stackctl.kubernetes.settings import ServiceSettings
@@ -55,10 +55,16 @@ def load_stack(profile: Profile, *, environ: Mapping[str, str] | None = None,
     invocation, warnings = loader.invocation_for(profile)
     if env_from_store:
         warnings = [w for w in warnings if not w.field.endswith(": compose.env_files")]
+    blank_hint = f"set it in {display(profile.env.template, profile.root)} or {profile.display_path} env.values"
     try:
         data, compose_warnings = loader.resolve(invocation, root=profile.root, environ=environ)
     except ComposeFileError as exc:
+        exc = loader.explain_blank(exc, invocation, profile.root, environ, hint=blank_hint)
         raise _with_profile_hint(exc, profile, env_from_store) from None
+    blank = loader.blank_field_error(data, invocation, profile.root, environ, hint=blank_hint)
+    if blank is not None:
+        raise blank
+    compose_warnings = loader.grouped_unset_warnings(compose_warnings, invocation, profile.root)
     stack = loader.to_model(data, file=loader.first_file(invocation, profile.root))
     if names:
         stack = _mask_env_files(stack, names)
@@ -69,6 +75,7 @@ def load_stack(profile: Profile, *, environ: Mapping[str, str] | None = None,
 
         notes = (f"{ops.store_display(profile)}: no value yet for {', '.join(unset)} (shown as "
                  f"<secret:NAME>; promote needs them: {envfile.missing_hint(profile, unset)})",)
+    notes = (*notes, *loader.environment_notes(profile, invocation, environ))
     stack = dataclasses.replace(stack, warnings=(*warnings, *compose_warnings, *stack.warnings))
     return LoadedStack(profile=profile, stack=stack, notes=notes)
 

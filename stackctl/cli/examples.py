@@ -39,6 +39,7 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
     "init": (
         ("stackctl init", "profiles/ and .env.example from compose.yaml"),
         ("stackctl init -f compose.yaml -f compose.prod.yaml", "from these Compose files"),
+        ("stackctl init --import-env", "an initialised project: merge .env into .env.example and the store"),
     ),
     "doctor": (
         ("stackctl doctor", "Docker, Compose and the local profile"),

@@ -136,6 +136,8 @@ def _load(prof: Profile) -> LoadedStack:
         # model does not carry still apply here (Compose runs them), so they are not news.
         if w.field == "compose" or w.field.startswith(prof.display_path):
             warn(str(w))
+    for n in loaded.notes:  # the Compose environment against the profile (COMPOSE_FILE, override file)
+        info(f"note: {n}")
     return loaded
 
 

@@ -68,11 +68,20 @@ class ComposeInvocation:
         return args
 
 
+# Compose's own search order (compose-go `DefaultFileNames`, `DefaultOverrideFileNames`): the first
+# base file found, and the first override file found next to it, which `docker compose` loads too.
+COMPOSE_FILE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+OVERRIDE_FILE_NAMES = ("compose.override.yml", "compose.override.yaml", "docker-compose.override.yml",
+                       "docker-compose.override.yaml")
+
+
 def invocation_for(profile: Profile) -> tuple[ComposeInvocation, list[m.Warning_]]:
     """The Compose command line for a profile. Env files that do not exist yet are left out
     with a warning; when none exists, an empty one is passed so a stray `.env` next to the
     Compose file cannot leak into the project unannounced (the profile is the one source of the
-    environment; `docker compose` alone would read `<project dir>/.env`)."""
+    environment; `docker compose` alone would read `<project dir>/.env`). A `.env` that is not read
+    but holds values the Compose files use, which the profile defines nowhere, is a warning naming
+    them: `docker compose` would see them and stackctl does not (`stackctl init --import-env`)."""
     warnings: list[m.Warning_] = []
     env_files: list[Path] = []
     for f in profile.compose.env_files:
@@ -84,11 +93,134 @@ def invocation_for(profile: Profile) -> tuple[ComposeInvocation, list[m.Warning_
                 f"{profile.display_path}: compose.env_files",
                 f"{display(f, profile.root)} does not exist yet"
                 + (f" (create it with `stackctl env render --profile {profile.name}`)" if renders else "")))
+    warnings.extend(_unread_dotenv(profile, env_files))
     if not env_files:
         env_files.append(Path(os.devnull))
     return ComposeInvocation(files=profile.compose.files, env_files=tuple(env_files),
                              profiles=profile.compose.profiles, project_name=profile.stack,
                              project_directory=profile.compose.project_directory), warnings
+
+
+def project_dir(profile: Profile) -> Path:
+    """Where `docker compose` looks for `.env` and the override file: the project directory, else
+    the directory of the first Compose file."""
+    if profile.compose.project_directory is not None:
+        return profile.compose.project_directory
+    return profile.compose.files[0].parent if profile.compose.files else profile.root
+
+
+def _env_keys(path: Path) -> dict[str, str]:
+    """An env file's values as Compose reads them (no environment); {} when it does not parse (the
+    commands that read it report that)."""
+    from stackctl.compose import dotenv
+    from stackctl.errors import StackctlError
+
+    try:
+        return dotenv.load(path)
+    except StackctlError:
+        return {}
+
+
+def _unread_dotenv(profile: Profile, env_files: list[Path]) -> list[m.Warning_]:
+    dotenv_path = project_dir(profile) / ".env"
+    if dotenv_path in env_files or not dotenv_path.is_file() or dotenv_path.resolve() in env_files:
+        return []
+    defined = set(profile.env.values) | set(os.environ)
+    for f in (profile.env.template, *env_files):
+        if f.is_file():
+            defined |= set(_env_keys(f))
+    unread = [k for k in _env_keys(dotenv_path) if k not in defined and not k.startswith("COMPOSE_")]
+    if not unread:
+        return []
+    used = {ref.name for ref in _scan(profile.compose.files)}
+    unread = [k for k in unread if k in used]
+    if not unread:
+        return []
+    shown = display(dotenv_path, profile.root)
+    return [m.Warning_(f"{profile.display_path}: env", (
+        f"{shown} is not read for this profile, but the Compose files use {', '.join(unread)} from it "
+        f"(`docker compose` alone would read it; stackctl leaves them unset). Import it with `stackctl init "
+        f"--import-env` (config values into {display(profile.env.template, profile.root)}, secrets into "
+        f"the store), or set them in {profile.display_path} env.values"))]
+
+
+def _scan(files: tuple[Path, ...]) -> list[Any]:
+    """Every variable reference of the Compose files (`interpolation.LocatedRef`); a file that does
+    not scan is skipped (Compose says what is wrong with it)."""
+    from stackctl.compose.interpolation import scan_yaml_file
+    from stackctl.errors import StackctlError
+
+    found: list[Any] = []
+    for f in files:
+        try:
+            found.extend(scan_yaml_file(f))
+        except StackctlError:
+            continue
+    return found
+
+
+def compose_file_list(value: str, separator: str | None = None) -> list[str]:
+    """COMPOSE_FILE's paths (split on COMPOSE_PATH_SEPARATOR, else the OS path separator)."""
+    return [part for part in value.split(separator or os.pathsep) if part.strip()]
+
+
+def profile_list(value: str) -> list[str]:
+    """COMPOSE_PROFILES: comma-separated names, blanks dropped, order kept, no repeats."""
+    return list(dict.fromkeys(p.strip() for p in value.split(",") if p.strip()))
+
+
+def environment_notes(profile: Profile, invocation: ComposeInvocation,
+                      environ: Mapping[str, str] | None = None) -> list[str]:
+    """Where the Compose environment and the profile disagree: COMPOSE_FILE or COMPOSE_PROFILES in
+    the shell, the env files or an unread `.env`, an override file that `docker compose` alone would
+    load. stackctl follows the profile (it passes `-f` and `--profile`), except that Compose applies
+    COMPOSE_PROFILES from the shell or a read env file when the profile names no profiles: both are
+    said once per render, as notes (nothing is lost; the result is the profile's)."""
+    env = os.environ if environ is None else environ
+    root = profile.root
+    sources: list[tuple[str, Mapping[str, str], bool]] = [("the environment", env, True)]
+    for f in reversed(invocation.env_files):  # later env files win
+        if f.is_file() and str(f) != os.devnull:
+            sources.append((display(f, root), _env_keys(f), True))
+    dotenv_path = project_dir(profile) / ".env"
+    if dotenv_path.is_file() and dotenv_path not in invocation.env_files:
+        sources.append((f"{display(dotenv_path, root)} (not read for this profile)", _env_keys(dotenv_path), False))
+
+    def setting(name: str) -> tuple[str, str, bool] | None:
+        for where, values, read in sources:
+            if name in values:
+                return values[name], where, read
+        return None
+
+    notes: list[str] = []
+    where_files = f"{profile.display_path} compose.files"
+    files = setting("COMPOSE_FILE")
+    if files is not None and files[0].strip():
+        separator = setting("COMPOSE_PATH_SEPARATOR")
+        named = compose_file_list(files[0], separator[0] if separator else None)
+        resolved = tuple((p if p.is_absolute() else root / p).resolve() for p in map(Path, named))
+        if resolved != tuple(f.resolve() for f in invocation.files):
+            notes.append(f"COMPOSE_FILE in {files[1]} names {', '.join(named)}; stackctl uses {where_files} "
+                         f"({', '.join(display(f, root) for f in invocation.files)})")
+    chosen = setting("COMPOSE_PROFILES")
+    if chosen is not None:
+        named = profile_list(chosen[0])
+        mine = list(invocation.profiles)
+        if mine and named != mine:
+            notes.append(f"COMPOSE_PROFILES in {chosen[1]} is {','.join(named) or 'empty'}; stackctl uses "
+                         f"{profile.display_path} compose.profiles ({', '.join(mine)})")
+        elif not mine and named and chosen[2]:
+            notes.append(f"COMPOSE_PROFILES in {chosen[1]} enables {', '.join(named)} (Compose applies it: "
+                         f"{profile.display_path} sets no compose.profiles; set them there to make it explicit)")
+        elif not mine and named:
+            notes.append(f"COMPOSE_PROFILES in {chosen[1]} would enable {', '.join(named)}; not applied: "
+                         f"{profile.display_path} sets no compose.profiles")
+    base = project_dir(profile)
+    override = next((base / n for n in OVERRIDE_FILE_NAMES if (base / n).is_file()), None)
+    if override is not None and override.resolve() not in {f.resolve() for f in invocation.files}:
+        notes.append(f"{display(override, root)} is not in {where_files} (`docker compose` alone loads it); "
+                     "add it there if this profile needs it")
+    return notes
 
 
 def resolve(invocation: ComposeInvocation, *, root: Path, environ: Mapping[str, str] | None = None
@@ -176,6 +308,163 @@ def _file_referencing(files: tuple[Path, ...], var: str, root: Path) -> str | No
         if any(getattr(r, "name", None) == var for r in refs):
             return display(f, root)
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Blank values: which variable, used where (once per variable)
+# ---------------------------------------------------------------------------------------------
+_UNSET = re.compile(r'^The "(\w+)" variable is not set\. Defaulting to a blank string\.$')
+
+# The Docker image reference grammar (distribution/reference): what a pull or a build tag accepts.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_HOST_PART = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_DOMAIN = rf"(?:{_HOST_PART}(?:\.{_HOST_PART})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+_REFERENCE = re.compile(rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?"
+                        r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?")
+_NO_IMAGE = re.compile(r'service "([^"]+)" has neither an image nor a build context')
+
+
+def _uses(invocation: ComposeInvocation, root: Path) -> dict[str, list[tuple[str, str, Any]]]:
+    """variable → [(file as shown, field, VarRef)] over the Compose files, in file order."""
+    out: dict[str, list[tuple[str, str, Any]]] = {}
+    for located in _scan(invocation.files):
+        out.setdefault(located.name, []).append((display(Path(located.file), root), located.field, located.ref))
+    return out
+
+
+def _usage(uses: list[tuple[str, str, Any]]) -> str:
+    """`compose.yaml: services.web.image, services.worker.image; other.yaml: ...` (each field once)."""
+    by_file: dict[str, list[str]] = {}
+    for file, fld, _ in uses:
+        fields = by_file.setdefault(file, [])
+        if fld not in fields:
+            fields.append(fld)
+    return "; ".join(f"{file}: {', '.join(fields)}" for file, fields in by_file.items())
+
+
+def _effective_env(invocation: ComposeInvocation, environ: Mapping[str, str] | None) -> dict[str, str]:
+    """What Compose interpolated with: the environment over the env files (as `docker compose` reads them)."""
+    from stackctl.compose import dotenv
+    from stackctl.errors import StackctlError
+
+    env = os.environ if environ is None else environ
+    try:
+        return dotenv.project_environment(env, env_files=list(invocation.env_files))
+    except StackctlError:
+        return dict(env)
+
+
+def _blank(ref: Any, values: Mapping[str, str]) -> bool:
+    """Did this reference interpolate to nothing: `${X}` unset or empty, `${X-d}` with X empty."""
+    if ref.nested or ref.operator not in ("", "-"):
+        return False
+    value = values.get(ref.name)
+    return value == "" if ref.operator == "-" else not value
+
+
+def describe_blank(name: str, values: Mapping[str, str], uses: list[tuple[str, str, Any]]) -> str:
+    state = "blank" if name in values else "not set"
+    return f"{name} is {state} (used in {_usage(uses)})"
+
+
+def grouped_unset_warnings(warnings: list[m.Warning_], invocation: ComposeInvocation, root: Path
+                           ) -> list[m.Warning_]:
+    """Compose's "The X variable is not set" warnings, each with every place X is used: one line per
+    variable, however many fields it feeds."""
+    if not any(w.field == "compose" and _UNSET.match(w.message) for w in warnings):
+        return warnings
+    uses = _uses(invocation, root)
+    out: list[m.Warning_] = []
+    seen: set[str] = set()  # Compose repeats the warning for each use
+    for w in warnings:
+        match = _UNSET.match(w.message) if w.field == "compose" else None
+        if match is None or not uses.get(match.group(1)):
+            out.append(w)
+            continue
+        name = match.group(1)
+        if name in seen:
+            continue
+        seen.add(name)
+        out.append(m.Warning_("compose", f"{name} is not set (used in {_usage(uses[name])}); Compose uses a "
+                                         "blank string"))
+    return out
+
+
+def _culprits(fields: list[str], invocation: ComposeInvocation, root: Path, values: Mapping[str, str]
+              ) -> dict[str, list[tuple[str, str, Any]]]:
+    """The blank variables used in these fields (a field's subfields and list items included); when
+    none is (the field came through `extends`), the blank ones used in a field of the same name."""
+    uses = _uses(invocation, root)
+
+    def under(fld: str, prefix: str) -> bool:
+        return fld == prefix or fld.startswith((f"{prefix}.", f"{prefix}["))
+
+    found = {name: u for name, u in uses.items()
+             if any(under(fld, f) and _blank(ref, values) for _, fld, ref in u for f in fields)}
+    if not found:
+        leaves = {f.rsplit(".", 1)[-1] for f in fields}
+        found = {name: u for name, u in uses.items()
+                 if any(fld.startswith("services.") and fld.rsplit(".", 1)[-1] in leaves and _blank(ref, values)
+                        for _, fld, ref in u)}
+    return dict(sorted(found.items()))
+
+
+def blank_field_error(data: Mapping[str, Any], invocation: ComposeInvocation, root: Path,
+                      environ: Mapping[str, str] | None = None, *, hint: str | None = None
+                      ) -> ComposeFileError | None:
+    """The error for fields Compose accepted blank but that cannot work (`image: 'nginx:'`, an empty
+    `user:` part, a port without a container port) when a blank variable made them so, naming each
+    variable once with every place it is used. None when no blank variable explains them."""
+    bad: list[tuple[str, str]] = []  # (field, what is wrong with it)
+    for name, svc in sorted((data.get("services") or {}).items()):
+        svc = svc or {}
+        image = svc.get("image")
+        if isinstance(image, str) and not _REFERENCE.fullmatch(image):
+            bad.append((f"services.{name}.image", f"image {image!r} is not an image reference"
+                        + (" (empty tag)" if image.endswith(":") else "")))
+        user = svc.get("user")
+        if isinstance(user, str) and (user == "" or user.startswith(":") or user.endswith(":")):
+            bad.append((f"services.{name}.user", f"user {user!r} has an empty part"))
+        if any(isinstance(p, Mapping) and not p.get("target") for p in svc.get("ports") or ()):
+            bad.append((f"services.{name}.ports", "a port has no container port"))
+    if not bad:
+        return None
+    values = _effective_env(invocation, environ)
+    culprits = _culprits([f for f, _ in bad], invocation, root, values)
+    if not culprits:
+        return None
+    causes = "; ".join(describe_blank(n, values, u) for n, u in culprits.items())
+    results = ", ".join(f"{f}: {why}" for f, why in bad)
+    return ComposeFileError(f"{causes}, so the result cannot work ({results})", hint=hint)
+
+
+def explain_blank(exc: ComposeFileError, invocation: ComposeInvocation, root: Path,
+                  environ: Mapping[str, str] | None = None, *, hint: str | None = None) -> ComposeFileError:
+    """Compose's error about a value that came out blank (`invalid boolean: `, `parsing ""`, `empty
+    section between colons`, a service with no image) with the blank variables that caused it, each
+    once with every place it is used; `exc` itself when no blank variable explains it."""
+    text = exc.message
+    if "required variable" in text:
+        return exc  # Compose named the variable itself
+    no_image = _NO_IMAGE.search(text)
+    if exc.field and exc.field.startswith("services."):
+        fields = [exc.field]
+    elif no_image:
+        fields = [f"services.{no_image.group(1)}.image"]
+    elif "empty" in text or '""' in text or text.rstrip().endswith(":"):
+        fields = []
+    else:
+        return exc
+    values = _effective_env(invocation, environ)
+    culprits = _culprits(fields, invocation, root, values) if fields else {}
+    if not culprits and not exc.field:
+        skip = (".environment", ".labels", ".command", ".entrypoint", ".healthcheck.test")
+        culprits = {n: u for n, u in _uses(invocation, root).items()
+                    if any(_blank(ref, values) and not any(s in fld for s in skip) for _, fld, ref in u)}
+    if not culprits:
+        return exc
+    causes = "; ".join(describe_blank(n, values, u) for n, u in sorted(culprits.items()))
+    return ComposeFileError(f"{causes}: {text}", file=exc.file, field=exc.field, hint=hint or exc.hint)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -117,7 +117,7 @@ def test_built_images() -> None:
 
 @pytest.mark.parametrize(("image", "database"), [
     ("postgres:16-alpine", True), ("docker.io/library/mysql:8", True), ("bitnami/postgresql:15", True),
-    ("redis:7", True), ("mongo", True), ("nginx:1.27", False), ("acme/postgres-exporter", True),
+    ("redis:7", True), ("mongo", True), ("nginx:1.27", False), ("acme/postgres-exporter", False),
     ("grafana/grafana", False), (None, False)])
 def test_database_images(image: str | None, database: bool) -> None:
     assert mapping.is_database_image(image) is database

@@ -13,16 +13,12 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from stackctl.knownimages import STATEFUL_IMAGES, is_stateful_image
 from stackctl.kubernetes.names import parse_image
 
-# Images of servers that keep state: they become StatefulSets even without a named volume.
-DATABASE_IMAGES = frozenset({
-    "postgres", "postgresql", "postgis", "timescaledb", "mysql", "mariadb", "percona", "percona-server",
-    "mongo", "mongodb", "redis", "redis-stack", "redis-stack-server", "valkey", "keydb", "dragonfly",
-    "elasticsearch", "opensearch", "cassandra", "scylla", "clickhouse", "clickhouse-server", "couchdb",
-    "cockroach", "neo4j", "influxdb", "etcd", "zookeeper", "kafka", "cp-kafka", "rabbitmq", "nats",
-    "minio", "arangodb", "questdb", "typesense", "meilisearch", "qdrant", "weaviate", "solr",
-})
+# Images of servers that keep state: they become StatefulSets even without a named volume (one list,
+# in stackctl.knownimages).
+DATABASE_IMAGES = STATEFUL_IMAGES
 
 
 # Ports the official images listen on: used only for a service with neither `ports` nor `expose`.
@@ -94,11 +90,7 @@ def seconds(value: float, *, minimum: int = 1) -> int:
 
 
 def is_database_image(image: str | None) -> bool:
-    if not image:
-        return False
-    name = parse_image(image).name.lower()
-    return name in DATABASE_IMAGES or any(name.startswith(f"{db}-") for db in ("postgres", "mysql", "mariadb",
-                                                                            "mongo", "redis"))
+    return is_stateful_image(image)
 
 
 _LOCAL_HOSTS = ("localhost", "127.0.0.1", "0.0.0.0", "[::1]", "::1")
