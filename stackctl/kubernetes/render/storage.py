@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
+from stackctl import knownimages
 from stackctl import model as m
 from stackctl.kubernetes import names as k
 from stackctl.kubernetes.inputs import HostPath
@@ -131,7 +132,7 @@ def _data_reason(ctx: Context, plan: Plan, mount: m.Mount) -> tuple[str, bool] |
     if info.kind == "dir" and mount.read_only and info.files:
         return None  # files to read (certificates under Redis's /data too): configuration
     image = plan.svc.image or ""
-    if _holds_data(image, mount.target):
+    if knownimages.holds_data(image, mount.target):
         if info.kind == "host" and (plan.svc.deploy.mode == "global" or plan.settings.kind == "DaemonSet"):
             return None  # a node agent's own host directory: hostPath
         return f"the data directory of the {k.parse_image(image).name} image", contents
@@ -172,49 +173,6 @@ def _text(data: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
-
-
-# Where known images keep their data. A private copy of `stackctl.knownimages` (branch s5-compose:
-# `holds_data`, `data_paths`), same table and matching, to be replaced by it when the branches meet.
-_DATA_PATHS: dict[str, tuple[str, ...]] = {
-    "postgres": ("/var/lib/postgresql/data", "/var/lib/postgresql"),
-    "postgis": ("/var/lib/postgresql/data", "/var/lib/postgresql"),
-    "timescaledb": ("/var/lib/postgresql/data", "/home/postgres/pgdata"),
-    "pgvector": ("/var/lib/postgresql/data", "/var/lib/postgresql"),
-    "postgresql": ("/bitnami/postgresql", "/var/lib/postgresql/data"),
-    "mysql": ("/var/lib/mysql", "/bitnami/mysql"), "percona": ("/var/lib/mysql",),
-    "percona-server": ("/var/lib/mysql",), "mariadb": ("/var/lib/mysql", "/bitnami/mariadb"),
-    "mongo": ("/data/db", "/data/configdb"), "mongodb": ("/bitnami/mongodb", "/data/db"),
-    "redis": ("/data", "/bitnami/redis"), "redis-stack": ("/data",), "redis-stack-server": ("/data",),
-    "valkey": ("/data", "/bitnami/valkey"), "keydb": ("/data",), "dragonfly": ("/data",),
-    "elasticsearch": ("/usr/share/elasticsearch/data", "/bitnami/elasticsearch/data"),
-    "opensearch": ("/usr/share/opensearch/data", "/bitnami/opensearch/data"),
-    "cassandra": ("/var/lib/cassandra", "/bitnami/cassandra"), "scylla": ("/var/lib/scylla",),
-    "clickhouse": ("/var/lib/clickhouse", "/bitnami/clickhouse"), "clickhouse-server": ("/var/lib/clickhouse",),
-    "couchdb": ("/opt/couchdb/data", "/bitnami/couchdb"), "cockroach": ("/cockroach/cockroach-data",),
-    "neo4j": ("/data",), "influxdb": ("/var/lib/influxdb2", "/var/lib/influxdb", "/bitnami/influxdb"),
-    "etcd": ("/etcd-data", "/bitnami/etcd"), "zookeeper": ("/data", "/datalog", "/bitnami/zookeeper"),
-    "cp-zookeeper": ("/var/lib/zookeeper/data", "/var/lib/zookeeper/log"),
-    "kafka": ("/bitnami/kafka", "/var/lib/kafka/data"), "cp-kafka": ("/var/lib/kafka/data",),
-    "rabbitmq": ("/var/lib/rabbitmq", "/bitnami/rabbitmq/mnesia"), "nats": ("/data",),
-    "minio": ("/data", "/bitnami/minio/data"), "arangodb": ("/var/lib/arangodb3",),
-    "questdb": ("/var/lib/questdb",), "typesense": ("/data",), "meilisearch": ("/meili_data",),
-    "qdrant": ("/qdrant/storage",), "weaviate": ("/var/lib/weaviate",), "solr": ("/var/solr",),
-}
-_STATEFUL_PREFIXES = ("postgres", "mysql", "mariadb", "mongo", "redis")
-_TOOL_SUFFIXES = ("exporter", "express", "commander", "insight", "admin", "ui", "backup", "operator",
-                  "client", "cli", "proxy", "web", "sentinel-exporter")
-
-
-def _holds_data(image: str, target: str) -> bool:
-    """Is a mount at `target` (part of, or a parent of) the data path of a known image?"""
-    name = k.parse_image(image).name.lower() if image else ""
-    if name not in _DATA_PATHS:
-        name = next((p for p in _STATEFUL_PREFIXES if name.startswith(f"{p}-")
-                     and not name.endswith(_TOOL_SUFFIXES)), "")
-    target = "/" + target.strip("/")
-    return any(target == path or target.startswith(path + "/") or (target != "/" and path.startswith(target + "/"))
-               for path in _DATA_PATHS.get(name, ()))
 
 
 def file_mode(info: HostPath | None, rel: str = "") -> k.FileMode | None:
