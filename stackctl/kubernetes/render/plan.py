@@ -112,7 +112,7 @@ def _infer_ports(ctx: Context, plan: Plan, references: Sequence[refs.Ref]) -> No
     found: dict[int, str] = {}
     if plan.ports:
         declared = {p.target for p in plan.ports if p.protocol == "TCP"}
-        for ref in references:
+        for ref in sorted(references, key=lambda r: r.own):
             if ref.written and ref.port is not None and ref.port not in declared:
                 found.setdefault(ref.port, ref.where)
         if found:
@@ -127,7 +127,7 @@ def _infer_ports(ctx: Context, plan: Plan, references: Sequence[refs.Ref]) -> No
             found.setdefault(http.port, "its health check")
     image = k.parse_image(plan.svc.image or "").name
     defaults = mapping.image_ports(plan.svc.image)
-    for ref in references:
+    for ref in sorted(references, key=lambda r: r.own):  # named after another service's use first
         if ref.port is not None:
             found.setdefault(ref.port, ref.where)
         else:
@@ -147,7 +147,7 @@ def _infer_ports(ctx: Context, plan: Plan, references: Sequence[refs.Ref]) -> No
         ctx.warn(plan.where, f"other services connect to it ({shown}) but on no port that can be inferred (no "
                               "ports, expose, port in those references or well-known image), so it gets no Service "
                               f"and the name {plan.svc.name} does not resolve in Kubernetes; set the ports it "
-                              f"listens on in the profile (services.{plan.svc.name}.ports: [8000]) or add "
+                              f"listens on in the profile (`services.{plan.svc.name}.ports: [<port>]`) or add "
                               "`expose` to the Compose file")
 
 

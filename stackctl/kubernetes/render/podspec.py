@@ -450,8 +450,9 @@ def _probe_hosts(ctx: Context, plan: Plan, argv: tuple[str, ...]) -> tuple[str, 
                              "passes only once the other service is ready, so neither ever becomes ready; "
                              "check the service itself (127.0.0.1)")
         else:
-            ctx.note(where, f"calls {host}: the readiness probe depends on services.{owner}, so while it is "
-                             f"not ready (down, restarting) {svc.name} is taken out of its Service too")
+            ctx.note(where, f"calls {host}: the readiness probe depends on services.{owner}, so while that is "
+                             f"not ready (down, restarting) {svc.name} is not ready either (out of its Service, a "
+                             "rollout waits)")
     return argv
 
 
