@@ -47,8 +47,8 @@ _URL_HOST = re.compile(rf"(?P<host>{_NAME})(?::(?P<port>\d{{1,5}}))?(?![^,])")
 # `backend:8000` standing on its own: not inside a path or a longer name, not an image tag (`redis:7-alpine`)
 _HOST_PORT = re.compile(rf"(?<![\w.\-/:$%])(?P<host>{_NAME}):(?P<port>\d{{1,5}})(?![\w.\-:])")
 _DASH_H = re.compile(rf"(?:(?<=\s)|^)(?:-h\s*|--host(?:name)?(?:=|\s+))(?P<host>{_NAME})(?![\w.-])")
-_NC = re.compile(rf"(?:^|\s)(?:nc|netcat)(?:\s+-\w+)*\s+(?P<host>{_NAME})\s+(?P<port>\d{{1,5}})(?!\S)")
-_NGINX_SERVER = re.compile(rf"^\s*server\s+(?P<host>{_NAME})(?:\s+[\w-]+(?:=\S+)?)*\s*;")
+_NC = re.compile(rf"(?:^|\s)(?:nc|netcat)(?:\s+-\w+(?:\s+\d+)?)*\s+(?P<host>{_NAME})\s+(?P<port>\d{{1,5}})(?!\S)")
+_NGINX_SERVER = re.compile(rf"(?:^|(?<=[\s{{;]))server\s+(?P<host>{_NAME})(?:\s+[\w-]+(?:=\S+)?)*\s*;")
 _HOST_KEY = re.compile(r"^(?P<prefix>.*?)_?(HOST|HOSTNAME|HOSTS|SERVER|SERVERS|ADDR|ADDRESS|ENDPOINT|BROKER|BROKERS)$")
 _NOT_HOST_KEY = re.compile(r"(IMAGE|VERSION|TAG)$", re.IGNORECASE)  # `CACHE_IMAGE=redis:7` is no connection
 _SEGMENT = re.compile(r"[^;&|\n]+")  # one command of a shell line
@@ -194,8 +194,10 @@ def _file_hits(text: str, names: Mapping[str, str]) -> Iterator[Hit]:
         if not stripped or stripped.startswith(("#", "//", ";")):
             continue  # a commented-out upstream connects to nothing
         for hit in find(stripped, names, config=True):
-            word = re.match(r"^[-\s'\"]*([A-Za-z_][\w.-]*)", stripped)
-            yield Hit(hit.host, hit.port, hit.written, word.group(1) if word else None)
+            # the directive: the first word of the statement holding the hit (after a `{` or `;`)
+            statement = re.split(r"[{;]", stripped[:hit.start])[-1]
+            word = re.match(r"^[-\s'\"]*([A-Za-z_][\w.-]*)", statement)
+            yield dataclasses.replace(hit, directive=word.group(1) if word else None)
 
 
 def references(stack: m.Stack, host: Mapping[str, HostPath], names: Mapping[str, str]) -> dict[str, list[Ref]]:
