@@ -159,10 +159,12 @@ def test_database_url_to_a_portless_postgres_and_an_alias() -> None:
 
 
 def test_a_declared_service_gets_the_ports_written_by_its_clients_only() -> None:
-    r = run({"kafka": {"image": "ghcr.io/acme/kafka:1", "ports": [{"target": 29092, "published": "29092"}]},
+    r = run({"kafka": {"image": "ghcr.io/acme/kafka:1", "ports": [{"target": 29092, "published": "29092"}],
+                       "environment": {"LISTENERS": "PLAINTEXT://kafka:9092,CONTROLLER://kafka:9093"}},
              "web": {"image": "ghcr.io/acme/web:1", "expose": ["3000"]},
              "consumer": {"image": "c", "environment": {"BROKERS": "kafka:9092", "WEB": "http://web/"}}})
-    assert service_ports(r) == {"kafka": [29092, 9092], "web": [3000]}  # `http://web/` implies 80: not added
+    # `http://web/` implies 80 (not written: not added); 9093 only kafka itself names
+    assert service_ports(r) == {"kafka": [29092, 9092], "web": [3000]}
     assert ("services.kafka: its Service also listens on 9092 (services.consumer.environment.BROKERS), where it is "
             "connected to; add `expose: [\"9092\"]` to say so") in texts(r.notes)
 

@@ -107,13 +107,13 @@ def _infer_ports(ctx: Context, plan: Plan, references: Sequence[refs.Ref]) -> No
     Its Service listens where they connect (a port written or implied by the scheme or client),
     on its health check URL's port, and for a reference without a port on its image's well-known
     port (also with nobody connecting: a database nobody names yet). A service that declares
-    ports also gets the port numbers written in a reference that it does not declare. Referenced
+    ports also gets the port numbers another service writes in a reference. Referenced
     on no port at all: a warning naming who connects and the profile setting that fixes it."""
     found: dict[int, str] = {}
     if plan.ports:
         declared = {p.target for p in plan.ports if p.protocol == "TCP"}
-        for ref in sorted(references, key=lambda r: r.own):
-            if ref.written and ref.port is not None and ref.port not in declared:
+        for ref in references:  # its own mentions (`KAFKA_LISTENERS`) are no client's need
+            if not ref.own and ref.written and ref.port is not None and ref.port not in declared:
                 found.setdefault(ref.port, ref.where)
         if found:
             _add_ports(plan, found)

@@ -121,25 +121,25 @@ def find(text: str, names: Mapping[str, str], *, command: bool = False, config: 
         return []
     out: list[tuple[int, Hit]] = []
     spans: list[tuple[int, int]] = []
-    for start, end, hit in _urls(text, names):
+    for start, end, hit in _urls(text, names) if "://" in text else ():
         spans.append((start, end))
         out.append((start, hit))
-    for match in _HOST_PORT.finditer(text):
+    for match in _HOST_PORT.finditer(text) if ":" in text else ():
         if match.group("host").lower() in names and not any(s <= match.start() < e for s, e in spans):
             port = _port(match.group("port"))
             if port is not None:
                 out.append((match.start(), Hit(match.group("host"), port, True, start=match.start("host"))))
-    if command:
+    if command and ("-h" in text or "--host" in text or "nc" in text):
         for segment in _SEGMENT.finditer(text):
             out.extend((segment.start() + hit.start, dataclasses.replace(hit, start=segment.start() + hit.start))
                        for hit in _command_hits(segment.group(0), names))
-    if config:
+    if config and "server" in text:
         for match in _NGINX_SERVER.finditer(text):
             if match.group("host").lower() in names:
                 out.append((match.start(), Hit(match.group("host"), 80, False, start=match.start("host"))))
-        if text.startswith("reverse_proxy"):
-            out.extend((w.start(), Hit(w.group(0), 80, False, start=w.start()))
-                       for w in re.finditer(r"\S+", text) if w.group(0).lower() in names)
+    if config and text.startswith("reverse_proxy"):
+        out.extend((w.start(), Hit(w.group(0), 80, False, start=w.start()))
+                   for w in re.finditer(r"\S+", text) if w.group(0).lower() in names)
     seen: set[int] = set()
     hits = []
     for _, hit in sorted(out, key=lambda item: item[0]):
