@@ -11,7 +11,7 @@ import pytest
 
 from stackctl.compose.loader import to_model
 from stackctl.errors import ProfileError
-from stackctl.kubernetes.inputs import HostPath, Target
+from stackctl.kubernetes.inputs import HostPath, SecretInputs, Target
 from stackctl.kubernetes.render import Rendered, refs, render
 from stackctl.kubernetes.validate import validate
 from stackctl.profile import load_profile
@@ -33,10 +33,10 @@ http {
 
 
 def run(services: dict[str, Any], *, overrides: dict[str, ServiceOverride] | None = None,
-        host: dict[str, HostPath] | None = None, **top: Any) -> Rendered:
+        host: dict[str, HostPath] | None = None, secrets: SecretInputs | None = None, **top: Any) -> Rendered:
     target = Target(profile="production", profile_file="profiles/production.yaml",
                     kubernetes=KubernetesSettings(namespace="demo-prod"), services=overrides or {})
-    return render(to_model({"name": "demo", "services": services, **top}), target, host=host)
+    return render(to_model({"name": "demo", "services": services, **top}), target, host=host, secrets=secrets)
 
 
 def service_ports(r: Rendered) -> dict[str, list[int]]:
@@ -246,3 +246,19 @@ def test_a_health_check_calling_another_service_is_kept_with_a_note_and_a_cycle_
                  "test": ["CMD", "curl", "-f", "http://orders:8080/ready"]}}})
     assert [w.field for w in r.warnings] == ["services.billing.healthcheck", "services.orders.healthcheck"]
     assert "neither ever becomes ready" in r.warnings[0].message
+
+
+def test_a_host_inside_a_secret_is_found_neither_with_values_nor_without() -> None:
+    """`render` (markers) and promote (values) must agree on the Service ports."""
+    def services(url: str, check: str) -> dict[str, Any]:
+        return {"app": {"image": "a", "environment": {"DATABASE_URL": url, "PLAIN": "postgres://db:5433/x"},
+                        "healthcheck": {"test": ["CMD-SHELL", check]}},
+                "db": {"image": "ghcr.io/acme/pg:1"}, "other": {"image": "o", "expose": ["80"]}}
+    masked = run(services("<secret:DATABASE_URL>", "curl -f <secret:PROBE_URL>"),
+                 secrets=SecretInputs(keys=frozenset({"DATABASE_URL", "PROBE_URL"})))
+    shown = run(services("postgres://u:p@db:6000/x", "curl -f http://other:80/"),
+                secrets=SecretInputs(keys=frozenset({"DATABASE_URL", "PROBE_URL"}),
+                                     values={"DATABASE_URL": "postgres://u:p@db:6000/x",
+                                             "PROBE_URL": "http://other:80/"}))
+    assert service_ports(masked) == service_ports(shown) == {"db": [5433], "other": [80]}
+    assert texts(masked.notes) == texts(shown.notes)

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from stackctl import model as m
 from stackctl.errors import InputError
 from stackctl.kubernetes import names as k
-from stackctl.kubernetes.render import mapping, refs
+from stackctl.kubernetes.render import config, mapping, refs
 from stackctl.kubernetes.render.context import Context, Plan, Port
 
 PROTOCOLS = {"tcp": "TCP", "udp": "UDP", "sctp": "SCTP"}
@@ -86,7 +86,8 @@ def _service_ports(ctx: Context) -> None:
     any port of a shared network; in Kubernetes only the ports a Service lists, and a name with no
     Service does not resolve at all."""
     ctx.hostnames = refs.hostnames(ctx.stack)
-    found = refs.references(ctx.stack, ctx.host, ctx.hostnames)
+    found = refs.references(ctx.stack, ctx.host, ctx.hostnames,
+                            hide=lambda text: refs.masked(text, config.secrets_in(ctx, text)))
     for plan in ctx.sorted_plans:
         given = plan.settings.ports
         if plan.kind in ("Job", "CronJob"):

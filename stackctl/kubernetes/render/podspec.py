@@ -436,7 +436,11 @@ def _probe_hosts(ctx: Context, plan: Plan, argv: tuple[str, ...]) -> tuple[str, 
                          "through its Service, and a Service routes only to ready pods: the probe calls "
                          f"{refs.LOCAL} instead")
     others: dict[str, str] = {}
-    for hit in refs.find(" ".join(argv), ctx.hostnames, command=True):
+    def hits(words: Sequence[str]) -> list[refs.Hit]:  # a host inside a secret is never found (as unrendered)
+        text = " ".join(words)
+        return refs.find(refs.masked(text, config.secrets_in(ctx, text)), ctx.hostnames, command=True)
+
+    for hit in hits(argv):
         owner = ctx.hostnames[hit.host.lower()]
         if owner != svc.name:
             others.setdefault(owner, hit.host)
@@ -444,7 +448,7 @@ def _probe_hosts(ctx: Context, plan: Plan, argv: tuple[str, ...]) -> tuple[str, 
         theirs = ctx.plans[owner].svc.healthcheck
         back = theirs is not None and theirs.argv is not None and any(
             ctx.hostnames[h.host.lower()] == svc.name
-            for h in refs.find(" ".join(theirs.argv), ctx.hostnames, command=True))
+            for h in hits(theirs.argv))
         if back:
             ctx.warn(where, f"calls {host}, whose own health check calls {svc.name}: each readiness probe "
                              "passes only once the other service is ready, so neither ever becomes ready; "

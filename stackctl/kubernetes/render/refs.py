@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from stackctl import model as m
@@ -200,9 +200,11 @@ def _file_hits(text: str, names: Mapping[str, str]) -> Iterator[Hit]:
             yield dataclasses.replace(hit, directive=word.group(1) if word else None)
 
 
-def references(stack: m.Stack, host: Mapping[str, HostPath], names: Mapping[str, str]) -> dict[str, list[Ref]]:
+def references(stack: m.Stack, host: Mapping[str, HostPath], names: Mapping[str, str],
+               hide: Callable[[str], str] = str) -> dict[str, list[Ref]]:
     """Service → every reference to it, in a fixed order (by referring service, then environment,
-    entrypoint, command, health check, labels, mounted files, configs)."""
+    entrypoint, command, health check, labels, mounted files, configs). `hide` masks the secrets
+    in a value or command, so a render with secret values finds what one without them finds."""
     out: dict[str, list[Ref]] = {}
     configs = {c.name: c for c in stack.configs}
 
@@ -217,11 +219,12 @@ def references(stack: m.Stack, host: Mapping[str, HostPath], names: Mapping[str,
 
     for svc in sorted(stack.services, key=lambda s: s.name):
         where = f"services.{svc.name}"
-        for key, hit in in_environment(svc.environment, names):
+        env = {key: hide(value) for key, value in svc.environment.items() if value}
+        for key, hit in in_environment(env, names):
             add(svc.name, hit, f"{where}.environment.{key}")
         for field_name, argv in (("entrypoint", svc.entrypoint), ("command", svc.command),
                                  ("healthcheck", svc.healthcheck.argv if svc.healthcheck else None)):
-            for hit in find(" ".join(argv or ()), names, command=True):
+            for hit in find(hide(" ".join(argv or ())), names, command=True):
                 add(svc.name, hit, f"{where}.{field_name}")
         for key in sorted(svc.labels):
             port = _port(svc.labels[key].strip()) if _TRAEFIK_PORT.match(key) else None
@@ -246,6 +249,15 @@ def references(stack: m.Stack, host: Mapping[str, HostPath], names: Mapping[str,
                 if text is not None:
                     add_file(svc.name, f"{info.display} (configs.{item.name})", text)
     return out
+
+
+def masked(text: str, secrets: Sequence[tuple[str, str]]) -> str:
+    """`text` with each secret (store name, as it shows in `text`) as its `<secret:NAME>` marker, as a
+    render without values shows it: a host inside a secret (`DATABASE_URL: ${DATABASE_URL}`) is then
+    never found, with values or without, and both renders agree."""
+    for name, shown in secrets:
+        text = text.replace(shown, f"<secret:{name}>")
+    return text
 
 
 def _text(data: bytes) -> str | None:
