@@ -105,11 +105,11 @@ def test_connections_in_a_config_file_skip_comments_and_name_the_directive() -> 
 
 def test_environment_host_and_port_variables() -> None:
     env = {"REDIS_HOST": "cache", "REDIS_PORT": "6380", "DB_HOST": "db", "PGHOST": "db", "MODE": "api",
-           "CACHE_IMAGE": "cache:7", "API_SERVERS": "api, backend", "API_PORT": "9000"}
+           "CACHE_IMAGE": "cache:7", "API_SERVERS": "api, backend", "API_PORT": "9000", "redis_host": "cache"}
     found = [(key, h.host, h.port, h.written) for key, h in refs.in_environment(env, NAMES)]
     assert found == [("API_SERVERS", "api", 9000, True), ("API_SERVERS", "backend", 9000, True),
                      ("DB_HOST", "db", None, False), ("PGHOST", "db", 5432, False),
-                     ("REDIS_HOST", "cache", 6380, True)]
+                     ("REDIS_HOST", "cache", 6380, True), ("redis_host", "cache", 6379, False)]
 
 
 def test_to_local_changes_only_the_connection() -> None:

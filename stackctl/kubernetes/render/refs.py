@@ -49,7 +49,8 @@ _HOST_PORT = re.compile(rf"(?<![\w.\-/:$%])(?P<host>{_NAME}):(?P<port>\d{{1,5}})
 _DASH_H = re.compile(rf"(?:(?<=\s)|^)(?:-h\s*|--host(?:name)?(?:=|\s+))(?P<host>{_NAME})(?![\w.-])")
 _NC = re.compile(rf"(?:^|\s)(?:nc|netcat)(?:\s+-\w+(?:\s+\d+)?)*\s+(?P<host>{_NAME})\s+(?P<port>\d{{1,5}})(?!\S)")
 _NGINX_SERVER = re.compile(rf"(?:^|(?<=[\s{{;]))server\s+(?P<host>{_NAME})(?:\s+[\w-]+(?:=\S+)?)*\s*;")
-_HOST_KEY = re.compile(r"^(?P<prefix>.*?)_?(HOST|HOSTNAME|HOSTS|SERVER|SERVERS|ADDR|ADDRESS|ENDPOINT|BROKER|BROKERS)$")
+_HOST_KEY = re.compile(r"^(?P<prefix>.*?)_?(HOST|HOSTNAME|HOSTS|SERVER|SERVERS|ADDR|ADDRESS|ENDPOINT|BROKER|BROKERS)$",
+                       re.IGNORECASE)
 _NOT_HOST_KEY = re.compile(r"(IMAGE|VERSION|TAG)$", re.IGNORECASE)  # `CACHE_IMAGE=redis:7` is no connection
 _SEGMENT = re.compile(r"[^;&|\n]+")  # one command of a shell line
 _TRAEFIK_PORT = re.compile(r"^traefik\.(?:http|tcp|udp)\.services\.[^.]+\.loadbalancer\.server\.port$")
@@ -177,14 +178,14 @@ def in_environment(env: Mapping[str, str | None], names: Mapping[str, str]) -> I
         if not value or _NOT_HOST_KEY.search(key):
             continue
         yield from ((key, hit) for hit in find(value, names))
-        host_key = _HOST_KEY.match(key.upper())
+        host_key = _HOST_KEY.match(key)
         if host_key is None:
             continue
         prefix = host_key.group("prefix")
         given = _port(env.get(f"{prefix}_PORT") or env.get(f"{prefix}PORT") if prefix else env.get("PORT"))
         for item in re.split(r"[,\s]+", value.strip()):
             if item.lower() in names:
-                implied = KEY_PORTS.get(prefix.split("_", 1)[0]) if prefix else None
+                implied = KEY_PORTS.get(prefix.split("_", 1)[0].upper()) if prefix else None
                 yield key, Hit(item, given if given is not None else implied, given is not None)
 
 
