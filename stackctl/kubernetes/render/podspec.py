@@ -427,6 +427,11 @@ def _probe_hosts(ctx: Context, plan: Plan, argv: tuple[str, ...]) -> tuple[str, 
     calls another service still works, so a note says what it costs; two services whose checks call
     each other can never become ready (a warning)."""
     svc, where = plan.svc, f"{plan.where}.healthcheck"
+
+    def hits(words: Sequence[str]) -> list[refs.Hit]:  # a host inside a secret is never found (as unrendered)
+        text = " ".join(words)
+        return refs.find(refs.masked(text, config.secrets_in(ctx, text)), ctx.hostnames, command=True)
+
     own = {svc.name.lower(): svc.name}
     own.update({a.lower(): svc.name for n in svc.networks for a in n.aliases
                 if ctx.hostnames.get(a.lower()) == svc.name})
@@ -436,10 +441,6 @@ def _probe_hosts(ctx: Context, plan: Plan, argv: tuple[str, ...]) -> tuple[str, 
                          "through its Service, and a Service routes only to ready pods: the probe calls "
                          f"{refs.LOCAL} instead")
     others: dict[str, str] = {}
-    def hits(words: Sequence[str]) -> list[refs.Hit]:  # a host inside a secret is never found (as unrendered)
-        text = " ".join(words)
-        return refs.find(refs.masked(text, config.secrets_in(ctx, text)), ctx.hostnames, command=True)
-
     for hit in hits(argv):
         owner = ctx.hostnames[hit.host.lower()]
         if owner != svc.name:
@@ -447,8 +448,7 @@ def _probe_hosts(ctx: Context, plan: Plan, argv: tuple[str, ...]) -> tuple[str, 
     for owner, host in sorted(others.items()):
         theirs = ctx.plans[owner].svc.healthcheck
         back = theirs is not None and theirs.argv is not None and any(
-            ctx.hostnames[h.host.lower()] == svc.name
-            for h in hits(theirs.argv))
+            ctx.hostnames[h.host.lower()] == svc.name for h in hits(theirs.argv))
         if back:
             ctx.warn(where, f"calls {host}, whose own health check calls {svc.name}: each readiness probe "
                              "passes only once the other service is ready, so neither ever becomes ready; "
