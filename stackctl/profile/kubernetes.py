@@ -92,16 +92,16 @@ def _ingress(node: Node | None) -> Ingress | None:
                    tls_secret=node.string("tls_secret", pattern=DNS1123_SUBDOMAIN,
                                           what="must be a Kubernetes Secret name (DNS-1123)"),
                    class_name=node.string("class"))
-_OVERRIDE_FIELDS = ("replicas", "resources", "strategy", "ingress", "service_type", "kind", "schedule",
+_OVERRIDE_FIELDS = ("replicas", "resources", "strategy", "ingress", "service_type", "ports", "kind", "schedule",
                     "time_zone", "concurrency_policy", "liveness", "autoscaling", "pdb", "pull_policy", "update",
                     "blue_green", "canary", "job", "init_containers", "sidecars", "placement", "shutdown_delay")
 # Fields that describe one service and make no sense under `defaults:`. `replicas`: a count is sized
 # for one service, and a default would also multiply the stateful ones (each replica of a database is
 # a database of its own) and the one-shot ones (a Job's replicas are parallel runs); `ingress` names
-# one service's hosts; `placement` spreads the replicas of a Deployment or StatefulSet only. Refused
-# rather than ignored: a key that is accepted must do something.
+# one service's hosts; `placement` spreads the replicas of a Deployment or StatefulSet only; `ports` are
+# what one program listens on. Refused rather than ignored: a key that is accepted must do something.
 _SERVICE_ONLY_FIELDS = ("replicas", "kind", "schedule", "time_zone", "concurrency_policy", "autoscaling", "pdb",
-                        "job", "init_containers", "sidecars", "ingress", "placement")
+                        "job", "init_containers", "sidecars", "ingress", "placement", "ports")
 
 
 def service_override(node: Node | None, *, defaults: bool = False) -> ServiceOverride:
@@ -129,6 +129,7 @@ def service_override(node: Node | None, *, defaults: bool = False) -> ServiceOve
         strategy=node.choice("strategy", STRATEGIES),
         ingress=_ingress(node.mapping("ingress")),
         service_type=node.choice("service_type", SERVICE_TYPES),
+        ports=_port_list(node, "ports"),
         kind=kind,
         schedule=schedule,
         time_zone=node.string("time_zone"),
@@ -146,6 +147,17 @@ def service_override(node: Node | None, *, defaults: bool = False) -> ServiceOve
         placement=_placement(node.mapping("placement")),
         shutdown_delay=_duration_seconds(node, "shutdown_delay"),
     )
+
+
+def _port_list(node: Node, key: str) -> tuple[int, ...]:
+    """`ports: [8000, 9090]`: the TCP ports a service listens on, in order, each once."""
+    raw = node.data.get(key)
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw or not all(isinstance(p, int) and not isinstance(p, bool)
+                                                       and 1 <= p <= 65535 for p in raw):
+        raise node.fail(f"must be a list of port numbers (1-65535) like [8000], got {kind_of(raw)}", key)
+    return tuple(dict.fromkeys(raw))
 
 
 def _duration_seconds(node: Node, key: str) -> int | None:

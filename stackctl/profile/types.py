@@ -158,6 +158,7 @@ class ServiceOverride:
     ingress: Ingress | None = None
     service_type: str | None = None
     # Kubernetes only
+    ports: tuple[int, ...] = ()  # what the service listens on, for its Service (replaces the inferred ports)
     kind: str | None = None  # one of WORKLOAD_KINDS; None = derived from the Compose service
     schedule: str | None = None  # cron schedule: the service runs as a CronJob
     time_zone: str | None = None

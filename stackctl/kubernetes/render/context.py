@@ -99,6 +99,7 @@ class Context:
         self.notes: list[m.Warning_] = []
         self.plans: dict[str, Plan] = {}
         self.names: dict[tuple[str, str], str] = {}  # (kind, name) → owner, to refuse collisions
+        self.hostnames: dict[str, str] = {}  # a name that resolves to a service in Compose → the service
         self.volumes = {v.name: v for v in stack.volumes}
         self.secret_name = self.claim_name("Secret", k.with_suffix(k.dns_label(stack.name) or "stack", "env"),
                                             "env")

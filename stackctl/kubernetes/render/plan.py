@@ -3,12 +3,12 @@ before any object is built."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from stackctl import model as m
 from stackctl.errors import InputError
 from stackctl.kubernetes import names as k
-from stackctl.kubernetes.render import mapping, storage
+from stackctl.kubernetes.render import config, mapping, refs, storage
 from stackctl.kubernetes.render.context import Context, Plan, Port
 
 PROTOCOLS = {"tcp": "TCP", "udp": "UDP", "sctp": "SCTP"}
@@ -70,11 +70,7 @@ def make_plans(ctx: Context) -> None:
     for plan in ctx.plans.values():
         _level(ctx, plan, ())
     ctx.sorted_plans = [ctx.plans[n] for n in sorted(ctx.plans)]
-    portless = {p.svc.name: p for p in ctx.sorted_plans if not p.ports and p.kind not in ("Job", "CronJob")}
-    if portless:
-        evidence = _port_evidence(ctx, set(portless))
-        for name, plan in portless.items():
-            _infer_ports(ctx, plan, evidence.get(name, {}))
+    _service_ports(ctx)
     bare = sorted(p.svc.name for p in ctx.plans.values() if not _has_resources(ctx, p))
     if bare:
         ctx.note(f"services.{bare[0]}" if len(bare) == 1 else "services",
@@ -87,46 +83,89 @@ def _has_resources(ctx: Context, plan: Plan) -> bool:
     return any((deploy.limits.cpus, deploy.limits.memory, deploy.reservations.cpus, deploy.reservations.memory))
 
 
-def _port_evidence(ctx: Context, names: set[str]) -> dict[str, dict[int, str]]:
-    """Ports at which other services connect to each of `names`, read once from every
-    environment value (`db:5432`, `redis://cache/0`, `DB_HOST=db` + `DB_PORT=5432`)."""
-    found: dict[str, dict[int, str]] = {}
-    for other in ctx.sorted_plans:
-        env = {key: v for key, v in other.svc.environment.items() if v is not None}
-        for key, value in sorted(env.items()):
-            where = f"services.{other.svc.name}.environment.{key}"
-            for host, port in mapping.host_references(value):
-                if port is not None and host in names and host != other.svc.name:
-                    found.setdefault(host, {}).setdefault(port, where)
-            if value in names and value != other.svc.name and key.endswith("_HOST"):
-                port_value = env.get(key[:-len("_HOST")] + "_PORT", "")
-                if port_value.isdigit() and 0 < int(port_value) < 65536:
-                    found.setdefault(value, {}).setdefault(int(port_value), where)
-    return found
+def _service_ports(ctx: Context) -> None:
+    """The ports of each long-running service's Service: its `ports` and `expose`, the profile's
+    `ports`, and the ones the others connect to (`refs`). In Compose a container reaches another on
+    any port of a shared network; in Kubernetes only the ports a Service lists, and a name with no
+    Service does not resolve at all."""
+    ctx.hostnames = refs.hostnames(ctx.stack)
+    found = refs.references(ctx.stack, ctx.host, ctx.hostnames,
+                            hide=lambda text: refs.masked(text, config.secrets_in(ctx, text)))
+    for plan in ctx.sorted_plans:
+        given = plan.settings.ports
+        if plan.kind in ("Job", "CronJob"):
+            if given:
+                raise ctx.profile_error(f"{plan.where}.ports", f"a {plan.kind} gets no Service; ports only "
+                                                                "apply to a long-running service")
+            continue
+        if given:  # the profile's word: no inference
+            have = {(p.target, p.protocol) for p in plan.ports}
+            plan.ports.extend(Port(port, "TCP", k.port_name(port, "TCP")) for port in given
+                              if (port, "TCP") not in have)
+            continue
+        _infer_ports(ctx, plan, found.get(plan.svc.name, []))
 
 
-def _infer_ports(ctx: Context, plan: Plan, evidence: Mapping[int, str]) -> None:
-    """A service with neither `ports` nor `expose` is still reachable by the others in Compose
-    (any port on a shared network). Find the ports they use, so it gets a Service: from its
-    health check URL, from other services' environment, else from its image's well-known port."""
+def _infer_ports(ctx: Context, plan: Plan, references: Sequence[refs.Ref]) -> None:
+    """A service with neither `ports` nor `expose` is still reachable by the others in Compose.
+    Its Service listens where they connect (a port written or implied by the scheme or client),
+    on its health check URL's port, and for a reference without a port on its image's well-known
+    port (also with nobody connecting: a database nobody names yet). A service that declares
+    ports also gets the port numbers another service writes in a reference. Referenced
+    on no port at all: a warning naming who connects and the profile setting that fixes it."""
     found: dict[int, str] = {}
+    if plan.ports:
+        declared = {p.target for p in plan.ports if p.protocol == "TCP"}
+        for ref in references:  # its own mentions (`KAFKA_LISTENERS`) are no client's need
+            if not ref.own and ref.written and ref.port is not None and ref.port not in declared:
+                found.setdefault(ref.port, ref.where)
+        if found:
+            _add_ports(plan, found)
+            ctx.note(plan.where, f"its Service also listens on {_listing(found)}, where it is connected to; "
+                                  f"add {_expose(found)} to say so")
+        return
     hc = plan.svc.healthcheck
     if hc is not None and hc.argv is not None:
         http = mapping.http_check(hc.argv)
         if http is not None:
             found.setdefault(http.port, "its health check")
-    for port, where in evidence.items():
-        found.setdefault(port, where)
+    image = k.parse_image(plan.svc.image or "").name
+    defaults = mapping.image_ports(plan.svc.image)
+    for ref in sorted(references, key=lambda r: r.own):  # named after another service's use first
+        if ref.port is not None:
+            found.setdefault(ref.port, ref.where)
+        else:
+            for port in defaults:
+                found.setdefault(port, f"{ref.where}, no port: the default of the {image} image")
     if not found:
-        for port in mapping.image_ports(plan.svc.image):
-            found[port] = f"the default of the {k.parse_image(plan.svc.image or '').name} image"
-    if not found:
+        for port in defaults:
+            found[port] = f"the default of the {image} image"
+    if found:
+        _add_ports(plan, found)
+        ctx.note(plan.where, f"has no ports or expose; its Service listens on {_listing(found)}. Add "
+                              f"{_expose(found)} to say so")
         return
+    users = [ref.where for ref in references if not ref.own]
+    if users:
+        shown = "; ".join(users[:3]) + (f"; and {len(users) - 3} more" if len(users) > 3 else "")
+        ctx.warn(plan.where, f"other services connect to it ({shown}) but on no port that can be inferred (no "
+                              "ports, expose, port in those references or well-known image), so it gets no Service "
+                              f"and the name {plan.svc.name} does not resolve in Kubernetes; set the ports it "
+                              f"listens on in the profile (`services.{plan.svc.name}.ports: [<port>]`) or add "
+                              "`expose` to the Compose file")
+
+
+def _add_ports(plan: Plan, found: Mapping[int, str]) -> None:
     for port in sorted(found):
         plan.ports.append(Port(port, "TCP", k.port_name(port, "TCP")))
-    listing = "; ".join(f"{port} ({why})" for port, why in sorted(found.items()))
-    ctx.note(plan.where, f"has no ports or expose; its Service listens on {listing}. Add "
-                          "`expose: [" + ", ".join(f'"{p}"' for p in sorted(found)) + "]` to say so")
+
+
+def _listing(found: Mapping[int, str]) -> str:
+    return "; ".join(f"{port} ({why})" for port, why in sorted(found.items()))
+
+
+def _expose(found: Mapping[int, str]) -> str:
+    return "`expose: [" + ", ".join(f'"{p}"' for p in sorted(found)) + "]`"
 
 
 def _kind(ctx: Context, plan: Plan, one_shots: frozenset[str], own_volumes: list[str]) -> str:

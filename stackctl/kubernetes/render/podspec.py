@@ -10,7 +10,7 @@ from typing import Any
 
 from stackctl.errors import InputError
 from stackctl.kubernetes import names as k
-from stackctl.kubernetes.render import config, mapping, storage
+from stackctl.kubernetes.render import config, mapping, refs, storage
 from stackctl.kubernetes.render.context import SERVED_KINDS, Context, EnvEntry, Plan
 
 # Seconds a served pod keeps serving once it is told to stop (a preStop sleep; profile `shutdown_delay`).
@@ -483,6 +483,7 @@ def _probes(ctx: Context, plan: Plan, env: list[EnvEntry], needed: dict[str, str
 
 def _probe_handler(ctx: Context, argv: tuple[str, ...], plan: Plan, env: list[EnvEntry],
                    needed: dict[str, str]) -> dict[str, Any]:
+    argv = _probe_hosts(ctx, plan, argv)
     if any(config.secrets_in(ctx, arg) for arg in argv):
         # Kubernetes expands no variables in a probe: a shell reads the secret from the environment.
         ctx.note(f"{plan.where}.healthcheck", "uses a secret: the probe runs through sh, which reads it from the "
@@ -497,6 +498,47 @@ def _probe_handler(ctx: Context, argv: tuple[str, ...], plan: Plan, env: list[En
             get["httpHeaders"] = [{"name": n, "value": v} for n, v in http.headers]
         return {"httpGet": get}
     return {"exec": {"command": list(argv)}}
+
+
+def _probe_hosts(ctx: Context, plan: Plan, argv: tuple[str, ...]) -> tuple[str, ...]:
+    """A health check that calls the service by its own name (`curl -f http://api:8080/health`,
+    `pg_isready -h db`) reaches it in Kubernetes through its Service, which routes only to ready
+    pods, and readiness is this very check: it could never pass. It calls 127.0.0.1 instead (a
+    note; the name resolves to the container itself in Compose, so nothing changes). A check that
+    calls another service still works, so a note says what it costs; two services whose checks call
+    each other can never become ready (a warning)."""
+    svc, where = plan.svc, f"{plan.where}.healthcheck"
+
+    def hits(words: Sequence[str]) -> list[refs.Hit]:  # a host inside a secret is never found (as unrendered)
+        text = " ".join(words)
+        return refs.find(refs.masked(text, config.secrets_in(ctx, text)), ctx.hostnames, command=True)
+
+    own = {svc.name.lower(): svc.name}
+    own.update({a.lower(): svc.name for n in svc.networks for a in n.aliases
+                if ctx.hostnames.get(a.lower()) == svc.name})
+    argv, changed = refs.to_local(argv, own)
+    if changed:
+        ctx.note(where, f"calls the service by its own name ({', '.join(changed)}), which in Kubernetes goes "
+                         "through its Service, and a Service routes only to ready pods: the probe calls "
+                         f"{refs.LOCAL} instead")
+    others: dict[str, str] = {}
+    for hit in hits(argv):
+        owner = ctx.hostnames[hit.host.lower()]
+        if owner != svc.name:
+            others.setdefault(owner, hit.host)
+    for owner, host in sorted(others.items()):
+        theirs = ctx.plans[owner].svc.healthcheck
+        back = theirs is not None and theirs.argv is not None and any(
+            ctx.hostnames[h.host.lower()] == svc.name for h in hits(theirs.argv))
+        if back:
+            ctx.warn(where, f"calls {host}, whose own health check calls {svc.name}: each readiness probe "
+                             "passes only once the other service is ready, so neither ever becomes ready; "
+                             "check the service itself (127.0.0.1)")
+        else:
+            ctx.note(where, f"calls {host}: the readiness probe depends on services.{owner}, so while that is "
+                             f"not ready (down, restarting) {svc.name} is not ready either (out of its Service, a "
+                             "rollout waits)")
+    return argv
 
 
 def _waits(ctx: Context, plan: Plan) -> list[dict[str, Any]]:
