@@ -331,7 +331,8 @@ def _fit_heap(ctx: Context, plan: Plan, limits: dict[str, float | int | None]) -
     declared = f"{heap.flag} ({heap.source})"
     rule = f"a {heap.runtime} heap needs heap × {mapping.HEAP_FACTOR:g} + {mapping.HEAP_OVERHEAD // 2**20} MiB"
     # `defaults.resources` applies only to a service whose Compose file sets no resources, so the
-    # merged resources are exactly the defaults' when they gave them.
+    # merged resources are exactly the defaults' when they gave them (a Compose file that sets exactly
+    # the defaults' values is taken for them: the same numbers written twice).
     d, deploy = plan.settings.defaults_resources, svc.deploy
     from_defaults = ("resources" not in plan.settings.own and d.limits.memory == limit
                      and (d.limits.cpus, d.requests.cpus, d.requests.memory)
