@@ -293,10 +293,11 @@ def _resources(ctx: Context, plan: Plan) -> dict[str, Any]:
         limit, request = limits[key], requests[key]
         if limit is not None and request is not None and request > limit:
             # The API server refuses a container whose request exceeds its limit.
-            shown = mapping.cpu_quantity if key == "cpu" else mapping.memory_quantity
+            shown = [mapping.cpu_quantity(v) if key == "cpu" else mapping.memory_quantity(int(v))
+                     for v in (request, limit)]
             ctx.warn(f"{plan.where}.deploy.resources.reservations.{'cpus' if key == 'cpu' else 'memory'}",
-                     f"the request {shown(request)} is above the limit {shown(limit)}, which Kubernetes refuses; "
-                     f"lowered to {shown(limit)}")
+                     f"the request {shown[0]} is above the limit {shown[1]}, which Kubernetes refuses; "
+                     f"lowered to {shown[1]}")
             requests[key] = limit
     out: dict[str, Any] = {}
     for part_name, values in (("limits", limits), ("requests", requests)):
