@@ -102,15 +102,14 @@ def quantity(resource: str, value: Any) -> float:
 
 
 def shown(resource: str, amount: float) -> str:
-    """Cores as Kubernetes writes them (`1500m`, `2`); bytes in Mi or Gi."""
+    """Cores as Kubernetes writes them (`1500m`, `2`); bytes in Mi, whole Gi, or Gi from 10 Gi on."""
     if resource == "cpu":
         milli = round(amount * 1000)
         return str(milli // 1000) if milli % 1000 == 0 else f"{milli}m"
-    mib = amount / 2**20
-    if mib >= 1024:
-        gib = mib / 1024
-        return f"{gib:.0f}Gi" if abs(gib - round(gib)) < 0.05 else f"{gib:.1f}Gi"
-    return f"{mib:.0f}Mi"
+    mib = round(amount / 2**20)
+    if mib >= 1024 and mib % 1024 == 0:
+        return f"{mib // 1024}Gi"
+    return f"{mib / 1024:.1f}Gi" if mib >= 10240 else f"{mib}Mi"
 
 
 # ---------------------------------------------------------------------------------------------
