@@ -148,15 +148,18 @@ def _config_error(stderr: str, invocation: ComposeInvocation, root: Path,
         field, message = match.groups()
         var = re.search(r"required variable (\w+)", message)
         file = _file_referencing(invocation.files, var.group(1), root) if var else None
-        if var and env is not None:
-            found = _missing_in_order(invocation, root, env)
-            if found and var.group(1) in {name for name, _, _, _ in found}:
-                # Compose stops at whichever missing variable its map iteration meets first, so
-                # with several the one it names changes from run to run: name the first in file order.
-                name, file, field, message = found[0]
-                others = list(dict.fromkeys(n for n, _, _, _ in found if n != name))
-                if others:
-                    message += f" (also missing: {', '.join(others)})"
+        found = _interpolation_errors(invocation, root, env) if env is not None else []
+        if any(_same_field(f, field) and m.strip() == message.strip() for _, _, f, m in found):
+            # Compose stops at whichever failing value its map iteration meets first, so with several
+            # the one it names changes from run to run: name the first in file order, and the others.
+            name, file, field, message = found[0]
+            message = message.strip()
+            missing = list(dict.fromkeys(n for n, _, _, _ in found[1:] if n and n != name))
+            invalid = [f for n, _, f, _ in found[1:] if not n]
+            also = [f"also missing: {', '.join(missing)}"] if missing else []
+            also += [f"also invalid: {', '.join(invalid[:4])}{' ...' if len(invalid) > 4 else ''}"] if invalid else []
+            message += f" ({'; '.join(also)})" if also else ""
+            var = re.search(r"required variable (\w+)", message)
         return ComposeFileError(message, file=file or first, field=field,
                                 hint="define it in the profile's env file, or run `stackctl secrets generate` "
                                      "and `stackctl env render`" if var else None)
@@ -222,28 +225,60 @@ def _dangling(data: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def _missing_in_order(invocation: ComposeInvocation, root: Path, env: Mapping[str, str]
-                      ) -> list[tuple[str, str, str, str]]:
-    """Every required variable (`${X:?msg}`) without a value, as (name, file, field, message), in
-    the order of the files and of each file's text; [] when the files cannot be read here (Compose's
-    own message stands then)."""
+# Fields Compose casts after interpolating them (compose-go's interpolateTypeCastMapping, the ones a
+# real project writes as `${VAR}`), as (field under `services.<name>.`, the type): a value that does
+# not cast fails the whole project.
+_CAST_FIELDS = {
+    "healthcheck.retries": "int", "deploy.replicas": "int", "scale": "int", "deploy.update_config.parallelism": "int",
+    "deploy.restart_policy.max_attempts": "int", "read_only": "bool", "init": "bool", "privileged": "bool",
+    "tty": "bool", "stdin_open": "bool", "oom_kill_disable": "bool", "healthcheck.disable": "bool",
+}
+_BOOLEANS = ("true", "false", "y", "yes", "on", "n", "no", "off")
+
+
+def _cast_problem(field: str, value: str) -> str | None:
+    """Compose's message when `value` at `field` (`services.api.read_only`) does not cast, else None."""
+    parts = field.split(".", 2)
+    kind = _CAST_FIELDS.get(parts[2]) if len(parts) == 3 and parts[0] == "services" else None
+    if kind == "int" and not re.fullmatch(r"[+-]?\d+", value):
+        return f'failed to cast to expected type: strconv.Atoi: parsing "{value}": invalid syntax'
+    if kind == "bool" and value.lower() not in _BOOLEANS:
+        return f"failed to cast to expected type: invalid boolean: {value}"
+    return None
+
+
+def _same_field(ours: str, composes: str) -> bool:
+    """`services.a.ports[0].target` (ours) is Compose's `services.a.ports.0.target` or `[0]`."""
+    return ours == composes or re.sub(r"\[(\d+)\]", r".\1", ours) == re.sub(r"\[(\d+)\]", r".\1", composes)
+
+
+def _interpolation_errors(invocation: ComposeInvocation, root: Path, env: Mapping[str, str]
+                          ) -> list[tuple[str | None, str, str, str]]:
+    """Every value Compose's interpolation fails on — a required variable (`${X:?msg}`) without a
+    value, a value that does not cast (`read_only: ${RO}` with RO empty) — as (the variable or None,
+    file, field, message), in the order of the files and of each file's text; [] when the files
+    cannot be read here (Compose's own message stands then)."""
     from stackctl.compose import dotenv, interpolation
     from stackctl.compose import yaml as bounded
 
     try:
         project_dir = invocation.project_directory or (invocation.files[0].parent if invocation.files else root)
         values = dotenv.project_environment(env, project_dir=project_dir, env_files=invocation.env_files)
-        out: list[tuple[str, str, str, str]] = []
+        out: list[tuple[str | None, str, str, str]] = []
         for f in invocation.files:
             shown = display(f, root)
             for doc in bounded.load_all(f.read_text(encoding="utf-8")):
                 for field, value in _strings(doc, ""):
                     try:
-                        interpolation.interpolate(value, values.get, file=shown, field=field)
+                        result = interpolation.interpolate(value, values.get, file=shown, field=field)
                     except ComposeFileError as exc:
                         var = re.search(r"required variable (\w+)", exc.message)
                         if var:
                             out.append((var.group(1), shown, field, exc.message))
+                        continue
+                    problem = _cast_problem(field, result)
+                    if problem is not None:
+                        out.append((None, shown, field, problem))
         return out
     except Exception:  # a file Compose reads and this scan cannot: keep Compose's message
         return []

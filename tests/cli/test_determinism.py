@@ -56,6 +56,17 @@ services:
   mid:
     image: nginx:${MID_TAG:?set MID_TAG}
 """
+# What a project whose `.env` is not read gives: the same empty variable in several typed fields.
+BLANKS = """
+services:
+  zeta:
+    image: nginx
+    read_only: ${RO}
+  alpha:
+    image: nginx
+    read_only: ${RO}
+    healthcheck: {test: ["CMD", "true"], retries: "${RETRIES}"}
+"""
 DANGLING = """
 services:
   zeta:
@@ -88,6 +99,7 @@ def test_warnings_and_output_do_not_change_with_the_hash_seed(project: Any) -> N
     results = runs(project, NOISY)
     code, stdout, stderr = results[0]
     assert code == 0, stderr
+    assert stdout.count("kind: ") >= 5
     warnings = [line for line in stderr.splitlines() if line.startswith(("Warning:", "note:"))]
     assert len(warnings) >= 8  # several services, each with its own problem
     assert all(r == results[0] for r in results[1:])
@@ -99,6 +111,15 @@ def test_of_several_missing_variables_the_first_in_the_file_is_named_every_time(
     assert code == 2
     assert "compose.yaml: services.zeta.image: required variable ZETA_TAG is missing a value: set ZETA_TAG " \
            "(also missing: ALPHA_TAG, MID_TAG)" in " ".join(stderr.split())
+    assert all(r == results[0] for r in results[1:])
+
+
+def test_of_several_values_that_do_not_cast_the_first_in_the_file_is_named_every_time(project: Any) -> None:
+    results = runs(project, BLANKS)
+    code, _, stderr = results[0]
+    assert code == 2
+    assert "compose.yaml: services.zeta.read_only: failed to cast to expected type: invalid boolean: (also invalid: " \
+           "services.alpha.read_only, services.alpha.healthcheck.retries)" in " ".join(stderr.split())
     assert all(r == results[0] for r in results[1:])
 
 
