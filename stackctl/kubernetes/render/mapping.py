@@ -88,11 +88,6 @@ def memory_quantity(size: int) -> str:
     return str(size)
 
 
-def seconds(value: float, *, minimum: int = 1) -> int:
-    """A duration as whole seconds for a probe field (rounded up, at least `minimum`)."""
-    return max(minimum, math.ceil(round(value, 6)))
-
-
 # Variables the JVM, its launch scripts or well-known images read heap options from (`-Xmx512m`).
 JVM_OPTION_VARIABLES = ("JAVA_OPTS", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS", "CATALINA_OPTS",
                         "ES_JAVA_OPTS", "OPENSEARCH_JAVA_OPTS", "LS_JAVA_OPTS", "KAFKA_HEAP_OPTS")
@@ -157,6 +152,11 @@ def declared_heap(environment: Mapping[str, str | None], command: Sequence[str] 
         if argv:
             found += _heaps_in(" ".join(argv), source)
     return max(found, key=lambda h: h.size, default=None)
+
+
+def seconds(value: float, *, minimum: int = 1) -> int:
+    """A duration as whole seconds for a probe field (rounded up, at least `minimum`)."""
+    return max(minimum, math.ceil(round(value, 6)))
 
 
 def is_database_image(image: str | None) -> bool:
