@@ -284,36 +284,6 @@ def _pull_policy(ctx: Context, plan: Plan) -> str | None:
             "if_not_present": "IfNotPresent"}.get(plan.svc.pull_policy or "")
 
 
-def _resources(ctx: Context, plan: Plan) -> dict[str, Any]:
-    deploy = plan.svc.deploy
-    limits = {"cpu": deploy.limits.cpus, "memory": deploy.limits.memory}
-    requests = {"cpu": deploy.reservations.cpus, "memory": deploy.reservations.memory}
-    _fit_heap(ctx, plan, limits)
-    for key in ("cpu", "memory"):
-        limit, request = limits[key], requests[key]
-        if limit is not None and request is not None and request > limit:
-            # The API server refuses a container whose request exceeds its limit.
-            shown = [mapping.cpu_quantity(v) if key == "cpu" else mapping.memory_quantity(int(v))
-                     for v in (request, limit)]
-            ctx.warn(f"{plan.where}.deploy.resources.reservations.{'cpus' if key == 'cpu' else 'memory'}",
-                     f"the request {shown[0]} is above the limit {shown[1]}, which Kubernetes refuses; "
-                     f"lowered to {shown[1]}")
-            requests[key] = limit
-    out: dict[str, Any] = {}
-    for part_name, values in (("limits", limits), ("requests", requests)):
-        part = {}
-        if values["cpu"]:
-            part["cpu"] = mapping.cpu_quantity(values["cpu"])
-        if values["memory"]:
-            part["memory"] = mapping.memory_quantity(int(values["memory"]))
-        if part:
-            out[part_name] = part
-    if deploy.limits.pids or deploy.reservations.pids:
-        ctx.warn(f"{plan.where}.deploy.resources.limits.pids", "per-pod PID limits are a kubelet setting; "
-                                                                "not carried over")
-    return out
-
-
 def _fit_heap(ctx: Context, plan: Plan, limits: dict[str, float | int | None]) -> None:
     """A memory limit below the heap the service declares (`-Xmx2g`, `--max-old-space-size`) plus
     what its runtime needs beside it (`mapping.Heap.needs`) gets the container OOM-killed once the
@@ -345,6 +315,36 @@ def _fit_heap(ctx: Context, plan: Plan, limits: dict[str, float | int | None]) -
         return
     ctx.warn(where, f"{shown} is below what {declared} needs: at least {needs} ({rule}); the container is "
                     "OOM-killed once the heap fills. Raise the limit or lower the heap")
+
+
+def _resources(ctx: Context, plan: Plan) -> dict[str, Any]:
+    deploy = plan.svc.deploy
+    limits = {"cpu": deploy.limits.cpus, "memory": deploy.limits.memory}
+    requests = {"cpu": deploy.reservations.cpus, "memory": deploy.reservations.memory}
+    _fit_heap(ctx, plan, limits)
+    for key in ("cpu", "memory"):
+        limit, request = limits[key], requests[key]
+        if limit is not None and request is not None and request > limit:
+            # The API server refuses a container whose request exceeds its limit.
+            shown = [mapping.cpu_quantity(v) if key == "cpu" else mapping.memory_quantity(int(v))
+                     for v in (request, limit)]
+            ctx.warn(f"{plan.where}.deploy.resources.reservations.{'cpus' if key == 'cpu' else 'memory'}",
+                     f"the request {shown[0]} is above the limit {shown[1]}, which Kubernetes refuses; "
+                     f"lowered to {shown[1]}")
+            requests[key] = limit
+    out: dict[str, Any] = {}
+    for part_name, values in (("limits", limits), ("requests", requests)):
+        part = {}
+        if values["cpu"]:
+            part["cpu"] = mapping.cpu_quantity(values["cpu"])
+        if values["memory"]:
+            part["memory"] = mapping.memory_quantity(int(values["memory"]))
+        if part:
+            out[part_name] = part
+    if deploy.limits.pids or deploy.reservations.pids:
+        ctx.warn(f"{plan.where}.deploy.resources.limits.pids", "per-pod PID limits are a kubelet setting; "
+                                                                "not carried over")
+    return out
 
 
 def _container_security(ctx: Context, plan: Plan) -> dict[str, Any]:
