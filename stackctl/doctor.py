@@ -42,8 +42,8 @@ def run_checks(root: Path, profile_name: str, *, reach_cluster: bool = True) -> 
     stack: list[Any] = []  # the loaded stack, when the compose project check got that far
     if profile is not None and checks[1].status == "ok":
         checks.append(_guard("compose project", lambda: _compose_project(profile, stack)))
-    if stack:
-        checks.append(_replicated_databases(stack[0]))
+    if stack and resolved is not None:
+        checks.append(_replicated_databases(stack[0], resolved))
     if profile is not None:
         checks.append(_gitignore(root, profile.env.file))
         checks.extend(_kubernetes(profile, resolved, reach_cluster))
@@ -86,14 +86,18 @@ def _compose_project(profile: Any, out: list[Any]) -> Check:
     return Check("compose project", "ok", f"stack {loaded.stack.name}: {n} services resolve cleanly")
 
 
-def _replicated_databases(stack: Any) -> Check:
-    """A database image with more than one replica (the profile's `replicas`, Compose's
-    `deploy.replicas`) is that many independent databases behind one Service: render warns, and so
-    does doctor, before anything is promoted."""
+def _replicated_databases(stack: Any, resolved: Settings) -> Check:
+    """A database image with more than one replica (the profile's `replicas` or autoscaling `min`,
+    Compose's `deploy.replicas`) is that many independent databases behind one Service: render warns,
+    and so does doctor, before anything is promoted."""
     from stackctl.kubernetes.render.mapping import is_database_image
 
-    found = [f"{svc.name} ({svc.image}, {svc.deploy.replicas} replicas)" for svc in stack.services
-             if svc.deploy.replicas and svc.deploy.replicas > 1 and is_database_image(svc.image)]
+    found = []
+    for svc in stack.services:
+        scaling = resolved.of(svc.name).autoscaling
+        count = scaling.min_replicas if scaling is not None else svc.deploy.replicas
+        if count and count > 1 and is_database_image(svc.image):
+            found.append(f"{svc.name} ({svc.image}, {count} replicas)")
     if not found:
         return Check("databases", "ok", "no database image runs more than one replica")
     return Check("databases", "warn", f"{', '.join(found)}: each replica of a database image is an independent "
