@@ -228,7 +228,7 @@ def require_argo(cluster: Cluster, objects: Sequence[dict[str, Any]], prof: Prof
 def require_fit(cluster: Cluster, objects: Sequence[dict[str, Any]], release: kh.Release, ctx: str, term: Terminal,
                 *, readonly: bool = False) -> None:
     """Pods that no node has room for stay Pending: say so before applying (`capacity`). What cannot
-    fit even without a rolling update's surge is an error (a warning for `--diff` and on a cluster
+    fit even without a rolling update's surge is an error (a warning for `--diff`, `--dry-run` and on a cluster
     that adds nodes on demand); what fits only without the surge, a warning. A user who may not list
     the nodes gets a line saying it was not checked."""
     from stackctl.kubernetes import capacity
