@@ -39,8 +39,11 @@ def run_checks(root: Path, profile_name: str, *, reach_cluster: bool = True) -> 
         checks.append(Check("profile", "ok", f"{profile.display_path} is valid"))
     except StackctlError as exc:
         checks.append(Check("profile", "fail", str(exc), "fix the profile, or run `stackctl init`"))
+    stack: list[Any] = []  # the loaded stack, when the compose project check got that far
     if profile is not None and checks[1].status == "ok":
-        checks.append(_guard("compose project", lambda: _compose_project(profile)))
+        checks.append(_guard("compose project", lambda: _compose_project(profile, stack)))
+    if stack and resolved is not None:
+        checks.append(_replicated_databases(stack[0], resolved))
     if profile is not None:
         checks.append(_gitignore(root, profile.env.file))
         checks.extend(_kubernetes(profile, resolved, reach_cluster))
@@ -70,16 +73,37 @@ def _compose() -> tuple[str, str]:
     return "ok", f"Docker Compose {cli.compose_version()}"
 
 
-def _compose_project(profile: Any) -> Check:
+def _compose_project(profile: Any, out: list[Any]) -> Check:
     from stackctl.pipeline import load_stack
 
     loaded = load_stack(profile, secrets="masked")  # needs no env file and no key, shows no value
+    out.append(loaded.stack)
     n = len(loaded.stack.services)
     if loaded.stack.warnings:
         return Check("compose project", "warn",
                      f"{n} services; {len(loaded.stack.warnings)} warnings: {loaded.stack.warnings[0]}",
                      f"see `stackctl config --profile {profile.name}`")
     return Check("compose project", "ok", f"stack {loaded.stack.name}: {n} services resolve cleanly")
+
+
+def _replicated_databases(stack: Any, resolved: Settings) -> Check:
+    """A database image with more than one replica (the profile's `replicas` or autoscaling `min`,
+    Compose's `deploy.replicas`) is that many independent databases behind one Service: render warns,
+    and so does doctor, before anything is promoted."""
+    from stackctl.kubernetes.render.mapping import is_database_image
+
+    found = []
+    for svc in stack.services:
+        scaling = resolved.of(svc.name).autoscaling
+        count = scaling.min_replicas if scaling is not None else svc.deploy.replicas
+        if count and count > 1 and is_database_image(svc.image):
+            found.append(f"{svc.name} ({svc.image}, {count} replicas)")
+    if not found:
+        return Check("databases", "ok", "no database image runs more than one replica")
+    return Check("databases", "warn", f"{', '.join(found)}: each replica of a database image is an independent "
+                                      "database with its own data, behind one Service that spreads connections "
+                                      "over them", "set replicas: 1 for it in the profile (replication needs the "
+                                                   "image's own cluster setup or an operator)")
 
 
 def _gitignore(root: Path, env_file: Path) -> Check:
@@ -129,10 +153,41 @@ def _kubernetes(profile: Any, resolved: Settings | None, reach: bool) -> list[Ch
     checks = [Check("kubeconfig", "ok", f"context {wanted!r} in {', '.join(str(f) for f in files)}")]
     if reach:
         checks.append(_reach(wanted))
+        if checks[-1].status == "ok":
+            checks.append(_guard("capacity", lambda: _capacity(wanted, profile)))
         argo_users = _argo_users(resolved) if resolved is not None else []
         if argo_users and checks[-1].status == "ok":
             checks.append(_guard("argo rollouts", lambda: _argo_rollouts(wanted, argo_users, profile)))
     return checks
+
+
+def _capacity(context: str, profile: Any) -> Check:
+    """The stack's requests × (replicas + rolling-update surge) against the nodes' allocatable, as
+    promote checks them before applying (`stackctl.kubernetes.capacity`)."""
+    from stackctl.kubernetes import capacity
+    from stackctl.kubernetes.client import connect
+    from stackctl.kubernetes.deploy.commands import release_of
+    from stackctl.kubernetes.gather import render_profile
+
+    try:
+        rendered = render_profile(profile)  # secrets as markers: no key, no value
+    except StackctlError as exc:
+        return Check("capacity", "skip", f"not checked: the stack does not render ({exc})",
+                     f"see `stackctl render kubernetes -p {profile.name}`")
+    release = release_of(profile, rendered.loaded.stack.name)
+    cluster = connect(context)
+    try:
+        state = capacity.read(cluster, namespace=release.namespace, stack=release.stack)
+    finally:
+        cluster.close()
+    if isinstance(state, str):
+        return Check("capacity", "skip", f"not checked: {state}")
+    fit = capacity.check(capacity.workloads(rendered.rendered.objects, len(state.nodes)), state, context=context)
+    if not fit.problems:
+        return Check("capacity", "ok", fit.summary)
+    worst = fit.errors or fit.warnings
+    detail = "; ".join(p.message for p in fit.problems)
+    return Check("capacity", "fail" if fit.errors else "warn", detail, worst[0].fix)
 
 
 def _argo_users(resolved: Settings) -> list[str]:

@@ -246,7 +246,10 @@ def resolve(invocation: ComposeInvocation, *, root: Path, environ: Mapping[str, 
                              check=False, timeout=120, memory_limit=docker_cli.COMPOSE_CONFIG_MEMORY)
     warnings = [m.Warning_("compose", msg) for msg in _compose_messages(res.stderr, "warning")]
     if res.returncode != 0:
-        raise _config_error(res.stderr, invocation, root)
+        error = _config_error(res.stderr, invocation, root, env)
+        if _INCONSISTENT.search(error.message):
+            error = _first_inconsistency(invocation, root, env, error)
+        raise error
     if bounded.json_too_deep(res.stdout):
         raise ComposeFileError(f"`docker compose config` printed JSON nested more than {bounded.MAX_DEPTH} "
                                f"levels deep (stackctl's limit)", file=first_file(invocation, root))
@@ -271,7 +274,8 @@ def _compose_messages(stderr: str, level: str) -> list[str]:
     return out
 
 
-def _config_error(stderr: str, invocation: ComposeInvocation, root: Path) -> ComposeFileError:
+def _config_error(stderr: str, invocation: ComposeInvocation, root: Path,
+                  env: Mapping[str, str] | None = None) -> ComposeFileError:
     """Turn Compose's error text into a located one-line error."""
     lines = [ln for ln in stderr.strip().splitlines() if "level=warning" not in ln]
     text = lines[-1] if lines else "docker compose config failed"
@@ -284,6 +288,18 @@ def _config_error(stderr: str, invocation: ComposeInvocation, root: Path) -> Com
         field, message = match.groups()
         var = re.search(r"required variable (\w+)", message)
         file = _file_referencing(invocation.files, var.group(1), root) if var else None
+        found = _interpolation_errors(invocation, root, env) if env is not None else []
+        if any(_same_field(f, field) and m.strip() == message.strip() for _, _, f, m in found):
+            # Compose stops at whichever failing value its map iteration meets first, so with several
+            # the one it names changes from run to run: name the first in file order, and the others.
+            name, file, field, message = found[0]
+            message = message.strip()
+            missing = list(dict.fromkeys(n for n, _, _, _ in found[1:] if n and n != name))
+            invalid = [f for n, _, f, _ in found[1:] if not n]
+            also = [f"also missing: {', '.join(missing)}"] if missing else []
+            also += [f"also invalid: {', '.join(invalid[:4])}{' ...' if len(invalid) > 4 else ''}"] if invalid else []
+            message += f" ({'; '.join(also)})" if also else ""
+            var = re.search(r"required variable (\w+)", message)
         return ComposeFileError(message, file=file or first, field=field,
                                 hint="define it in the profile's env file, or run `stackctl secrets generate` "
                                      "and `stackctl env render`" if var else None)
@@ -293,6 +309,133 @@ def _config_error(stderr: str, invocation: ComposeInvocation, root: Path) -> Com
     text = text.replace(f"{root}/", "")
     named = next((s for s in shown_files if text.startswith(s) or f" {s}" in text), None)
     return ComposeFileError(text, file=None if named else first)
+
+
+# Compose's consistency errors (a reference to a service, network, volume, secret or config the
+# project does not define); Compose reports whichever its map iteration meets first.
+_INCONSISTENT = re.compile(r'^service "[^"]+" (depends on undefined service|refers to undefined (network|volume|'
+                           r'secret|config)) ')
+
+
+def _first_inconsistency(invocation: ComposeInvocation, root: Path, env: Mapping[str, str],
+                         error: ComposeFileError) -> ComposeFileError:
+    """With several dangling references, Compose names a different one from run to run. Resolve the
+    project once more without its consistency check and name the first one by service name (and how
+    many more), the same every time. Compose's own error stands when that run fails or does not
+    find the reference Compose named."""
+    from stackctl.compose import cli as docker_cli
+
+    res = docker_cli.compose([*invocation.global_args(), "config", "--no-consistency", "--format", "json"],
+                             cwd=root, env=dict(env), check=False, timeout=120,
+                             memory_limit=docker_cli.COMPOSE_CONFIG_MEMORY)
+    try:
+        problems = _dangling(json.loads(res.stdout)) if res.returncode == 0 else []
+    except (ValueError, AttributeError, TypeError):
+        problems = []
+    reported = error.message.removesuffix(": invalid compose project")
+    if reported not in problems:
+        return error
+    more = f" (and {len(problems) - 1} more: {'; '.join(problems[1:4])}{' ...' if len(problems) > 4 else ''})" \
+        if len(problems) > 1 else ""
+    return ComposeFileError(f"{problems[0]}{more}", file=error.file, field=error.field, hint=error.hint)
+
+
+def _dangling(data: Mapping[str, Any]) -> list[str]:
+    """Compose's consistency errors of a resolved project, in service-name order, worded as Compose does."""
+    out: list[str] = []
+    services = data.get("services") or {}
+    defined = {kind: set(data.get(kind) or {}) for kind in ("networks", "volumes", "secrets", "configs")}
+    for name in sorted(services):
+        svc = services[name] or {}
+        for dep, spec in (svc.get("depends_on") or {}).items():
+            if dep not in services and (spec or {}).get("required", True):
+                out.append(f'service "{name}" depends on undefined service "{dep}"')
+        for net in svc.get("networks") or {}:
+            if net not in defined["networks"] and net != "default":
+                out.append(f'service "{name}" refers to undefined network {net}')
+        for vol in svc.get("volumes") or []:
+            source = (vol or {}).get("source")
+            if (vol or {}).get("type") == "volume" and source and source not in defined["volumes"]:
+                out.append(f'service "{name}" refers to undefined volume {source}')
+        for kind, singular in (("secrets", "secret"), ("configs", "config")):
+            for ref in svc.get(kind) or []:
+                source = (ref or {}).get("source")
+                if source and source not in defined[kind]:
+                    out.append(f'service "{name}" refers to undefined {singular} {source}')
+    return out
+
+
+# Fields Compose casts after interpolating them (compose-go's interpolateTypeCastMapping, the ones a
+# real project writes as `${VAR}`), as (field under `services.<name>.`, the type): a value that does
+# not cast fails the whole project.
+_CAST_FIELDS = {
+    "healthcheck.retries": "int", "deploy.replicas": "int", "scale": "int", "deploy.update_config.parallelism": "int",
+    "deploy.restart_policy.max_attempts": "int", "read_only": "bool", "init": "bool", "privileged": "bool",
+    "tty": "bool", "stdin_open": "bool", "oom_kill_disable": "bool", "healthcheck.disable": "bool",
+}
+_BOOLEANS = ("true", "false", "y", "yes", "on", "n", "no", "off")
+
+
+def _cast_problem(field: str, value: str) -> str | None:
+    """Compose's message when `value` at `field` (`services.api.read_only`) does not cast, else None."""
+    parts = field.split(".", 2)
+    kind = _CAST_FIELDS.get(parts[2]) if len(parts) == 3 and parts[0] == "services" else None
+    if kind == "int" and not re.fullmatch(r"[+-]?\d+", value):
+        return f'failed to cast to expected type: strconv.Atoi: parsing "{value}": invalid syntax'
+    if kind == "bool" and value.lower() not in _BOOLEANS:
+        return f"failed to cast to expected type: invalid boolean: {value}"
+    return None
+
+
+def _same_field(ours: str, composes: str) -> bool:
+    """`services.a.ports[0].target` (ours) is Compose's `services.a.ports.0.target` or `[0]`."""
+    return ours == composes or re.sub(r"\[(\d+)\]", r".\1", ours) == re.sub(r"\[(\d+)\]", r".\1", composes)
+
+
+def _interpolation_errors(invocation: ComposeInvocation, root: Path, env: Mapping[str, str]
+                          ) -> list[tuple[str | None, str, str, str]]:
+    """Every value Compose's interpolation fails on — a required variable (`${X:?msg}`) without a
+    value, a value that does not cast (`read_only: ${RO}` with RO empty) — as (the variable or None,
+    file, field, message), in the order of the files and of each file's text; [] when the files
+    cannot be read here (Compose's own message stands then)."""
+    from stackctl.compose import dotenv, interpolation
+    from stackctl.compose import yaml as bounded
+
+    try:
+        project_dir = invocation.project_directory or (invocation.files[0].parent if invocation.files else root)
+        values = dotenv.project_environment(env, project_dir=project_dir, env_files=invocation.env_files)
+        out: list[tuple[str | None, str, str, str]] = []
+        for f in invocation.files:
+            shown = display(f, root)
+            for doc in bounded.load_all(f.read_text(encoding="utf-8")):
+                for field, value in _strings(doc, ""):
+                    try:
+                        result = interpolation.interpolate(value, values.get, file=shown, field=field)
+                    except ComposeFileError as exc:
+                        var = re.search(r"required variable (\w+)", exc.message)
+                        if var:
+                            out.append((var.group(1), shown, field, exc.message))
+                        continue
+                    problem = _cast_problem(field, result)
+                    if problem is not None:
+                        out.append((None, shown, field, problem))
+        return out
+    except Exception:  # a file Compose reads and this scan cannot: keep Compose's message
+        return []
+
+
+def _strings(node: Any, path: str) -> list[tuple[str, str]]:
+    """(dotted field, value) of every string value of a YAML tree, in document order."""
+    if isinstance(node, str):
+        return [(path, node)]
+    out: list[tuple[str, str]] = []
+    if isinstance(node, dict):
+        for key, child in node.items():
+            out += _strings(child, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for index, child in enumerate(node):
+            out += _strings(child, f"{path}[{index}]")
+    return out
 
 
 def _file_referencing(files: tuple[Path, ...], var: str, root: Path) -> str | None:

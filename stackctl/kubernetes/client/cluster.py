@@ -10,6 +10,7 @@ manager is a `ConflictError` naming the owner, unless forced.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import threading
@@ -302,6 +303,24 @@ class Cluster:
             item.setdefault("apiVersion", kind.api_version)
             item.setdefault("kind", kind.kind)
         return items, str(data.get("metadata", {}).get("resourceVersion", ""))
+
+    def list_cluster_wide(self, kind: str, *, field_selector: str | None = None
+                          ) -> builtins.list[dict[str, Any]]:
+        """Every object of a core kind in every namespace (`/api/v1/pods`), page by page: the nodes and
+        the pods on them, for the capacity check (`stackctl.kubernetes.capacity`). ApiError 403 when
+        the user may not list them."""
+        path = f"/api/v1/{self.kind('v1', kind).plural}"
+        items: builtins.list[dict[str, Any]] = []
+        token = ""
+        while True:
+            query = [("limit", "500")] + ([("fieldSelector", field_selector)] if field_selector else [])
+            if token:
+                query.append(("continue", token))
+            data = self._call("GET", path, query=query)
+            items += data.get("items") or []
+            token = str((data.get("metadata") or {}).get("continue") or "")
+            if not token:
+                return items
 
     def namespace_exists(self, name: str) -> bool:
         return self.get(Ref(kind="Namespace", name=name, api_version="v1")) is not None

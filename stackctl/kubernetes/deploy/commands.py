@@ -205,6 +205,8 @@ def prepare(prof: Profile, requested: str | None, *, readonly: bool, yes: bool, 
         term.phase(f"connecting to context {ctx}")
         cluster = connecting()
         require_argo(cluster, objects, prof, ctx)
+        term.phase(f"comparing the requests with the nodes of context {ctx}")
+        require_fit(cluster, objects, release, ctx, term, readonly=readonly)
     except BaseException:
         term.close()  # the error is printed next: not under a live view
         raise
@@ -221,6 +223,29 @@ def require_argo(cluster: Cluster, objects: Sequence[dict[str, Any]], prof: Prof
                          file=prof.display_path, field=names[0],
                          hint="install Argo Rollouts in the cluster, or use controller: stackctl "
                               "(promote runs the canary steps itself)")
+
+
+def require_fit(cluster: Cluster, objects: Sequence[dict[str, Any]], release: kh.Release, ctx: str, term: Terminal,
+                *, readonly: bool = False) -> None:
+    """Pods that no node has room for stay Pending: say so before applying (`capacity`). What cannot
+    fit even without a rolling update's surge is an error (a warning for `--diff`, `--dry-run` and on a cluster
+    that adds nodes on demand); what fits only without the surge, a warning. A user who may not list
+    the nodes gets a line saying it was not checked."""
+    from stackctl.kubernetes import capacity
+
+    state = capacity.read(cluster, namespace=release.namespace, stack=release.stack)
+    if isinstance(state, str):
+        term.info(f"capacity not checked: {state}")
+        return
+    fit = capacity.check(capacity.workloads(objects, len(state.nodes)), state, context=ctx)
+    for problem in fit.problems:
+        if problem.level == "warning" or readonly:
+            term.warn(str(problem))
+    if fit.errors and not readonly:
+        cluster.close()
+        first = fit.errors[0]
+        more = "".join(f"; {p.message}" for p in fit.errors[1:])
+        raise OperationError(f"context {ctx}: {first.message}{more}", hint=first.fix)
 
 
 def diff(prep: Prepared, *, prune: bool, force_conflicts: bool) -> tuple[list[str], int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from stackctl.knownimages import STATEFUL_IMAGES, is_stateful_image
@@ -82,6 +82,72 @@ def memory_quantity(size: int) -> str:
         if size >= factor and size % factor == 0:
             return f"{size // factor}{unit}"
     return str(size)
+
+
+# Variables the JVM, its launch scripts or well-known images read heap options from (`-Xmx512m`).
+JVM_OPTION_VARIABLES = ("JAVA_OPTS", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS", "CATALINA_OPTS",
+                        "ES_JAVA_OPTS", "OPENSEARCH_JAVA_OPTS", "LS_JAVA_OPTS", "KAFKA_HEAP_OPTS")
+# What a runtime needs beyond the heap it is told to use, so a memory limit must leave room for it:
+# heap × HEAP_FACTOR + HEAP_OVERHEAD. A JVM's non-heap memory (metaspace, the JIT's code cache, thread
+# stacks, GC bookkeeping, direct buffers) is 100-300 MiB for a typical service and grows with the
+# heap (GC structures, buffers); Node.js's `--max-old-space-size` bounds the old generation only,
+# beside it live the young generation (3 × 16 MiB semi-spaces), code and Buffers. The common advice
+# for both (a heap of 75 % of the container: MaxRAMPercentage=75, Node's "1536 on 2 GiB") comes to
+# about heap × 1.33; × 1.25 + 64 MiB is that for heaps of 256 MiB-1 GiB and not less for small ones.
+# It is a floor, not sizing advice: below it the container is OOM-killed once the heap fills.
+HEAP_FACTOR = 1.25
+HEAP_OVERHEAD = 64 * 2**20
+_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+_JVM_HEAP = re.compile(r"(?:^|(?<=[\s'\"=]))(?P<flag>-Xmx(?P<n>\d+)(?P<u>[kKmMgGtT]?)"
+                       r"|-XX:MaxHeapSize=(?P<n2>\d+)(?P<u2>[kKmMgGtT]?))(?=[\s'\"]|$)")
+_NODE_HEAP = re.compile(r"(?:^|(?<=[\s'\"]))(?P<flag>--max[-_]old[-_]space[-_]size[= ](?P<n>\d+))(?=[\s'\"]|$)")
+
+
+@dataclass(frozen=True)
+class Heap:
+    """A heap size a service declares: `-Xmx2g` in JAVA_OPTS, `--max-old-space-size=4096` in NODE_OPTIONS."""
+
+    size: int  # bytes
+    runtime: str  # "JVM" | "Node.js"
+    flag: str  # as written: `-Xmx2g`
+    source: str  # the variable, `command` or `entrypoint`
+
+    @property
+    def needs(self) -> int:
+        """The smallest memory limit that holds this heap and the runtime around it, in whole MiB."""
+        mib = 2**20
+        return -(-math.ceil(self.size * HEAP_FACTOR + HEAP_OVERHEAD) // mib) * mib
+
+
+def _heaps_in(text: str, source: str) -> list[Heap]:
+    """The heap flags of one value; a JVM takes the last -Xmx of its options, so only that one counts."""
+    out: list[Heap] = []
+    jvm = list(_JVM_HEAP.finditer(text))
+    if jvm:
+        last = jvm[-1]
+        n, unit = (last.group("n"), last.group("u")) if last.group("n") else (last.group("n2"), last.group("u2"))
+        out.append(Heap(int(n) * _UNITS[unit.lower()], "JVM", last.group("flag"), source))
+    node = list(_NODE_HEAP.finditer(text))
+    if node:
+        last = node[-1]
+        out.append(Heap(int(last.group("n")) * 2**20, "Node.js", last.group("flag"), source))
+    return out
+
+
+def declared_heap(environment: Mapping[str, str | None], command: Sequence[str] | None,
+                  entrypoint: Sequence[str] | None) -> Heap | None:
+    """The largest heap a service declares in its environment (JVM_OPTION_VARIABLES, NODE_OPTIONS)
+    or its command/entrypoint; None when it declares none (or only a relative one, such as
+    `-XX:MaxRAMPercentage=75`, which follows the limit by itself)."""
+    found: list[Heap] = []
+    for key in (*JVM_OPTION_VARIABLES, "NODE_OPTIONS"):
+        value = environment.get(key)
+        if value:
+            found += [h for h in _heaps_in(value, key) if (h.runtime == "Node.js") == (key == "NODE_OPTIONS")]
+    for source, argv in (("entrypoint", entrypoint), ("command", command)):
+        if argv:
+            found += _heaps_in(" ".join(argv), source)
+    return max(found, key=lambda h: h.size, default=None)
 
 
 def seconds(value: float, *, minimum: int = 1) -> int:

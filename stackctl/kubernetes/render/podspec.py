@@ -299,17 +299,63 @@ def _pull_policy(ctx: Context, plan: Plan) -> str | None:
             "if_not_present": "IfNotPresent"}.get(plan.svc.pull_policy or "")
 
 
+def _fit_heap(ctx: Context, plan: Plan, limits: dict[str, float | int | None]) -> None:
+    """A memory limit below the heap the service declares (`-Xmx2g`, `--max-old-space-size`) plus
+    what its runtime needs beside it (`mapping.Heap.needs`) gets the container OOM-killed once the
+    heap fills. A limit that only the profile's `defaults.resources` gave is raised to fit (a note);
+    one set for this service (Compose `deploy.resources`, `services.<name>.resources`) is kept, with
+    a warning that says what it needs."""
+    limit = limits["memory"]
+    svc = plan.svc
+    if not limit:
+        return
+    heap = mapping.declared_heap(svc.environment, svc.command, svc.entrypoint)
+    if heap is None or limit >= heap.needs:
+        return
+    where = f"{plan.where}.deploy.resources.limits.memory"
+    shown, needs = mapping.memory_quantity(int(limit)), mapping.memory_quantity(heap.needs)
+    declared = f"{heap.flag} ({heap.source})"
+    rule = f"a {heap.runtime} heap needs heap × {mapping.HEAP_FACTOR:g} + {mapping.HEAP_OVERHEAD // 2**20} MiB"
+    # `defaults.resources` applies only to a service whose Compose file sets no resources, so the
+    # merged resources are exactly the defaults' when they gave them (a Compose file that sets exactly
+    # the defaults' values is taken for them: the same numbers written twice).
+    d, deploy = plan.settings.defaults_resources, svc.deploy
+    from_defaults = ("resources" not in plan.settings.own and d.limits.memory == limit
+                     and (d.limits.cpus, d.requests.cpus, d.requests.memory)
+                     == (deploy.limits.cpus, deploy.reservations.cpus, deploy.reservations.memory))
+    if from_defaults:
+        limits["memory"] = heap.needs
+        ctx.note(where, f"{declared}: raised from {shown} (defaults.resources) to {needs}, as {rule}; set "
+                        f"services.{svc.name}.resources.limits.memory to choose another")
+        return
+    ctx.warn(where, f"{shown} is below what {declared} needs: at least {needs} ({rule}); the container is "
+                    "OOM-killed once the heap fills. Raise the limit or lower the heap")
+
+
 def _resources(ctx: Context, plan: Plan) -> dict[str, Any]:
     deploy = plan.svc.deploy
+    limits = {"cpu": deploy.limits.cpus, "memory": deploy.limits.memory}
+    requests = {"cpu": deploy.reservations.cpus, "memory": deploy.reservations.memory}
+    _fit_heap(ctx, plan, limits)
+    for key in ("cpu", "memory"):
+        limit, request = limits[key], requests[key]
+        if limit is not None and request is not None and request > limit:
+            # The API server refuses a container whose request exceeds its limit.
+            shown = [mapping.cpu_quantity(v) if key == "cpu" else mapping.memory_quantity(int(v))
+                     for v in (request, limit)]
+            ctx.warn(f"{plan.where}.deploy.resources.reservations.{'cpus' if key == 'cpu' else 'memory'}",
+                     f"the request {shown[0]} is above the limit {shown[1]}, which Kubernetes refuses; "
+                     f"lowered to {shown[1]}")
+            requests[key] = limit
     out: dict[str, Any] = {}
-    for key, res in (("limits", deploy.limits), ("requests", deploy.reservations)):
+    for part_name, values in (("limits", limits), ("requests", requests)):
         part = {}
-        if res.cpus:
-            part["cpu"] = mapping.cpu_quantity(res.cpus)
-        if res.memory:
-            part["memory"] = mapping.memory_quantity(res.memory)
+        if values["cpu"]:
+            part["cpu"] = mapping.cpu_quantity(values["cpu"])
+        if values["memory"]:
+            part["memory"] = mapping.memory_quantity(int(values["memory"]))
         if part:
-            out[key] = part
+            out[part_name] = part
     if deploy.limits.pids or deploy.reservations.pids:
         ctx.warn(f"{plan.where}.deploy.resources.limits.pids", "per-pod PID limits are a kubelet setting; "
                                                                 "not carried over")

@@ -97,6 +97,20 @@ def render_service(ctx: Context, plan: Plan, env: list[EnvEntry], files: Mapping
     network.ingress(ctx, plan, wave)
 
 
+def _replicated_database(ctx: Context, plan: Plan) -> None:
+    """A database image with more than one replica renders N independent databases (each its own
+    data) behind one Service that spreads connections over them: not what a replica count means."""
+    svc = plan.svc
+    count = plan.settings.autoscaling.min_replicas if plan.settings.autoscaling else svc.deploy.replicas
+    if not count or count <= 1 or not mapping.is_database_image(svc.image):
+        return
+    where = (f"{plan.where}.autoscaling.min" if plan.settings.autoscaling else f"{plan.where}.replicas"
+             if "replicas" in plan.settings.own else f"{plan.where}.deploy.replicas")
+    ctx.warn(where, f"{svc.image} is a database image: {count} replicas are {count} independent databases, each "
+                    "with its own data, behind one Service that spreads connections over them; set 1 (replication "
+                    "needs the image's own cluster setup or an operator)")
+
+
 def _workload(ctx: Context, plan: Plan, template: dict[str, Any], wave: int, annotations: dict[str, str],
               claims: Mapping[str, str]) -> None:
     svc, kind = plan.svc, plan.kind
@@ -108,6 +122,7 @@ def _workload(ctx: Context, plan: Plan, template: dict[str, Any], wave: int, ann
             spec["replicas"] = replicas
         elif autoscaling is not None and replicas is not None:
             ctx.note(f"{plan.where}.replicas", "autoscaling owns the replica count; replicas is not rendered")
+        _replicated_database(ctx, plan)
     if kind in ("Deployment", "StatefulSet", "DaemonSet"):
         spec["selector"] = {"matchLabels": ctx.pod_selector(plan, workload=True)}
     if kind == "Deployment":
