@@ -19,6 +19,8 @@ loads this file by path (the test folders are not packages).
         strict: pass | fail                 #   `--strict`: exit 0, or exit 1 and nothing on stdout
         warnings: [services.web.models]     #   substrings of `Warning:` lines (plain render)
         mentions: ['services\\.es.*Xmx']    #   regexes that must match a stderr line (warning or note)
+        manifests: ['defaultMode: 0755']    #   regexes that must match the rendered manifests
+        services: [app]                     #   Compose services that must get a Service (others call them)
         parity: true                        #   services and images equal `docker compose config`'s
     node:                                   # buildable here: promoted on the real node
       profile: production
@@ -59,6 +61,8 @@ class ProfileExpect:
     strict: str = "pass"
     warnings: tuple[str, ...] = ()
     mentions: tuple[str, ...] = ()
+    manifests: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
     parity: bool = False
 
 
@@ -95,7 +99,8 @@ class Project:
         return ProfileExpect(name)
 
 
-def _keys(where: str, data: Any, allowed: set[str], required: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
+def _keys(where: str, data: Any, allowed: set[str],
+          required: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise SpecError(f"{where}: must be a mapping")
     unknown = sorted(set(data) - allowed)
@@ -138,12 +143,14 @@ def load(root: Path) -> Project:
         profiles = []
         for name, raw in _keys(f"{where}: profiles", data["profiles"], set(data["profiles"] or {})).items():
             at = f"{where}: profiles.{name}"
-            raw = _keys(at, raw or {}, {"render", "errors", "strict", "warnings", "mentions", "parity"})
+            raw = _keys(at, raw or {}, {"render", "errors", "strict", "warnings", "mentions", "manifests",
+                                   "services", "parity"})
             p = ProfileExpect(str(name), _choice(f"{at}.render", raw.get("render", "ok"), ("ok", "fail")),
                               _strs(f"{at}.errors", raw.get("errors")),
                               _choice(f"{at}.strict", raw.get("strict", "pass"), ("pass", "fail")),
                               _strs(f"{at}.warnings", raw.get("warnings")),
-                              _strs(f"{at}.mentions", raw.get("mentions")), bool(raw.get("parity", False)))
+                              _strs(f"{at}.mentions", raw.get("mentions")), _strs(f"{at}.manifests", raw.get("manifests")),
+                              _strs(f"{at}.services", raw.get("services")), bool(raw.get("parity", False)))
             if p.strict == "pass" and p.warnings:
                 raise SpecError(f"{at}: strict: pass with expected warnings cannot hold")
             if p.render == "fail" and not p.errors:

@@ -143,6 +143,18 @@ def _rendered_view(manifests: str) -> dict[str, str | None]:
     return out
 
 
+def _one_configmap_per_content(where: str, objects: list[dict[str, Any]]) -> None:
+    """Issue 12 class 11: identical ConfigMap contents are one ConfigMap (a large project rendered 70
+    ConfigMaps with 11 distinct contents)."""
+    seen: dict[str, str] = {}
+    for obj in objects:
+        if obj.get("kind") == "ConfigMap":
+            content = json.dumps([obj.get("data") or {}, obj.get("binaryData") or {}], sort_keys=True)
+            name = obj["metadata"]["name"]
+            assert content not in seen, f"{where}: ConfigMaps {seen.get(content)} and {name} hold the same content"
+            seen[content] = name
+
+
 def test_corpus_is_large_and_varied() -> None:
     """The issue asks for at least 25 projects of the shapes it lists; at least 6 must run on the real node."""
     assert len(PROJECTS) >= 25, len(PROJECTS)
@@ -217,6 +229,13 @@ def test_project(project: Any, profile: str, cli: Callable[..., Any], isolated_e
         for pattern in expect.mentions:
             assert any(re.search(pattern, line) for line in stderr.splitlines()), \
                 f"{where}: nothing on stderr matches {pattern!r}:\n{stderr}"
+        for pattern in expect.manifests:
+            assert re.search(pattern, plain.stdout, re.M), f"{where}: nothing in the manifests matches {pattern!r}"
+        objects = [o for o in yaml.safe_load_all(plain.stdout) if o]
+        named = {o["metadata"]["name"] for o in objects if o["kind"] == "Service"}
+        for service in expect.services:  # issue 12 class 8: every service others talk to gets a Service
+            assert service in named, f"{where}: no Service {service} (others reach it by that name)"
+        _one_configmap_per_content(where, objects)
         strict = render("--strict")
         if expect.strict == "pass":
             assert not warnings, f"{where}: --strict must pass, but the render warns:\n{stderr}"
