@@ -1,7 +1,7 @@
 #!/bin/sh
 # The official postgres image's contract, small: started as root, own PGDATA and drop to postgres;
 # on an empty PGDATA, initdb with POSTGRES_USER/POSTGRES_PASSWORD (SCRAM over the network) and
-# create POSTGRES_DB; then exec postgres as PID 1.
+# create POSTGRES_DB (unless it is `postgres`); then exec postgres as PID 1.
 set -eu
 if [ "${1:-}" != "postgres" ]; then
     exec "$@"
@@ -24,7 +24,7 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     rm -f "$pwfile"
     printf 'host all all 0.0.0.0/0 scram-sha-256\n' >>"$PGDATA/pg_hba.conf"
     printf "listen_addresses = '*'\n" >>"$PGDATA/postgresql.conf"
-    if [ "$POSTGRES_DB" != "$POSTGRES_USER" ]; then
+    if [ "$POSTGRES_DB" != postgres ]; then
         echo "CREATE DATABASE \"$POSTGRES_DB\"" | postgres --single -D "$PGDATA" -j postgres >/dev/null
     fi
 fi
