@@ -149,7 +149,8 @@ def load(root: Path) -> Project:
                               _strs(f"{at}.errors", raw.get("errors")),
                               _choice(f"{at}.strict", raw.get("strict", "pass"), ("pass", "fail")),
                               _strs(f"{at}.warnings", raw.get("warnings")),
-                              _strs(f"{at}.mentions", raw.get("mentions")), _strs(f"{at}.manifests", raw.get("manifests")),
+                              _strs(f"{at}.mentions", raw.get("mentions")),
+                              _strs(f"{at}.manifests", raw.get("manifests")),
                               _strs(f"{at}.services", raw.get("services")), bool(raw.get("parity", False)))
             if p.strict == "pass" and p.warnings:
                 raise SpecError(f"{at}: strict: pass with expected warnings cannot hold")
