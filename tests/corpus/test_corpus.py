@@ -245,6 +245,11 @@ def test_project(project: Any, profile: str, cli: Callable[..., Any], isolated_e
             assert strict.exit_code == 1, f"{where}: --strict must fail with exit 1: {strict!r}"
             assert strict.stdout == "", f"{where}: --strict printed manifests although it failed"
         assert report.exit_code == 0, f"{where}: render --report failed: {report!r}"
+        as_json = render("--report", "-o", "json")  # the same data for machines
+        assert as_json.exit_code == 0, f"{where}: render --report -o json failed: {as_json!r}"
+        data = json.dumps(json.loads(as_json.stdout))
+        for service in _rendered_view(plain.stdout):
+            assert f'"{service}"' in data, f"{where}: the JSON report does not mention service {service}"
         if expect.parity:  # issue 12: a render sees what `docker compose config` sees
             compose, rendered = _compose_view(root), _rendered_view(plain.stdout)
             assert sorted(rendered) == sorted(compose), f"{where}: services differ from docker compose config"
