@@ -164,7 +164,8 @@ def test_corpus_is_large_and_varied() -> None:
                   "compose-profiles", "bind-config", "bind-data-dir", "tmpfs", "read-only", "entrypoint-script",
                   "jvm-heap", "node-heap", "reverse-proxy", "portless-backend", "healthcheck-own-name",
                   "lifecycle-hooks", "gpus", "develop", "models", "secrets", "configs", "depends-on-conditions",
-                  "one-shot-job", "cron-worker", "multi-network", "blank-value", "stateful-init"):
+                  "one-shot-job", "cron-worker", "multi-network", "blank-value", "stateful-init",
+                  "requests-vs-replicas", "shipped-profiles"):
         assert shape in tags, f"no project exercises {shape}"
     sizes = sorted(len((yaml.safe_load((p.root / f).read_text()) or {}).get("services") or {})
                    for p in PROJECTS for f in ("compose.yaml", "docker-compose.yml") if (p.root / f).is_file())
