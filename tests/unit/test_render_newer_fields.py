@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from stackctl.compose.loader import to_model
-from stackctl.errors import InputError
 from stackctl.kubernetes.inputs import Target
 from stackctl.kubernetes.render import Rendered, render
 from stackctl.kubernetes.validate import validate
@@ -125,14 +124,22 @@ def test_develop_is_a_note_and_models_a_warning() -> None:
     assert warnings == []  # the model's warnings are the loader's, not the renderer's
 
 
-def test_a_provider_service_is_warned_and_cannot_render() -> None:
-    stack = to_model({"name": "demo", "services": {"db": {"provider": {"type": "awesomecloud"}}}})
+def test_a_provider_service_is_left_out_with_the_waits_on_it() -> None:
+    """Nothing of a provider service runs in a pod: it is not rendered, and a dependent does not wait
+    for a Service that never exists (its init container would block it for ever)."""
+    stack = to_model({"name": "demo", "services": {
+        "db": {"provider": {"type": "awesomecloud"}},
+        "app": {"image": "x", "depends_on": {"db": {"condition": "service_healthy"}}}}})
     assert [w.field for w in stack.warnings] == ["services.db.provider"]
     target = Target(profile="production", profile_file="profiles/production.yaml",
                     kubernetes=KubernetesSettings(namespace="demo-prod"), services={}, defaults=ServiceOverride())
-    with pytest.raises(InputError, match="is a provider service") as caught:
-        render(stack, target)
-    assert caught.value.field == "services.db.provider"
+    r = render(stack, target)
+    assert [str(w) for w in r.warnings] == [
+        "services.app.depends_on.db: db is a provider service, left out: not waited for (set its address in this "
+        "service's environment)"]
+    assert not [o for o in r.objects if o["metadata"]["name"] == "db"]
+    app = r.workload("app")["spec"]["template"]["spec"]
+    assert not app.get("initContainers")
 
 
 def test_the_loader_records_the_fields_it_read() -> None:

@@ -68,7 +68,36 @@ def render(stack: m.Stack, target: Target, *, secrets: SecretInputs | None = Non
            host: Mapping[str, HostPath] | None = None) -> Rendered:
     """Render `stack` for Kubernetes. Raises `InputError` (located) for input it cannot render."""
     with gc_paused():
-        return _run(Context(stack, target, secrets or SecretInputs(), host or {}))
+        stack, left_out = _without_provider_services(stack)
+        ctx = Context(stack, target, secrets or SecretInputs(), host or {})
+        for warning in left_out:
+            ctx.warn(warning.field, warning.message)
+        return _run(ctx)
+
+
+def _without_provider_services(stack: m.Stack) -> tuple[m.Stack, list[m.Warning_]]:
+    """A service with `provider:` and no image is created by a Compose plugin (Docker Model Runner,
+    a cloud provider's extension): nothing runs in a pod. It is left out (the loader has warned about
+    its `provider` field), and so is every `depends_on` on it, with a warning each: a wait for a
+    Service that never exists would keep the dependent from starting."""
+    import dataclasses
+
+    gone = {svc.name for svc in stack.services if "provider" in svc.fields and not svc.image and svc.build is None}
+    if not gone:
+        return stack, []
+    warnings: list[m.Warning_] = []
+    services = []
+    for svc in stack.services:
+        if svc.name in gone:
+            continue
+        kept = tuple(d for d in svc.depends_on if d.service not in gone)
+        for d in svc.depends_on:
+            if d.service in gone:
+                warnings.append(m.Warning_(f"services.{svc.name}.depends_on.{d.service}",
+                                           f"{d.service} is a provider service, left out: not waited for (set its "
+                                           "address in this service's environment)"))
+        services.append(dataclasses.replace(svc, depends_on=kept) if kept != svc.depends_on else svc)
+    return dataclasses.replace(stack, services=tuple(services)), warnings
 
 
 def _run(ctx: Context) -> Rendered:

@@ -272,10 +272,6 @@ def _image(ctx: Context, plan: Plan) -> str:
     svc = plan.svc
     if svc.build is None:
         if not svc.image:
-            if "provider" in svc.fields:  # Compose creates it through a plugin: nothing to run in a pod
-                raise InputError("is a provider service (`provider.type`), created by a Compose plugin; it "
-                                 "cannot run on Kubernetes", field=f"{plan.where}.provider",
-                                 hint="deploy it separately, and leave it out of this profile's Compose files")
             raise InputError("has neither image nor build", field=plan.where)
         built = ctx.built_images.get(svc.image)
         # A service that runs the image another service builds (a migration next to its app)
