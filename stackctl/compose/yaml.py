@@ -114,16 +114,63 @@ def _loader(compose_tags: bool) -> type:
 
 
 def load(text: str) -> Any:
-    """The first document of a Compose file (yaml.YAMLError on bad YAML or one beyond the bounds)."""
+    """The first document of a Compose file (yaml.YAMLError on bad YAML or one beyond the bounds), as
+    `yaml.load` reads it (a second document is an error). Parsed once per process (`documents`)."""
     import yaml
 
-    return yaml.load(text, Loader=_loader(True))  # a SafeLoader subclass: safe
+    docs, nodes = _parsed(text)
+    if len(nodes) > 1:
+        raise yaml.composer.ComposerError("expected a single document in the stream", nodes[0].start_mark,
+                                          "but found another document", nodes[1].start_mark)
+    return docs[0] if docs else None
 
 
 def load_all(text: str) -> Iterator[Any]:
+    """Every document of a Compose file. Parsed once per process (`documents`)."""
+    return iter(_parsed(text)[0])
+
+
+def documents(text: str) -> tuple[Any, ...]:
+    """Every document of a Compose file, parsed once per process and text: one command reads a
+    Compose file in several places (the bounds check before `docker compose config`, the variable
+    scan, the environment templates, the secrets a volume holds), and a 300-service file takes
+    ~0.1 s to parse even with libyaml. Keyed by the text itself, so an edited file is parsed anew.
+    The trees are shared: callers read them and never change them."""
+    return _parsed(text)[0]
+
+
+_PARSED: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+
+
+def _parsed(text: str) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """(documents, their nodes) of `text`: composed by libyaml when installed (~10x faster than the
+    pure-Python parser), bounds checked on the nodes, built by the Compose loader's constructor."""
+    found = _PARSED.get(text)
+    if found is None:
+        nodes = tuple(_compose(text))
+        constructor = _loader(True)("")
+        found = (tuple(constructor.construct_document(node) for node in nodes), nodes)  # type: ignore[no-untyped-call]  # PyYAML stubs leave it untyped
+        _PARSED[text] = found
+    return found
+
+
+def _compose(text: str) -> list[Any]:
+    """The node of every document, within the bounds. libyaml refuses more than 1,000 levels of
+    nesting itself (so its recursive composer cannot overflow the C stack); its nodes are then checked
+    like ours. Any error of libyaml's is raised again by the pure-Python parser, so the messages (and
+    our depth error for a document libyaml refuses as too deep) are the same with or without it."""
     import yaml
 
-    return yaml.load_all(text, Loader=_loader(True))  # a SafeLoader subclass: safe
+    if getattr(yaml, "__with_libyaml__", False):
+        try:
+            nodes = list(yaml.compose_all(text, Loader=yaml.CSafeLoader))  # a safe loader: safe
+        except yaml.YAMLError:
+            pass  # parsed again below, for the same error text
+        else:
+            for node in nodes:
+                check_expansion(node)
+            return nodes
+    return list(yaml.compose_all(text, Loader=_loader(True)))  # a SafeLoader subclass: safe
 
 
 def safe_load(text: str) -> Any:
@@ -151,14 +198,7 @@ def bounds_problem(text: str) -> tuple[str, int] | None:
     import yaml
 
     try:
-        if shallow and getattr(yaml, "__with_libyaml__", False):
-            # libyaml composes ~10 times faster (recursing in C, fine this shallow); the aliases are then
-            # counted the same way
-            for node in yaml.compose_all(text, Loader=yaml.CSafeLoader):  # a safe loader: safe
-                check_expansion(node)
-        else:
-            for _ in yaml.compose_all(text, Loader=_loader(True)):  # a SafeLoader subclass: safe
-                pass
+        _parsed(text)  # the one parse of this text in this command (`documents`)
     except yaml.MarkedYAMLError as exc:
         if getattr(exc, "stackctl_bound", False) and exc.problem_mark is not None:
             return str(exc.problem), exc.problem_mark.line + 1
