@@ -11,8 +11,11 @@ import contextlib
 import errno
 import fcntl
 import os
+import secrets
+import shutil
+import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 SECRET_MODE = 0o600
@@ -42,6 +45,97 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str, *, mode: int =
             os.unlink(tmp)
         raise
     _fsync_dir(target.parent)
+
+
+def write_tree(directory: str | os.PathLike[str], files: Iterable[tuple[str, bytes, int]]) -> bool:
+    """Replace `directory` by one holding exactly `files` ((name, content, mode) each): every file
+    written into a new hidden directory next to it, one fsync pass, then the directory renamed into
+    place (an existing one renamed aside first and removed). A reader sees the old tree or the new
+    one, never a mix, and a crash leaves a hidden `.NAME.*.tmp` that the next write sweeps.
+
+    Why not `atomic_write` per file: its fsync and rename per file cost ~10 ms each on a journaling
+    filesystem; 800 files of a 300-service render spent 8 s there. Returns False, having written
+    nothing, where a rename cannot stand for the directory (a symlink or a mount point, a parent we
+    may not write to, another filesystem): the caller then writes file by file."""
+    target = Path(directory)
+    parent = target.parent
+    if target.is_symlink() or (target.exists() and (not target.is_dir() or os.path.ismount(target))):
+        return False
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        lock = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one writer of this directory at a time (and the sweep below)
+        for stale in parent.glob(f".{target.name}.*.tmp"):
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = _new_hidden_dir(parent, target.name)
+        if tmp is None:
+            return False
+        try:
+            if target.is_dir():
+                os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
+            names = []
+            for name, payload, mode in files:
+                fd = os.open(tmp / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+                try:
+                    os.fchmod(fd, mode)  # the umask does not narrow 0644 to 0600 or widen it
+                    _write_all(fd, payload)
+                finally:
+                    os.close(fd)
+                names.append(name)
+            for name in names:  # the one fsync pass: the data first, then the directory entries
+                fd = os.open(tmp / name, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            _fsync_dir(tmp)
+            if target.exists():
+                aside = parent / f".{target.name}.{tmp.name.split('.')[-2]}.old.tmp"
+                os.rename(target, aside)
+                try:
+                    os.rename(tmp, target)
+                except OSError:
+                    os.rename(aside, target)
+                    raise
+                shutil.rmtree(aside, ignore_errors=True)
+            else:
+                os.rename(tmp, target)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if exc.errno in (errno.EXDEV, errno.EBUSY, errno.EPERM, errno.EACCES):
+                return False
+            raise
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _fsync_dir(parent)
+        return True
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)
+
+
+def _write_all(fd: int, payload: bytes) -> None:
+    view = memoryview(payload)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _new_hidden_dir(parent: Path, name: str) -> Path | None:
+    """A new `.NAME.<random>.tmp` directory in `parent` (mode 0777 less the umask, as mkdir gives)."""
+    for _ in range(100):
+        candidate = parent / f".{name}.{secrets.token_hex(6)}.tmp"
+        try:
+            os.mkdir(candidate)
+        except FileExistsError:
+            continue
+        except OSError:
+            return None
+        return candidate
+    return None
 
 
 def remove_stale_temps(path: str | os.PathLike[str]) -> None:
