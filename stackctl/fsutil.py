@@ -76,20 +76,20 @@ def write_tree(directory: str | os.PathLike[str], files: Iterable[tuple[str, byt
         try:
             if target.is_dir():
                 os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
-            names = []
-            for name, payload, mode in files:
-                fd = os.open(tmp / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-                try:
-                    os.fchmod(fd, mode)  # the umask does not narrow 0644 to 0600 or widen it
+            # Written in full, then the one fsync pass over the still open files (in batches that stay
+            # well inside the open-file limit), then the directory entries.
+            pending: list[int] = []
+            try:
+                for name, payload, mode in files:
+                    fd = os.open(tmp / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+                    pending.append(fd)
+                    os.fchmod(fd, mode)  # exactly `mode`: the umask does not change it
                     _write_all(fd, payload)
-                finally:
-                    os.close(fd)
-                names.append(name)
-            for name in names:  # the one fsync pass: the data first, then the directory entries
-                fd = os.open(tmp / name, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
+                    if len(pending) >= _OPEN_AT_ONCE:
+                        _sync_and_close(pending)
+                _sync_and_close(pending)
+            finally:
+                for fd in pending:
                     os.close(fd)
             _fsync_dir(tmp)
             if target.exists():
@@ -116,6 +116,15 @@ def write_tree(directory: str | os.PathLike[str], files: Iterable[tuple[str, byt
     finally:
         fcntl.flock(lock, fcntl.LOCK_UN)
         os.close(lock)
+
+
+_OPEN_AT_ONCE = 256
+
+
+def _sync_and_close(fds: list[int]) -> None:
+    while fds:
+        os.fsync(fds[-1])
+        os.close(fds.pop())
 
 
 def _write_all(fd: int, payload: bytes) -> None:
