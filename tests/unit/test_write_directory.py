@@ -55,14 +55,26 @@ class Calls:
         monkeypatch.setattr(os, "open", open_)
 
 
-def test_a_new_directory_is_one_rename_and_one_fsync_per_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("syncfs", [True, False], ids=["syncfs", "fsync-pass"])
+def test_a_new_directory_is_one_rename_and_one_flush(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     syncfs: bool) -> None:
+    flushes: list[Path] = []
+    if syncfs:
+        if not fsutil._syncfs_available():
+            pytest.skip("no syncfs(2) here")
+        real = fsutil._syncfs
+        monkeypatch.setattr(fsutil, "_syncfs", lambda d: flushes.append(d) or real(d))
+    else:
+        monkeypatch.setattr(fsutil, "_syncfs_available", lambda: False)
     calls = Calls(monkeypatch)
     out = tmp_path / "deploy"
     written = write.write_directory(_objects(50), out)
     assert len(written) == 51
     assert len(calls.renames) == 1 and calls.renames[0][1] == str(out)  # the directory, not each file
-    # each of the 51 files and the marker once, then the new directory and its parent (before: 2 per file)
-    assert calls.fsync == 51 + 1 + 2
+    if syncfs:  # one flush of the filesystem for the whole tree, then the two directories
+        assert len(flushes) == 1 and calls.fsync == 2
+    else:  # each of the 51 files and the marker once, then the two directories (before: 2 per file)
+        assert calls.fsync == 51 + 1 + 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["deploy"]  # no temp directory left
     for path in out.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == (0o600 if "-secret-" in path.name else 0o644), path.name
