@@ -170,7 +170,7 @@ def _parsed(text: str) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     if found is None:
         nodes = tuple(_compose(text))
         constructor = _loader(True)("")
-        found = (tuple(constructor.construct_document(node) for node in nodes), nodes)  # type: ignore[no-untyped-call]  # PyYAML stubs leave it untyped
+        found = (tuple(constructor.construct_document(node) for node in nodes), nodes)
         _PARSED[text] = found
     return found
 

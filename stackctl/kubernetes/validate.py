@@ -186,37 +186,25 @@ def _compile(schema: Any, defs: dict[str, Any], compiled: dict[str, Check]) -> C
             names = value if isinstance(value, list) else [value]
             if not all(isinstance(n, str) and n in _TYPES for n in names):
                 raise _Unsupported(f"type {value!r}")
-            tests = [_TYPES[n] for n in names]
-            checks.append(lambda v, tests=tests: any(t(v) for t in tests))
+            checks.append(_of_type([_TYPES[n] for n in names]))
         elif keyword in ("enum", "const"):
             options = value if keyword == "enum" else [value]
             if not isinstance(options, list) or not all(o is None or isinstance(o, str) for o in options):
                 raise _Unsupported(f"{keyword} {value!r}")
-            allowed = frozenset(options)
-            checks.append(lambda v, allowed=allowed: (v is None or isinstance(v, str)) and v in allowed)
+            checks.append(_one_of_values(frozenset(options)))
         elif keyword == "required":
-            keys = tuple(value)
-            checks.append(lambda v, keys=keys: not isinstance(v, dict) or all(key in v for key in keys))
+            checks.append(_has_keys(tuple(value)))
         elif keyword == "properties":
-            props = {name: _compile(sub, defs, compiled) for name, sub in value.items()}
-            checks.append(lambda v, props=props: not isinstance(v, dict) or all(
-                props[key](item) for key, item in v.items() if key in props))
+            checks.append(_properties({name: _compile(sub, defs, compiled) for name, sub in value.items()}))
         elif keyword == "additionalProperties":
-            known = frozenset(schema.get("properties") or {})
             if "patternProperties" in schema:
                 raise _Unsupported("patternProperties")
-            if value is False:
-                checks.append(lambda v, known=known: not isinstance(v, dict) or all(key in known for key in v))
-            else:
-                extra = _compile(value, defs, compiled)
-                checks.append(lambda v, known=known, extra=extra: not isinstance(v, dict) or all(
-                    extra(item) for key, item in v.items() if key not in known))
+            known = frozenset(schema.get("properties") or {})
+            checks.append(_only_keys(known) if value is False else _others(known, _compile(value, defs, compiled)))
         elif keyword == "items":
-            item_check = _compile(value, defs, compiled)
-            checks.append(lambda v, item_check=item_check: not isinstance(v, list) or all(map(item_check, v)))
+            checks.append(_items(_compile(value, defs, compiled)))
         elif keyword == "oneOf":
-            branches = [_compile(sub, defs, compiled) for sub in value]
-            checks.append(lambda v, branches=branches: sum(1 for b in branches if b(v)) == 1)
+            checks.append(_exactly_one([_compile(sub, defs, compiled) for sub in value]))
         elif keyword == "$ref":
             checks.append(_reference(value, defs, compiled))
         else:
@@ -224,6 +212,38 @@ def _compile(schema: Any, defs: dict[str, Any], compiled: dict[str, Check]) -> C
     if len(checks) == 1:
         return checks[0]
     return lambda v: all(c(v) for c in checks)
+
+
+def _of_type(tests: list[Check]) -> Check:
+    return lambda v: any(t(v) for t in tests)
+
+
+def _one_of_values(allowed: frozenset[str | None]) -> Check:
+    return lambda v: (v is None or isinstance(v, str)) and v in allowed
+
+
+def _has_keys(keys: tuple[str, ...]) -> Check:
+    return lambda v: not isinstance(v, dict) or all(key in v for key in keys)
+
+
+def _properties(props: dict[str, Check]) -> Check:
+    return lambda v: not isinstance(v, dict) or all(props[key](item) for key, item in v.items() if key in props)
+
+
+def _only_keys(known: frozenset[str]) -> Check:
+    return lambda v: not isinstance(v, dict) or all(key in known for key in v)
+
+
+def _others(known: frozenset[str], extra: Check) -> Check:
+    return lambda v: not isinstance(v, dict) or all(extra(item) for key, item in v.items() if key not in known)
+
+
+def _items(item: Check) -> Check:
+    return lambda v: not isinstance(v, list) or all(map(item, v))
+
+
+def _exactly_one(branches: list[Check]) -> Check:
+    return lambda v: sum(1 for b in branches if b(v)) == 1
 
 
 def _reference(ref: Any, defs: dict[str, Any], compiled: dict[str, Check]) -> Check:

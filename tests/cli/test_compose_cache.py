@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from stackctl.compose import cache
 from stackctl.compose import cli as docker_cli
 
 pytestmark = pytest.mark.docker
@@ -161,7 +160,8 @@ def test_the_cache_can_be_turned_off(proj: Any, cli: Callable[..., Any], monkeyp
     assert runs.count == 2
 
 
-def test_a_failed_compose_run_is_not_cached(proj: Any, cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_compose_run_is_not_cached(proj: Any, cli: Callable[..., Any],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     proj.write("base.yaml", "services:\n  base:\n    environment: [unclosed\n")
     runs = Runs(monkeypatch)
     assert cli("render", "kubernetes", "-p", "dev").exit_code != 0
