@@ -7,7 +7,7 @@ A stale answer is the worst bug a cache can have; each case here is one way to g
 from __future__ import annotations
 
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,16 +79,19 @@ class Runs:
 
 
 @pytest.fixture
-def proj(project: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.delenv("STACKCTL_COMPOSE_CACHE", raising=False)
-    monkeypatch.delenv("GREETING", raising=False)
+def proj(project: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for var in ("STACKCTL_COMPOSE_CACHE", "GREETING", "STACKCTL_DOCKER", "DOCKER_CONTEXT"):
+        monkeypatch.delenv(var, raising=False)
+    docker_cli.compose_plugin.cache_clear()  # an earlier test may have left "no plugin" (STACKCTL_DOCKER) behind
     project.write("compose.yaml", COMPOSE)
     project.write("base.yaml", BASE)
     project.write("inc/compose.yaml", INCLUDED)
     project.write("app.env", "FROM_ENV_FILE=envfile-1\n")
     project.write("values.env", "FROM_VALUES=values-1\n")
     project.profile("dev", PROFILE)
-    return project
+    assert docker_cli.compose_plugin() is not None, "the cache needs the Compose plugin binary"
+    yield project
+    docker_cli.compose_plugin.cache_clear()
 
 
 def _render(cli: Callable[..., Any]) -> str:
