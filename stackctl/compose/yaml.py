@@ -160,17 +160,25 @@ def documents(text: str) -> tuple[Any, ...]:
     return _parsed(text)[0]
 
 
-_PARSED: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+_PARSED: dict[str, Any] = {}  # text → (documents, nodes), or the YAMLError it raised
 
 
 def _parsed(text: str) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """(documents, their nodes) of `text`: composed by libyaml when installed (~10x faster than the
     pure-Python parser), bounds checked on the nodes, built by the Compose loader's constructor."""
+    import yaml
+
     found = _PARSED.get(text)
+    if isinstance(found, yaml.YAMLError):
+        raise found  # a text refused once is refused again without a second parse
     if found is None:
-        nodes = tuple(_compose(text))
-        constructor = _loader(True)("")
-        found = (tuple(constructor.construct_document(node) for node in nodes), nodes)
+        try:
+            nodes = tuple(_compose(text))
+            constructor = _loader(True)("")
+            found = (tuple(constructor.construct_document(node) for node in nodes), nodes)
+        except yaml.YAMLError as exc:
+            _PARSED[text] = exc
+            raise
         _PARSED[text] = found
     return found
 
