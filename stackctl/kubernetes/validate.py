@@ -174,11 +174,15 @@ def _checker(version: str, kind: str, api_version: str) -> Check | None:
 
 
 def _compile(schema: Any, defs: dict[str, Any], compiled: dict[str, Check]) -> Check:
+    """The check of one schema node: plain loops in closures, an object's keywords in one pass."""
     if schema is True or schema == {}:
-        return lambda v: True
+        return _anything
     if not isinstance(schema, dict):
         raise _Unsupported(repr(schema))
     checks: list[Check] = []
+    props: dict[str, Check] | None = None
+    additional: Check | bool | None = None
+    required: tuple[str, ...] = ()
     for keyword, value in schema.items():
         if keyword in _ANNOTATIONS or keyword.startswith("x-"):
             continue
@@ -193,49 +197,68 @@ def _compile(schema: Any, defs: dict[str, Any], compiled: dict[str, Check]) -> C
                 raise _Unsupported(f"{keyword} {value!r}")
             checks.append(_one_of_values(frozenset(options)))
         elif keyword == "required":
-            checks.append(_has_keys(tuple(value)))
+            required = tuple(value)
         elif keyword == "properties":
-            checks.append(_properties({name: _compile(sub, defs, compiled) for name, sub in value.items()}))
+            props = {name: _compile(sub, defs, compiled) for name, sub in value.items()}
         elif keyword == "additionalProperties":
-            if "patternProperties" in schema:
-                raise _Unsupported("patternProperties")
-            known = frozenset(schema.get("properties") or {})
-            checks.append(_only_keys(known) if value is False else _others(known, _compile(value, defs, compiled)))
+            additional = False if value is False else _compile(value, defs, compiled)
         elif keyword == "items":
             checks.append(_items(_compile(value, defs, compiled)))
         elif keyword == "oneOf":
             checks.append(_exactly_one([_compile(sub, defs, compiled) for sub in value]))
         elif keyword == "$ref":
             checks.append(_reference(value, defs, compiled))
-        else:
+        else:  # patternProperties, minimum, pattern, ...: jsonschema checks this kind
             raise _Unsupported(keyword)
+    if props is not None or additional is not None or required:
+        checks.append(_object(props or {}, additional, required))
+    return _all(checks)
+
+
+def _anything(v: Any) -> bool:
+    return True
+
+
+def _all(checks: list[Check]) -> Check:
+    if not checks:
+        return _anything
     if len(checks) == 1:
         return checks[0]
+    if len(checks) == 2:
+        first, second = checks
+        return lambda v: first(v) and second(v)
     return lambda v: all(c(v) for c in checks)
 
 
 def _of_type(tests: list[Check]) -> Check:
-    return lambda v: any(t(v) for t in tests)
+    if len(tests) == 1:
+        return tests[0]
+    first, *rest = tests
+    return lambda v: first(v) or any(t(v) for t in rest)
 
 
 def _one_of_values(allowed: frozenset[str | None]) -> Check:
     return lambda v: (v is None or isinstance(v, str)) and v in allowed
 
 
-def _has_keys(keys: tuple[str, ...]) -> Check:
-    return lambda v: not isinstance(v, dict) or all(key in v for key in keys)
+def _object(props: dict[str, Check], additional: Check | bool | None, required: tuple[str, ...]) -> Check:
+    """`properties`, `additionalProperties` (False, a schema, or absent: anything) and `required` of
+    one object schema, in one pass over the instance's keys."""
+    other = additional if callable(additional) else None
+    closed = additional is False
 
-
-def _properties(props: dict[str, Check]) -> Check:
-    return lambda v: not isinstance(v, dict) or all(props[key](item) for key, item in v.items() if key in props)
-
-
-def _only_keys(known: frozenset[str]) -> Check:
-    return lambda v: not isinstance(v, dict) or all(key in known for key in v)
-
-
-def _others(known: frozenset[str], extra: Check) -> Check:
-    return lambda v: not isinstance(v, dict) or all(extra(item) for key, item in v.items() if key not in known)
+    def check(v: Any) -> bool:
+        if not isinstance(v, dict):
+            return True
+        for key, item in v.items():
+            sub = props.get(key)
+            if sub is not None:
+                if not sub(item):
+                    return False
+            elif closed or (other is not None and not other(item)):
+                return False
+        return all(map(v.__contains__, required))
+    return check
 
 
 def _items(item: Check) -> Check:
@@ -247,15 +270,21 @@ def _exactly_one(branches: list[Check]) -> Check:
 
 
 def _reference(ref: Any, defs: dict[str, Any], compiled: dict[str, Check]) -> Check:
-    """A `$ref` into the definitions, compiled once per definition (recursive ones included: the
-    check is looked up when it runs)."""
+    """A `$ref` into the definitions, compiled once per definition. A definition still being compiled
+    (a recursive one) is looked up when the check runs; any other is the definition's check itself."""
     where, marker, name = str(ref).partition("#/$defs/")
     if not marker or not (where == "" or where.endswith("/_definitions.json")) or name not in defs:
         raise _Unsupported(f"$ref {ref!r}")
-    if name not in compiled:
-        compiled[name] = lambda v: True  # a placeholder while compiling a recursive definition
+    if name in compiled:
+        found = compiled[name]
+        return found if found is not _anything else lambda v: compiled[name](v)
+    compiled[name] = _anything  # a placeholder while compiling this definition (it may refer to itself)
+    try:
         compiled[name] = _compile(defs[name], defs, compiled)
-    return lambda v: compiled[name](v)
+    except _Unsupported:
+        del compiled[name]
+        raise
+    return compiled[name]
 
 
 def _path(parts: Iterable[Any]) -> str:
