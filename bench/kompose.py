@@ -160,8 +160,12 @@ def generate(root: Path, n: int) -> Path:
 # ---------------------------------------------------------------------------------------------
 # Running a command
 # ---------------------------------------------------------------------------------------------
-def run_once(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, int]:
-    """(wall seconds, peak RSS in KiB of the child) of one run; raises when it fails."""
+Sample = tuple[float, int, float]
+
+
+def run_once(cmd: list[str], cwd: Path, env: dict[str, str]) -> Sample:
+    """(wall seconds, peak RSS in KiB, CPU seconds) of one run of the child (its CPU includes the
+    processes it waited for: `docker compose config`); raises when it fails."""
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -173,10 +177,10 @@ def run_once(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, int
             err.seek(0)
             tail = err.read().decode(errors="replace").strip().splitlines()[-5:]
             raise RuntimeError(f"`{' '.join(cmd)}` exited {proc.returncode}: " + " | ".join(tail))
-    return elapsed, usage.ru_maxrss
+    return elapsed, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
-def paired(a: Callable[[], tuple[float, int]], b: Callable[[], tuple[float, int]], runs: int) -> dict[str, Any]:
+def paired(a: Callable[[], Sample], b: Callable[[], Sample], runs: int) -> dict[str, Any]:
     """Alternating pairs after one warm-up of each; the median of the per-pair ratios a/b."""
     a()
     b()
@@ -185,17 +189,20 @@ def paired(a: Callable[[], tuple[float, int]], b: Callable[[], tuple[float, int]
     ma: list[int] = []
     mb: list[int] = []
     ratios: list[float] = []
+    cpu_ratios: list[float] = []
     for i in range(runs):
         first, second = (a, b) if i % 2 == 0 else (b, a)
         r1, r2 = first(), second()
-        (sa, xa), (sb, xb) = (r1, r2) if i % 2 == 0 else (r2, r1)
+        (sa, xa, ca), (sb, xb, cb) = (r1, r2) if i % 2 == 0 else (r2, r1)
         ta.append(sa)
         tb.append(sb)
         ma.append(xa)
         mb.append(xb)
         ratios.append(sa / sb)
+        cpu_ratios.append(ca / cb if cb else float("inf"))
     return {"stackctl_median_s": round(statistics.median(ta), 4), "kompose_median_s": round(statistics.median(tb), 4),
             "ratio": round(statistics.median(ratios), 3), "ratios": [round(r, 3) for r in ratios],
+            "cpu_ratio": round(statistics.median(cpu_ratios), 3),
             "stackctl_peak_mib": round(max(ma) / 1024, 1), "kompose_peak_mib": round(max(mb) / 1024, 1)}
 
 
@@ -234,7 +241,7 @@ def run(args: Any) -> dict[str, Any]:
     try:
         projects = {n: generate(work, n) for n in (5, 300, 3000)}
 
-        def stk(n: int, *extra: str, out: bool = False, cache: bool = True) -> Callable[[], tuple[float, int]]:
+        def stk(n: int, *extra: str, out: bool = False, cache: bool = True) -> Callable[[], Sample]:
             e = env if cache else {**env, "STACKCTL_COMPOSE_CACHE": "0"}
 
             def go() -> tuple[float, int]:
@@ -242,13 +249,13 @@ def run(args: Any) -> dict[str, Any]:
                 return run_once([*stackctl, *extra, *more], projects[n], e)
             return go
 
-        def kmp(n: int, *, out: bool = False) -> Callable[[], tuple[float, int]]:
+        def kmp(n: int, *, out: bool = False) -> Callable[[], Sample]:
             def go() -> tuple[float, int]:
                 more = ["-o", str(fresh_dir()) + "/"] if out else ["--stdout"]
                 return run_once([kompose, "convert", "-f", "compose.yaml", *more], projects[n], env)
             return go
 
-        plan: dict[str, tuple[Callable[[], tuple[float, int]], Callable[[], tuple[float, int]]]] = {
+        plan: dict[str, tuple[Callable[[], Sample], Callable[[], Sample]]] = {
             "stdout-300": (stk(300), kmp(300)),
             "dir-300": (stk(300, out=True), kmp(300, out=True)),
             "validate-300": (stk(300, "--validate"), kmp(300)),
@@ -275,9 +282,10 @@ def run(args: Any) -> dict[str, Any]:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"    paired alternating runs ({runs} pairs after a warm-up each); ratio = median of stackctl/kompose")
+    print(f"    paired alternating runs ({runs} pairs after a warm-up each); ratio = median of the pairs' "
+          "stackctl/kompose wall times (cpu ratio: the same of user+sys CPU, for a loaded machine)")
     print(f"    {'case':<16} {'stackctl s':>10} {'kompose s':>10} {'ratio':>7} {'goal':>8}  "
-          f"{'peak MiB stackctl/kompose':>26}")
+          f"{'peak MiB stackctl/kompose':>26}  cpu ratio")
     passed = True
     for name, r in results.items():
         if name == "linear-3000":
@@ -292,7 +300,8 @@ def run(args: Any) -> dict[str, Any]:
         r["passed"] = ok
         passed = passed and ok
         print(f"    {name:<16} {r['stackctl_median_s']:>10.3f} {r['kompose_median_s']:>10.3f} {shown:>7} {goal:>8}  "
-              f"{r['stackctl_peak_mib']:>12.0f} / {r['kompose_peak_mib']:<10.0f} {'' if ok else 'MISSED'}")
+              f"{r['stackctl_peak_mib']:>12.0f} / {r['kompose_peak_mib']:<12.0f} {r['cpu_ratio']:>6.2f}"
+              f"{'' if ok else '  MISSED'}")
     summary = ", ".join(f"{k} {v['ratio']:.2f}x" for k, v in results.items() if k in GOALS)
     if "linear-3000" in results:
         summary += f", 3000 per-service x{results['linear-3000']['per_service_vs_300']:.2f}"
