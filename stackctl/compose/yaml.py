@@ -165,42 +165,37 @@ _PARSED: dict[str, Any] = {}  # text → (documents, nodes), or the YAMLError it
 
 def _parsed(text: str) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """(documents, their nodes) of `text`: composed by libyaml when installed (~10x faster than the
-    pure-Python parser), bounds checked on the nodes, built by the Compose loader's constructor."""
+    pure-Python parser), bounds checked on the nodes, built by the Compose loader's constructor.
+
+    libyaml refuses more than 1,000 levels of nesting itself (its recursive composer cannot overflow
+    the C stack). Any error on that path (libyaml's, our bounds', the constructor's) is raised by the
+    pure-Python parser instead, so the messages, with their marks and snippets, are the same with or
+    without libyaml (and our depth error stands for a document libyaml refuses as too deep)."""
     import yaml
 
     found = _PARSED.get(text)
     if isinstance(found, yaml.YAMLError):
         raise found  # a text refused once is refused again without a second parse
-    if found is None:
+    if found is not None:
+        return found  # type: ignore[no-any-return]  # the (documents, nodes) stored below
+    constructor = _loader(True)("")
+    try:
+        if not getattr(yaml, "__with_libyaml__", False):
+            raise yaml.YAMLError("no libyaml")
+        nodes = tuple(yaml.compose_all(text, Loader=yaml.CSafeLoader))  # a safe loader: safe
+        for node in nodes:
+            if "*" in text or not _tree_within_bounds(node):
+                check_expansion(node)  # the exact check
+        found = (tuple(constructor.construct_document(node) for node in nodes), nodes)
+    except yaml.YAMLError:
         try:
-            nodes = tuple(_compose(text))
-            constructor = _loader(True)("")
+            nodes = tuple(yaml.compose_all(text, Loader=_loader(True)))  # a SafeLoader subclass: safe
             found = (tuple(constructor.construct_document(node) for node in nodes), nodes)
         except yaml.YAMLError as exc:
             _PARSED[text] = exc
             raise
-        _PARSED[text] = found
+    _PARSED[text] = found
     return found
-
-
-def _compose(text: str) -> list[Any]:
-    """The node of every document, within the bounds. libyaml refuses more than 1,000 levels of
-    nesting itself (so its recursive composer cannot overflow the C stack); its nodes are then checked
-    like ours. Any error of libyaml's is raised again by the pure-Python parser, so the messages (and
-    our depth error for a document libyaml refuses as too deep) are the same with or without it."""
-    import yaml
-
-    if getattr(yaml, "__with_libyaml__", False):
-        try:
-            nodes = list(yaml.compose_all(text, Loader=yaml.CSafeLoader))  # a safe loader: safe
-        except yaml.YAMLError:
-            pass  # parsed again below, for the same error text
-        else:
-            for node in nodes:
-                if "*" in text or not _tree_within_bounds(node):
-                    check_expansion(node)  # the exact check (and its located error)
-            return nodes
-    return list(yaml.compose_all(text, Loader=_loader(True)))  # a SafeLoader subclass: safe
 
 
 def safe_load(text: str) -> Any:
