@@ -261,6 +261,10 @@ def run(args: Any) -> dict[str, Any]:
             "validate-300": (stk(300, "--validate"), kmp(300)),
             "small": (stk(5), kmp(5)),
             "small-no-cache": (stk(5, cache=False), kmp(5)),
+            # the floor of the small case: Python itself, then Python importing stackctl's CLI (typer, rich)
+            "floor-python": (lambda: run_once([sys.executable, "-c", "pass"], projects[5], env), kmp(5)),
+            "floor-cli-import": (lambda: run_once([sys.executable, "-c", "import stackctl.cli.app"], projects[5], env),
+                                 kmp(5)),
         }
         for name in cases:
             if name == "linear-3000":
@@ -272,8 +276,8 @@ def run(args: Any) -> dict[str, Any]:
                     (big["kompose_median_s"] / 3000) / (base["kompose_median_s"] / 300), 3)
                 results[name] = big
             elif name == "small":
-                results["small"] = paired(*plan["small"], runs)
-                results["small-no-cache"] = paired(*plan["small-no-cache"], runs)
+                for case in ("small", "small-no-cache", "floor-python", "floor-cli-import"):
+                    results[case] = paired(*plan[case], runs)
             elif name in plan:
                 results[name] = paired(*plan[name], runs)
                 cleanup_out()
