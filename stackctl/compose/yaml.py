@@ -161,6 +161,7 @@ def documents(text: str) -> tuple[Any, ...]:
 
 
 _PARSED: dict[str, Any] = {}  # text → (documents, nodes), or the YAMLError it raised
+_PARSED_MAX = 64  # texts kept (a command reads a handful; a long-lived process must not grow without end)
 
 
 def _parsed(text: str) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
@@ -192,10 +193,16 @@ def _parsed(text: str) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
             nodes = tuple(yaml.compose_all(text, Loader=_loader(True)))  # a SafeLoader subclass: safe
             found = (tuple(constructor.construct_document(node) for node in nodes), nodes)
         except yaml.YAMLError as exc:
-            _PARSED[text] = exc
+            _remember(text, exc)
             raise
-    _PARSED[text] = found
+    _remember(text, found)
     return found
+
+
+def _remember(text: str, parsed: Any) -> None:
+    while len(_PARSED) >= _PARSED_MAX:
+        del _PARSED[next(iter(_PARSED))]  # the oldest first
+    _PARSED[text] = parsed
 
 
 def safe_load(text: str) -> Any:
