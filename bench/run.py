@@ -64,6 +64,8 @@ def build_parser(modules: dict[str, ModuleType]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bench/run.py",
         description="Run stackctl benchmarks (all, or the ones named).",
+        # two benchmarks may share an option (fuzz and secrets_crash both take --seed: one dest, one meaning)
+        conflict_handler="resolve",
     )
     parser.add_argument(
         "names", nargs="*", metavar="NAME",

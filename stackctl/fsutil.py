@@ -10,10 +10,16 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import os
+import secrets
+import shutil
+import stat
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 SECRET_MODE = 0o600
 PUBLIC_MODE = 0o644
@@ -42,6 +48,149 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str, *, mode: int =
             os.unlink(tmp)
         raise
     _fsync_dir(target.parent)
+
+
+def write_tree(directory: str | os.PathLike[str], files: Iterable[tuple[str, bytes, int]]) -> bool:
+    """Replace `directory` by one holding exactly `files` ((name, content, mode) each): every file
+    written into a new hidden directory next to it, one fsync pass, then the directory renamed into
+    place (an existing one renamed aside first and removed). A reader sees the old tree or the new
+    one, never a mix, and a crash leaves a hidden `.NAME.*.tmp` that the next write sweeps.
+
+    Why not `atomic_write` per file: its fsync and rename per file cost ~10 ms each on a journaling
+    filesystem; 800 files of a 300-service render spent 8 s there. Returns False, having written
+    nothing, where a rename cannot stand for the directory (a symlink or a mount point, a parent we
+    may not write to, another filesystem): the caller then writes file by file."""
+    target = Path(directory)
+    parent = target.parent
+    if target.is_symlink() or (target.exists() and (not target.is_dir() or os.path.ismount(target))):
+        return False
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        lock = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one writer of this directory at a time (and the sweep below)
+        for stale in parent.glob(f".{target.name}.*.tmp"):
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = _new_hidden_dir(parent, target.name)
+        if tmp is None:
+            return False
+        try:
+            if target.is_dir():
+                os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
+            # Written in full, then flushed at once: one syncfs (Linux: one journal commit for the whole
+            # tree), else one fsync pass over the files still open (in batches well inside the
+            # open-file limit); then the directory entries.
+            synced = _syncfs_available()
+            pending: list[int] = []
+            names: list[str] = []
+            try:
+                for name, payload, mode in files:
+                    names.append(name)
+                    fd = os.open(tmp / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+                    pending.append(fd)
+                    os.fchmod(fd, mode)  # exactly `mode`: the umask does not change it
+                    _write_all(fd, payload)
+                    if synced:
+                        os.close(pending.pop())
+                    elif len(pending) >= _OPEN_AT_ONCE:
+                        _sync_and_close(pending)
+                _sync_and_close(pending)
+            finally:
+                for fd in pending:
+                    os.close(fd)
+            if synced and not _syncfs(tmp):
+                for name in names:  # syncfs refused: the fsync pass after all
+                    fd = os.open(tmp / name, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+            _fsync_dir(tmp)
+            if target.exists():
+                aside = parent / f".{target.name}.{tmp.name.split('.')[-2]}.old.tmp"
+                os.rename(target, aside)
+                try:
+                    os.rename(tmp, target)
+                except OSError:
+                    os.rename(aside, target)
+                    raise
+                shutil.rmtree(aside, ignore_errors=True)
+            else:
+                os.rename(tmp, target)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if exc.errno in (errno.EXDEV, errno.EBUSY, errno.EPERM, errno.EACCES):
+                return False
+            raise
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _fsync_dir(parent)
+        return True
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)
+
+
+_OPEN_AT_ONCE = 256
+
+
+@functools.cache
+def _libc_syncfs() -> Any:
+    """libc's syncfs(2) (Linux), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+
+
+def _syncfs_available() -> bool:
+    return _libc_syncfs() is not None
+
+
+def _syncfs(directory: Path) -> bool:
+    """Flush the filesystem holding `directory` (data and metadata, every file in it). False if
+    that failed: the caller then fsyncs what it wrote one by one."""
+    call = _libc_syncfs()
+    if call is None:
+        return False
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return bool(call(fd) == 0)
+    finally:
+        os.close(fd)
+
+
+def _sync_and_close(fds: list[int]) -> None:
+    while fds:
+        os.fsync(fds[-1])
+        os.close(fds.pop())
+
+
+def _write_all(fd: int, payload: bytes) -> None:
+    view = memoryview(payload)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _new_hidden_dir(parent: Path, name: str) -> Path | None:
+    """A new `.NAME.<random>.tmp` directory in `parent` (mode 0777 less the umask, as mkdir gives)."""
+    for _ in range(100):
+        candidate = parent / f".{name}.{secrets.token_hex(6)}.tmp"
+        try:
+            os.mkdir(candidate)
+        except FileExistsError:
+            continue
+        except OSError:
+            return None
+        return candidate
+    return None
 
 
 def remove_stale_temps(path: str | os.PathLike[str]) -> None:

@@ -242,8 +242,12 @@ def resolve(invocation: ComposeInvocation, *, root: Path, environ: Mapping[str, 
             shown = [display(f, root) for f in invocation.env_files] or [first_file(invocation, root) or "."]
             raise ComposeFileError(f"{name} holds a NUL byte, which cannot be passed to `docker compose` in its "
                                    f"environment", file=shown[0])
-    res = docker_cli.compose([*invocation.global_args(), "config", "--format", "json"], cwd=root, env=env,
-                             check=False, timeout=120, memory_limit=docker_cli.COMPOSE_CONFIG_MEMORY)
+    # answered from the cache of Compose's JSON while every input Compose reads is unchanged
+    from stackctl.compose.cache import compose_config
+
+    res = compose_config([*invocation.global_args(), "config", "--format", "json"], files=invocation.files,
+                         env_files=invocation.env_files, project_directory=invocation.project_directory,
+                         root=root, env=env, timeout=120, memory_limit=docker_cli.COMPOSE_CONFIG_MEMORY)
     warnings = [m.Warning_("compose", msg) for msg in _compose_messages(res.stderr, "warning")]
     if res.returncode != 0:
         error = _config_error(res.stderr, invocation, root, env)

@@ -75,6 +75,27 @@ def check_expansion(root: Any) -> None:
         stack.extend((c, False) for c in _children(node) if id(c) not in size)
 
 
+def _tree_within_bounds(root: Any) -> bool:
+    """True if a node tree without aliases is within MAX_DEPTH and MAX_NODES: one plain walk, ~10x
+    cheaper than `check_expansion`'s memoized one (which a graph with aliases needs)."""
+    count = 0
+    stack: list[tuple[Any, int]] = [(root, 1)]
+    while stack:
+        node, level = stack.pop()
+        count += 1
+        if level > MAX_DEPTH or count > MAX_NODES:
+            return False
+        value = node.value
+        if type(value) is list:  # a mapping ([(key, value), ...]) or a sequence ([node, ...])
+            for item in value:
+                if type(item) is tuple:
+                    stack.append((item[0], level + 1))
+                    stack.append((item[1], level + 1))
+                else:
+                    stack.append((item, level + 1))
+    return True
+
+
 def _loader(compose_tags: bool) -> type:
     name = "compose" if compose_tags else "safe"
     if name in _cache:
@@ -114,16 +135,74 @@ def _loader(compose_tags: bool) -> type:
 
 
 def load(text: str) -> Any:
-    """The first document of a Compose file (yaml.YAMLError on bad YAML or one beyond the bounds)."""
+    """The first document of a Compose file (yaml.YAMLError on bad YAML or one beyond the bounds), as
+    `yaml.load` reads it (a second document is an error). Parsed once per process (`documents`)."""
     import yaml
 
-    return yaml.load(text, Loader=_loader(True))  # a SafeLoader subclass: safe
+    docs, nodes = _parsed(text)
+    if len(nodes) > 1:
+        raise yaml.composer.ComposerError("expected a single document in the stream", nodes[0].start_mark,
+                                          "but found another document", nodes[1].start_mark)
+    return docs[0] if docs else None
 
 
 def load_all(text: str) -> Iterator[Any]:
+    """Every document of a Compose file. Parsed once per process (`documents`)."""
+    return iter(_parsed(text)[0])
+
+
+def documents(text: str) -> tuple[Any, ...]:
+    """Every document of a Compose file, parsed once per process and text: one command reads a
+    Compose file in several places (the bounds check before `docker compose config`, the variable
+    scan, the environment templates, the secrets a volume holds), and a 300-service file takes
+    ~0.1 s to parse even with libyaml. Keyed by the text itself, so an edited file is parsed anew.
+    The trees are shared: callers read them and never change them."""
+    return _parsed(text)[0]
+
+
+_PARSED: dict[str, Any] = {}  # text → (documents, nodes), or the YAMLError it raised
+_PARSED_MAX = 64  # texts kept (a command reads a handful; a long-lived process must not grow without end)
+
+
+def _parsed(text: str) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """(documents, their nodes) of `text`: composed by libyaml when installed (~10x faster than the
+    pure-Python parser), bounds checked on the nodes, built by the Compose loader's constructor.
+
+    libyaml refuses more than 1,000 levels of nesting itself (its recursive composer cannot overflow
+    the C stack). Any error on that path (libyaml's, our bounds', the constructor's) is raised by the
+    pure-Python parser instead, so the messages, with their marks and snippets, are the same with or
+    without libyaml (and our depth error stands for a document libyaml refuses as too deep)."""
     import yaml
 
-    return yaml.load_all(text, Loader=_loader(True))  # a SafeLoader subclass: safe
+    found = _PARSED.get(text)
+    if isinstance(found, yaml.YAMLError):
+        raise found  # a text refused once is refused again without a second parse
+    if found is not None:
+        return found  # type: ignore[no-any-return]  # the (documents, nodes) stored below
+    constructor = _loader(True)("")
+    try:
+        if not getattr(yaml, "__with_libyaml__", False):
+            raise yaml.YAMLError("no libyaml")
+        nodes = tuple(yaml.compose_all(text, Loader=yaml.CSafeLoader))  # a safe loader: safe
+        for node in nodes:
+            if "*" in text or not _tree_within_bounds(node):
+                check_expansion(node)  # the exact check
+        found = (tuple(constructor.construct_document(node) for node in nodes), nodes)
+    except yaml.YAMLError:
+        try:
+            nodes = tuple(yaml.compose_all(text, Loader=_loader(True)))  # a SafeLoader subclass: safe
+            found = (tuple(constructor.construct_document(node) for node in nodes), nodes)
+        except yaml.YAMLError as exc:
+            _remember(text, exc)
+            raise
+    _remember(text, found)
+    return found
+
+
+def _remember(text: str, parsed: Any) -> None:
+    while len(_PARSED) >= _PARSED_MAX:
+        del _PARSED[next(iter(_PARSED))]  # the oldest first
+    _PARSED[text] = parsed
 
 
 def safe_load(text: str) -> Any:
@@ -151,14 +230,7 @@ def bounds_problem(text: str) -> tuple[str, int] | None:
     import yaml
 
     try:
-        if shallow and getattr(yaml, "__with_libyaml__", False):
-            # libyaml composes ~10 times faster (recursing in C, fine this shallow); the aliases are then
-            # counted the same way
-            for node in yaml.compose_all(text, Loader=yaml.CSafeLoader):  # a safe loader: safe
-                check_expansion(node)
-        else:
-            for _ in yaml.compose_all(text, Loader=_loader(True)):  # a SafeLoader subclass: safe
-                pass
+        _parsed(text)  # the one parse of this text in this command (`documents`)
     except yaml.MarkedYAMLError as exc:
         if getattr(exc, "stackctl_bound", False) and exc.problem_mark is not None:
             return str(exc.problem), exc.problem_mark.line + 1

@@ -5,8 +5,8 @@ label and data keys sorted), no YAML anchors, block style, multi-line strings as
 line folding (`stackctl.kubernetes.yamltext`: the same bytes on every machine).
 
 A directory render writes every Secret with mode 0600 (they may hold values) and the rest 0644,
-each file atomically, and removes the files of a previous render that are no longer produced. It
-refuses a non-empty directory that stackctl did not write.
+the whole directory at once (a new one renamed into place: no file of a previous render that is no
+longer produced stays behind). It refuses a non-empty directory that stackctl did not write.
 
 What is written must be safe to apply. A Secret rendered without its values (the renderer's default:
 `stackctl.io/values: omitted`, every key empty) is valid YAML that `kubectl apply` accepts, and
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from stackctl.errors import InputError
-from stackctl.fsutil import PUBLIC_MODE, SECRET_MODE, atomic_write
+from stackctl.fsutil import PUBLIC_MODE, SECRET_MODE, atomic_write, write_tree
 from stackctl.kubernetes.labels import A_VALUES
 from stackctl.kubernetes.names import gc_paused
 
@@ -75,29 +75,38 @@ def file_name(index: int, obj: dict[str, Any]) -> str:
 
 def write_directory(objects: Sequence[dict[str, Any]], directory: Path, *, fmt: str = "yaml",
                     shown: str | None = None) -> list[Path]:
-    """Write one file per object (plus kustomization.yaml for `kustomize`). Returns the paths written."""
+    """Write one file per object (plus kustomization.yaml for `kustomize`). Returns the paths written.
+
+    The whole directory is written at once (`fsutil.write_tree`: a new directory, one fsync pass, one
+    rename), so `kubectl apply -f DIR` never sees half of a render. A directory that also holds files
+    of the user's (not listed by the previous render) keeps them: it is written file by file."""
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r} (expected one of: {', '.join(FORMATS)})", field="--format")
     shown = shown or str(directory)
     previous = _previous_files(directory, shown)
-    directory.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
+    files: list[tuple[str, str, int]] = []
     names: list[str] = []
     for i, obj in enumerate(objects):
         name = file_name(i, obj)
-        mode = SECRET_MODE if obj["kind"] == "Secret" else PUBLIC_MODE
-        atomic_write(directory / name, to_yaml(obj), mode=mode)
+        files.append((name, to_yaml(obj), SECRET_MODE if obj["kind"] == "Secret" else PUBLIC_MODE))
         names.append(name)
-        written.append(directory / name)
     if fmt == "kustomize":
         kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-                         "resources": names}
-        atomic_write(directory / "kustomization.yaml", to_yaml(kustomization))
+                         "resources": list(names)}
+        files.append(("kustomization.yaml", to_yaml(kustomization), PUBLIC_MODE))
         names.append("kustomization.yaml")
-        written.append(directory / "kustomization.yaml")
+    marker = json.dumps({"written-by": "stackctl render", "files": names}, indent=1) + "\n"
+    written = [directory / name for name in names]
+    others = set(os.listdir(directory)) - previous - {MARKER} if directory.is_dir() else set()
+    if not others and write_tree(directory, [(name, text.encode("utf-8"), mode) for name, text, mode in files]
+                                 + [(MARKER, marker.encode("utf-8"), PUBLIC_MODE)]):
+        return written
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text, mode in files:
+        atomic_write(directory / name, text, mode=mode)
     for stale in sorted(previous - set(names)):
         (directory / stale).unlink(missing_ok=True)
-    atomic_write(directory / MARKER, json.dumps({"written-by": "stackctl render", "files": names}, indent=1) + "\n")
+    atomic_write(directory / MARKER, marker)
     return written
 
 

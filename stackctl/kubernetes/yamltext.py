@@ -12,7 +12,7 @@ Its output is checked to load back to the same data (tests/unit/test_render_yaml
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from stackctl.kubernetes.names import FileMode
@@ -34,10 +34,17 @@ _ESCAPES = {"\0": "\\0", "\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v
 
 def dump(data: Any) -> str:
     """One YAML document (no `---`) for `data`."""
+    out: list[str] = []
     if isinstance(data, Mapping):
-        return "".join(_mapping(data, 0)) if data else "{}\n"
+        if not data:
+            return "{}\n"
+        _mapping(out, data, 0)
+        return "".join(out)
     if isinstance(data, (list, tuple)):
-        return "".join(_sequence(data, 0)) if data else "[]\n"
+        if not data:
+            return "[]\n"
+        _sequence(out, data, 0)
+        return "".join(out)
     return _scalar(data, 0) + "\n"
 
 
@@ -45,36 +52,63 @@ def dump_all(documents: Sequence[Any]) -> str:
     return "".join(f"---\n{dump(doc)}" for doc in documents)
 
 
-def _mapping(data: Mapping[str, Any], indent: int) -> Iterator[str]:
+# A string's written form depends on its indentation only when it is a `|` block (multi-line), and a
+# render writes the same keys and many of the same values thousands of times: memoized. Bounded so a
+# long-lived process (the tests) does not grow without end.
+_KEYS: dict[str, str] = {}
+_VALUES: dict[str, str] = {}
+_MEMO_LIMIT = 100_000
+
+
+def _key(key: Any) -> str:
+    text = str(key)
+    found = _KEYS.get(text)
+    if found is None:
+        found = _string(text, 0, key=True)
+        if len(_KEYS) < _MEMO_LIMIT:
+            _KEYS[text] = found
+    return found
+
+
+def _mapping(out: list[str], data: Mapping[str, Any], indent: int) -> None:
     pad = " " * indent
     for key, value in data.items():
-        head = f"{pad}{_scalar(str(key), indent, key=True)}:"
+        head = f"{pad}{_key(key)}:"
         if isinstance(value, Mapping) and value:
-            yield head + "\n"
-            yield from _mapping(value, indent + 2)
+            out.append(head + "\n")
+            _mapping(out, value, indent + 2)
         elif isinstance(value, (list, tuple)) and value:
-            yield head + "\n"
-            yield from _sequence(value, indent)  # `- ` at the key's indentation, as kubectl writes it
+            out.append(head + "\n")
+            _sequence(out, value, indent)  # `- ` at the key's indentation, as kubectl writes it
         else:
-            yield f"{head} {_scalar(value, indent + 2)}\n"
+            out.append(f"{head} {_scalar(value, indent + 2)}\n")
 
 
-def _sequence(items: Sequence[Any], indent: int) -> Iterator[str]:
+def _sequence(out: list[str], items: Sequence[Any], indent: int) -> None:
     pad = " " * indent
     for item in items:
         if isinstance(item, Mapping) and item:
-            lines = list(_mapping(item, indent + 2))
-            yield f"{pad}- {lines[0][indent + 2:]}"
-            yield from lines[1:]
+            first = len(out)
+            _mapping(out, item, indent + 2)
+            out[first] = f"{pad}- {out[first][indent + 2:]}"
         elif isinstance(item, (list, tuple)) and item:
-            lines = list(_sequence(item, indent + 2))
-            yield f"{pad}- {lines[0][indent + 2:]}"
-            yield from lines[1:]
+            first = len(out)
+            _sequence(out, item, indent + 2)
+            out[first] = f"{pad}- {out[first][indent + 2:]}"
         else:
-            yield f"{pad}- {_scalar(item, indent + 2)}\n"
+            out.append(f"{pad}- {_scalar(item, indent + 2)}\n")
 
 
 def _scalar(value: Any, indent: int, *, key: bool = False) -> str:
+    if type(value) is str:  # the common case first
+        if "\n" in value:
+            return _string(value, indent, key=key)
+        found = _VALUES.get(value)
+        if found is None:
+            found = _string(value, indent, key=key)
+            if len(_VALUES) < _MEMO_LIMIT:
+                _VALUES[value] = found
+        return found
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -89,7 +123,10 @@ def _scalar(value: Any, indent: int, *, key: bool = False) -> str:
         return "{}"
     if isinstance(value, (list, tuple)):
         return "[]"
-    text = str(value)
+    return _string(str(value), indent, key=key)
+
+
+def _string(text: str, indent: int, *, key: bool = False) -> str:
     if not key and "\n" in text and _literal_ok(text):
         return _literal(text, indent)
     if _plain_ok(text):
