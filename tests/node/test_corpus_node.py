@@ -10,8 +10,8 @@ the named reason. The namespace is deleted whatever happens.
 
 Images: the projects' Dockerfiles start FROM a handful of shared bases (tests/corpus/_base/<name>/,
 Debian packages only), built once per machine as `stackctl-corpus/<name>:<digest of the directory>`
-and tagged `:latest` each run; stackctl then builds each project's thin layer and pushes it. The
-module's last test checks the whole run against its budget (8 minutes on a warm cache).
+and tagged `:latest` each run; stackctl then builds each project's thin layer and pushes it. Each
+project's time is printed (`-s`): a figure for the suite's time, not a timed test.
 
 Measured here (2 cores, shared): a project of this corpus takes 25-60 s from init to a deleted
 namespace (notes-app's shape, PostgreSQL + a migration Job + app + proxy, 62 s with every check). A
@@ -36,7 +36,6 @@ from stackctl_k8s_helpers import REPO, STACKCTL, api_path, cli_env
 
 pytestmark = [pytest.mark.k8s, pytest.mark.node, pytest.mark.slow]
 
-BUDGET = 8 * 60  # seconds for every buildable project, base images on a warm cache
 PROMOTE_TIMEOUT = "240"
 
 
@@ -53,7 +52,7 @@ def _load_spec() -> Any:
 
 spec = _load_spec()
 BUILDABLE = [p for p in spec.projects() if p.node]
-TIMES: dict[str, float] = {}  # project (and "bases") → seconds, for the budget test
+TIMES: dict[str, float] = {}  # project (and "bases") → seconds, printed (a figure, not a timed test)
 
 
 def _digest(directory: Path) -> str:
@@ -200,15 +199,3 @@ def test_corpus_project_on_the_real_node(project: Any, node_cluster: Any, corpus
         TIMES[project.name] = time.monotonic() - t0
         node_cluster.plane.request("DELETE", f"/api/v1/namespaces/{namespace}")
         print(f"corpus on the real node: {project.name}: {TIMES[project.name]:.1f}s")
-
-
-def test_corpus_node_budget() -> None:
-    """The whole node corpus (shared bases on a warm cache, every project's build, push, promote and
-    checks) within its CI budget. Runs last in this module; meaningless when projects were deselected."""
-    ran = [p.name for p in BUILDABLE if p.name in TIMES]
-    if len(ran) < len(BUILDABLE) or "bases" not in TIMES:
-        pytest.skip(f"only {len(ran)} of {len(BUILDABLE)} projects ran")
-    total = sum(TIMES.values())
-    print("corpus on the real node: " + ", ".join(f"{k} {v:.0f}s" for k, v in TIMES.items())
-          + f"; total {total:.0f}s (budget {BUDGET}s)")
-    assert total <= BUDGET, f"the node corpus took {total:.0f}s, over its {BUDGET}s budget: {TIMES}"

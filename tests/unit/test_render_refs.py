@@ -103,6 +103,21 @@ def test_connections_in_a_config_file_skip_comments_and_name_the_directive() -> 
         (8000, True, "proxy_pass in nginx.conf, used by services.proxy")]
 
 
+def test_an_image_tag_in_a_mounted_file_is_no_connection() -> None:
+    """`image: postgres:13` in a Compose file the service mounts (Airflow's init mounts the project)
+    and `FROM redis:7` in a Dockerfile name images, not `postgres` on port 13."""
+    stack = to_model({"name": "demo", "services": {
+        "init": {"image": "i", "volumes": [{"type": "bind", "source": "/p/src", "target": "/sources"}]},
+        "postgres": {"image": "postgres:13"}, "redis": {"image": "redis:7"}}})
+    text = b"services:\n  postgres:\n    image: postgres:13\n  x:\n    image: 'redis:7'\n" \
+           b"    environment: {URL: 'redis:6380'}\n"
+    host = {"/p/src": HostPath(kind="dir", display="src", files={"docker-compose.yaml": text,
+                                                                   "Dockerfile": b"FROM redis:7\n"})}
+    found = refs.references(stack, host, refs.hostnames(stack))
+    assert set(found) == {"redis"}
+    assert [(r.port, r.written) for r in found["redis"]] == [(6380, True)]
+
+
 def test_environment_host_and_port_variables() -> None:
     env = {"REDIS_HOST": "cache", "REDIS_PORT": "6380", "DB_HOST": "db", "PGHOST": "db", "MODE": "api",
            "CACHE_IMAGE": "cache:7", "API_SERVERS": "api, backend", "API_PORT": "9000", "redis_host": "cache"}
@@ -119,6 +134,11 @@ def test_to_local_changes_only_the_connection() -> None:
         ["api", "db"])
     assert refs.to_local(("curl", "-f", "http://backend:8000/"), {"db": "db"}) == (
         ("curl", "-f", "http://backend:8000/"), [])
+    # the exec form: `-h` and the name are separate words (it was left calling the Service)
+    assert refs.to_local(("redis-cli", "-h", "redis", "ping"), {"redis": "redis"}) == (
+        ("redis-cli", "-h", "127.0.0.1", "ping"), ["redis"])
+    assert refs.to_local(("pg_isready", "-h", "db", "-U", "db"), {"db": "db"}) == (
+        ("pg_isready", "-h", "127.0.0.1", "-U", "db"), ["db"])
 
 
 # ---------------------------------------------------------------------------------------------

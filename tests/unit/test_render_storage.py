@@ -61,10 +61,10 @@ def test_a_database_data_directory_that_does_not_exist_yet_is_a_claim_template()
     mount = pod(r, "db")["containers"][0]["volumeMounts"]
     assert mount == [{"name": "pgdata", "mountPath": "/var/lib/postgresql/data"}]
     assert not r.of_kind("ConfigMap") and not r.of_kind("PersistentVolumeClaim")
-    # nothing exists here, so nothing is lost: a note, not a warning (--strict passes)
-    assert not r.warnings
+    # missing here, but it holds the data where the stack runs with Compose: a warning all the same
     assert any("services.db.volumes[0]: bind mount of pgdata is a directory the service writes to (the data "
-               "directory of the postgres image)" in n for n in messages(r.notes))
+               "directory of the postgres image)" in w and "it is empty or missing here" in w
+               and "NOT copied" in w for w in messages(r.warnings))
     valid(r)
 
 
@@ -281,3 +281,19 @@ def test_identical_config_directories_and_environments_are_one_configmap() -> No
 def render_twice_is_identical(services: dict[str, Any], host: dict[str, HostPath]) -> bool:
     first, second = run(services, host), run(dict(reversed(list(services.items()))), host)
     return first.objects == second.objects and first.warnings == second.warnings
+
+
+def test_a_directory_the_service_s_own_command_writes_to_is_data() -> None:
+    """Airflow's init mounts the project (small text files) and runs `mkdir -p /sources/logs; chown -R
+    ... /sources/{logs,dags}`: a read-only ConfigMap there makes the Job fail, so it is a claim."""
+    host = {"/p": HostPath(kind="dir", display=".", files={"compose.yaml": b"services: {}\n", "dags/a.py": b"x=1\n"})}
+    script = "mkdir -p /sources/logs /sources/dags\nchown -R \"50000:0\" /sources/{logs,dags}\nexec /entrypoint"
+    r = run({"init": {"image": "apache/airflow:2.9", "entrypoint": ["/bin/bash"], "command": ["-c", script],
+                      "volumes": [bind("/p", "/sources")]}}, host)
+    assert not r.of_kind("ConfigMap") or all("sources" not in str(c) for c in r.of_kind("ConfigMap"))
+    assert any("services.init.volumes[0]" in w and "the service's own command writes there (`mkdir -p "
+               "/sources/logs /sources/dags`)" in w for w in messages(r.warnings))
+    # the same files read by a command that does not write there stay configuration
+    r = run({"web": {"image": "nginx", "command": ["cat", "/sources/compose.yaml"],
+                     "volumes": [bind("/p", "/sources")]}}, host)
+    assert r.of_kind("ConfigMap") and not [w for w in messages(r.warnings) if "volumes[0]" in w]

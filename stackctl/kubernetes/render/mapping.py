@@ -86,7 +86,8 @@ def memory_quantity(size: int) -> str:
 
 # Variables the JVM, its launch scripts or well-known images read heap options from (`-Xmx512m`).
 JVM_OPTION_VARIABLES = ("JAVA_OPTS", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS", "CATALINA_OPTS",
-                        "ES_JAVA_OPTS", "OPENSEARCH_JAVA_OPTS", "LS_JAVA_OPTS", "KAFKA_HEAP_OPTS")
+                        "ES_JAVA_OPTS", "OPENSEARCH_JAVA_OPTS", "LS_JAVA_OPTS", "KAFKA_HEAP_OPTS",
+                        "JAVA_OPTS_APPEND", "JVMFLAGS", "SERVER_JVMFLAGS")  # Keycloak/Quarkus; ZooKeeper
 # What a runtime needs beyond the heap it is told to use, so a memory limit must leave room for it:
 # heap × HEAP_FACTOR + HEAP_OVERHEAD. A JVM's non-heap memory (metaspace, the JIT's code cache, thread
 # stacks, GC bookkeeping, direct buffers) is 100-300 MiB for a typical service and grows with the

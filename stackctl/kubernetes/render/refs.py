@@ -52,6 +52,7 @@ _NGINX_SERVER = re.compile(rf"(?:^|(?<=[\s{{;]))server\s+(?P<host>{_NAME})(?:\s+
 _HOST_KEY = re.compile(r"^(?P<prefix>.*?)_?(HOST|HOSTNAME|HOSTS|SERVER|SERVERS|ADDR|ADDRESS|ENDPOINT|BROKER|BROKERS)$",
                        re.IGNORECASE)
 _NOT_HOST_KEY = re.compile(r"(IMAGE|VERSION|TAG)$", re.IGNORECASE)  # `CACHE_IMAGE=redis:7` is no connection
+_IMAGE_WORDS = frozenset({"image", "from"})
 _SEGMENT = re.compile(r"[^;&|\n]+")  # one command of a shell line
 _TRAEFIK_PORT = re.compile(r"^traefik\.(?:http|tcp|udp)\.services\.[^.]+\.loadbalancer\.server\.port$")
 
@@ -198,6 +199,8 @@ def _file_hits(text: str, names: Mapping[str, str]) -> Iterator[Hit]:
             # the directive: the first word of the statement holding the hit (after a `{` or `;`)
             statement = re.split(r"[{;]", stripped[:hit.start])[-1]
             word = re.match(r"^[-\s'\"]*([A-Za-z_][\w.-]*)", statement)
+            if word and (word.group(1).lower() in _IMAGE_WORDS or _NOT_HOST_KEY.search(word.group(1))):
+                continue  # `image: postgres:13` in a mounted Compose file, `FROM redis:7`: a tag, no connection
             yield dataclasses.replace(hit, directive=word.group(1) if word else None)
 
 
@@ -273,13 +276,18 @@ def to_local(argv: Sequence[str], own: Mapping[str, str]) -> tuple[tuple[str, ..
     pointed at 127.0.0.1 instead, and the names it replaced. Only connecting positions change
     (URLs, `host:port`, `-h host`, `nc host port`), never the same word elsewhere."""
     changed: list[str] = []
-    out = []
+    out = list(argv)
+    # Found in the words joined as a shell would see them, so an exec form's separate words
+    # (`["redis-cli", "-h", "redis", "ping"]`) count as `-h redis`; each hit is replaced in its word.
+    starts, at = [], 0
     for arg in argv:
-        text = arg
-        for hit in sorted(find(arg, own, command=True), key=lambda h: h.start, reverse=True):
-            if text[hit.start:hit.start + len(hit.host)] == hit.host:
-                text = text[:hit.start] + LOCAL + text[hit.start + len(hit.host):]
-                if hit.host not in changed:
-                    changed.append(hit.host)
-        out.append(text)
+        starts.append(at)
+        at += len(arg) + 1
+    for hit in sorted(find(" ".join(argv), own, command=True), key=lambda h: h.start, reverse=True):
+        i = max(j for j, start in enumerate(starts) if start <= hit.start)
+        offset = hit.start - starts[i]
+        if out[i][offset:offset + len(hit.host)] == hit.host:
+            out[i] = out[i][:offset] + LOCAL + out[i][offset + len(hit.host):]
+            if hit.host not in changed:
+                changed.append(hit.host)
     return tuple(out), sorted(changed)

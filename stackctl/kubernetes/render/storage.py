@@ -12,6 +12,8 @@ would be read-only and lose every write, so it becomes a claim like a named volu
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
@@ -157,6 +159,34 @@ def _data_reason(ctx: Context, plan: Plan, mount: m.Mount) -> tuple[str, bool] |
                    if not rel.lower().endswith(_ASSET_SUFFIXES) and not _text(data)), None)
     if binary is not None:
         return f"it holds binary files, such as {binary}", True
+    verb = _writes_under(plan.svc, mount.target)
+    if verb is not None:
+        return f"the service's own command writes there (`{verb}`)", True
+    return None
+
+
+_WRITE_VERBS = frozenset({"mkdir", "chown", "chmod", "chgrp", "touch", "cp", "mv", "rm", "tee", "ln", "install",
+                          "rsync", "tar", "unzip", "git"})
+_SHELL_SEGMENT = re.compile(r"[^;&|\n()]+")
+
+
+def _writes_under(svc: m.Service, target: str) -> str | None:
+    """The first command of the service's entrypoint/command that writes under `target`
+    (`mkdir -p /sources/logs`, `chown -R 50000:0 /sources/{logs,dags}`, `echo x > /sources/f`): such
+    a directory is data, whatever it holds here (a ConfigMap is read-only: the command would fail)."""
+    root = "/" + target.strip("/")
+    under = (root, root + "/")
+    for arg in (*(svc.entrypoint or ()), *(svc.command or ())):
+        for segment in _SHELL_SEGMENT.findall(arg):
+            words = segment.replace(">", " > ").split()
+            if not words:
+                continue
+            verb = words[1] if words[0] in ("sudo", "exec", "gosu", "su-exec") and len(words) > 1 else words[0]
+            paths = [w.strip("'\"") for w in words[1:]]
+            redirected = any(a == ">" and b.strip("'\"").startswith(under) for a, b in itertools.pairwise(words))
+            if redirected or (PurePosixPath(verb).name in _WRITE_VERBS
+                              and any(p == root or p.startswith(under[1]) for p in paths)):
+                return " ".join(words[:4]) + (" ..." if len(words) > 4 else "")
     return None
 
 
@@ -237,11 +267,12 @@ def mounts(ctx: Context, plan: Plan, claims: Mapping[str, str], volumes: list[di
                     else f"the PersistentVolumeClaim {claims[key]}")
             text = (f"bind mount of {ctx.host[mount.source or ''].display} is a directory the service writes to "
                     f"({why}): it becomes {what}, created empty")
-            if contents:
-                ctx.warn(where, f"{text}; its contents on this machine are NOT copied (copy them in with "
-                                 "`kubectl cp`, or restore a backup, before the service needs them)")
-            else:
-                ctx.note(where, text)
+            # A warning even when it is empty here: where the stack runs with Compose (a laptop, a
+            # server) the directory holds the data, and the same project must give the same result.
+            here = "its contents on this machine are" if contents else "it is empty or missing here; whatever it " \
+                "holds where the stack runs with Compose is"
+            ctx.warn(where, f"{text}; {here} NOT copied (copy them in with `kubectl cp`, or restore a backup, "
+                            "before the service needs them)")
         elif mount.type == "bind":
             bound = _bind(ctx, plan, mount, where, add_volume, config_sums)
             if bound is None:
