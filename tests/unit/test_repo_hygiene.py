@@ -41,3 +41,12 @@ def test_no_plaintext_env_file_is_committed() -> None:
     leaked = [p for p in tracked if Path(p).name == ".env" or (Path(p).name.startswith(".env.")
                                                                 and Path(p).name != ".env.example")]
     assert leaked == []
+
+
+def test_test_modules_have_unique_names() -> None:
+    """The tier folders are not packages (rootdir import mode): two `test_x.py` in different tiers
+    collide when pytest collects the whole suite, and `make test` stops at collection."""
+    seen: dict[str, Path] = {}
+    for path in sorted((REPO / "tests").rglob("test_*.py")):
+        assert path.name not in seen, f"{path.relative_to(REPO)} has the name of {seen[path.name].relative_to(REPO)}"
+        seen[path.name] = path
