@@ -166,16 +166,6 @@ class EnvImport:
 _URL_CREDENTIAL = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:(?!\$)[^@\s/]+@", re.IGNORECASE)
 
 
-def _source_line(entry: object) -> str:
-    from stackctl.compose.dotenv import EnvEntry, format_template, format_value
-
-    assert isinstance(entry, EnvEntry)
-    if entry.inherit:
-        return entry.key
-    value = format_value(entry.raw, key=entry.key) if entry.quote == "'" else format_template(entry.raw)
-    return f"{entry.key}={value}"
-
-
 def read_env_import(root: Path, env_files: list[Path], environ: Mapping[str, str]) -> EnvImport | None:
     """The env files Compose would interpolate with: the `--env-file`s when named (Compose then skips
     `.env`), else the project's `.env` if there is one (None when there is nothing to import)."""
@@ -204,7 +194,7 @@ def read_env_import(root: Path, env_files: list[Path], environ: Mapping[str, str
                     settings[entry.key] = values[entry.key]
                 continue
             entries.pop(entry.key, None)  # the last assignment wins, at its place
-            entries[entry.key] = Imported(entry.key, values.get(entry.key, ""), _source_line(entry))
+            entries[entry.key] = Imported(entry.key, values.get(entry.key, ""), dotenv.source_line(entry))
     credentials = frozenset(n for n, imp in entries.items() if _URL_CREDENTIAL.search(imp.line))
     return EnvImport(files=shown, paths=paths, entries=entries, settings=settings, credentials=credentials)
 

@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 def _load(name: str, rel: str) -> Any:
     """A file of tests/ as module `name` (the test folders are not packages): tests/k8s/rig.py (a script
     too: scripts/k8s-cluster.sh runs it) as stackctl_k8s_rig, tests/k8s/helpers.py (what the cluster tiers
-    share) as stackctl_k8s_helpers."""
+    share) as stackctl_k8s_helpers, tests/corpus/spec.py (the corpus's expectations, read by the corpus
+    tier and the node tier) as stackctl_corpus_spec."""
     spec = importlib.util.spec_from_file_location(name, REPO / "tests" / rel)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -37,6 +38,7 @@ def _load(name: str, rel: str) -> Any:
 
 rig = _load("stackctl_k8s_rig", "k8s/rig.py")
 helpers = _load("stackctl_k8s_helpers", "k8s/helpers.py")
+_load("stackctl_corpus_spec", "corpus/spec.py")
 
 
 @pytest.fixture(scope="session")

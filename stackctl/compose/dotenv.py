@@ -469,3 +469,13 @@ def render(mapping: Mapping[str, str], *, header: str | None = None) -> str:
                            hint="keys may use letters, digits and _ . - [ ]")
         lines.append(f"{key}={format_value(value, key=key)}")
     return "".join(f"{line}\n" for line in lines)
+
+
+def source_line(entry: EnvEntry) -> str:
+    """The entry as a line of an env file that reads back the same (`KEY=value`, or `KEY` alone to
+    inherit it), in the quoting it was written with: a literal single-quoted value stays literal, the
+    rest keeps its `${...}` references."""
+    if entry.inherit:
+        return entry.key
+    value = format_value(entry.raw, key=entry.key) if entry.quote == "'" else format_template(entry.raw)
+    return f"{entry.key}={value}"

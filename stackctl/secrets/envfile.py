@@ -23,22 +23,16 @@ import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stackctl import git
 from stackctl.errors import EnvError, InputError, SecretsError, StackctlError
 from stackctl.profile.types import Profile, display
 from stackctl.secrets import ops
+
+if TYPE_CHECKING:
+    from stackctl.compose import dotenv
 from stackctl.secrets.template import Template
-
-
-def _source_form(entry: object) -> str:
-    from stackctl.compose.dotenv import EnvEntry, format_template, format_value
-
-    assert isinstance(entry, EnvEntry)
-    if entry.inherit:
-        return entry.key
-    value = format_value(entry.raw, key=entry.key) if entry.quote == "'" else format_template(entry.raw)
-    return f"{entry.key}={value}"
 
 
 @dataclass
@@ -59,7 +53,7 @@ class Plan:
 @dataclass(frozen=True)
 class Sources:
     template: Template
-    env_entries: Mapping[str, object]  # key -> last EnvEntry of the current env file
+    env_entries: Mapping[str, dotenv.EnvEntry]  # key -> last EnvEntry of the current env file
     env_values: Mapping[str, str]  # the current env file as Compose reads it (no environment)
     env_lines: Mapping[str, int]
     store_values: Mapping[str, str] | None  # None: locked (no key) or no store
@@ -75,7 +69,7 @@ def _read_sources(profile: Profile, *, need_secrets: bool) -> Sources:
     template = ops.template_of(profile)
     env_path = profile.env.file
     shown = display(env_path, profile.root)
-    entries: dict[str, object] = {}
+    entries: dict[str, dotenv.EnvEntry] = {}
     values: dict[str, str] = {}
     lines: dict[str, int] = {}
     rendered: dict[str, str] = {}
@@ -112,10 +106,12 @@ def _read_sources(profile: Profile, *, need_secrets: bool) -> Sources:
 _MARK = "# stackctl-rendered: "
 
 
-def _fingerprint(entry: object) -> str:
+def _fingerprint(entry: dotenv.EnvEntry) -> str:
     import hashlib
 
-    return hashlib.sha256(_source_form(entry).encode("utf-8")).hexdigest()[:10]
+    from stackctl.compose import dotenv
+
+    return hashlib.sha256(dotenv.source_line(entry).encode("utf-8")).hexdigest()[:10]
 
 
 def _line_fingerprint(line: str) -> str:
@@ -133,6 +129,7 @@ def _edited(src: Sources, name: str) -> bool:
 def plan(profile: Profile, src: Sources, *, reset: bool = False, force: bool = False, masked: bool = False) -> Plan:
     """`masked`: every secret written as its marker (`<secret:NAME>`, `stackctl.secrets.mask`), the
     derived public keys as `<public:NAME>`: the env as the commands that never show a value read it."""
+    from stackctl.compose import dotenv
     from stackctl.compose.dotenv import format_template, format_value
     from stackctl.secrets import mask
     from stackctl.secrets.generators import public_pem
@@ -195,7 +192,7 @@ def plan(profile: Profile, src: Sources, *, reset: bool = False, force: bool = F
             line = f"{name}={format_value(values[name], key=name)}"
         elif not reset and _edited(src, name):
             p.sources[name] = "env-file"
-            emit(key.doc, _source_form(src.env_entries[name]))
+            emit(key.doc, dotenv.source_line(src.env_entries[name]))
             continue
         else:
             p.sources[name] = "template"
@@ -217,7 +214,7 @@ def plan(profile: Profile, src: Sources, *, reset: bool = False, force: bool = F
         if name not in src.template and name not in values and name not in store:
             p.sources[name] = "env-file"
             p.extras.append(name)
-            extra_lines.append(_source_form(entry))
+            extra_lines.append(dotenv.source_line(entry))
     for name in sorted(store):
         if name not in src.template:
             p.sources[name] = "store"

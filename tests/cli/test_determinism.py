@@ -118,7 +118,8 @@ def test_of_several_values_that_do_not_cast_the_first_in_the_file_is_named_every
     results = runs(project, BLANKS)
     code, _, stderr = results[0]
     assert code == 2
-    assert "compose.yaml: services.zeta.read_only: failed to cast to expected type: invalid boolean: (also invalid: " \
+    assert "compose.yaml: services.zeta.read_only: RO is not set (used in compose.yaml: services.zeta.read_only, " \
+           "services.alpha.read_only): failed to cast to expected type: invalid boolean: (also invalid: " \
            "services.alpha.read_only, services.alpha.healthcheck.retries)" in " ".join(stderr.split())
     assert all(r == results[0] for r in results[1:])
 

@@ -17,34 +17,21 @@ The projects that build here also run on the real node: tests/node/test_corpus_n
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import stackctl_corpus_spec as spec  # loaded by tests/conftest.py (the folders are not packages)
 import yaml
 
 pytestmark = pytest.mark.docker
 
 
-def _load_spec() -> Any:
-    name = "stackctl_corpus_spec"
-    if name not in sys.modules:
-        loader = importlib.util.spec_from_file_location(name, Path(__file__).with_name("spec.py"))
-        assert loader and loader.loader
-        module = importlib.util.module_from_spec(loader)
-        sys.modules[name] = module
-        loader.loader.exec_module(module)
-    return sys.modules[name]
-
-
-spec = _load_spec()
 HERE = spec.CORPUS
 PROJECTS = spec.projects()
 # The shell environment a render sees: only what the Docker CLI needs and what the `isolated_env`

@@ -22,35 +22,22 @@ to push and about 130 s to pull and unpack on the node, more than the rest of th
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import stackctl_corpus_spec as spec  # loaded by tests/conftest.py (the folders are not packages)
 import yaml
-from stackctl_k8s_helpers import REPO, STACKCTL, api_path, cli_env
+from stackctl_k8s_helpers import STACKCTL, api_path, cli_env
 
 pytestmark = [pytest.mark.k8s, pytest.mark.node, pytest.mark.slow]
 
 PROMOTE_TIMEOUT = "240"
 
 
-def _load_spec() -> Any:
-    name = "stackctl_corpus_spec"
-    if name not in sys.modules:
-        loader = importlib.util.spec_from_file_location(name, REPO / "tests" / "corpus" / "spec.py")
-        assert loader and loader.loader
-        module = importlib.util.module_from_spec(loader)
-        sys.modules[name] = module
-        loader.loader.exec_module(module)
-    return sys.modules[name]
-
-
-spec = _load_spec()
 BUILDABLE = [p for p in spec.projects() if p.node]
 TIMES: dict[str, float] = {}  # project (and "bases") → seconds, printed (a figure, not a timed test)
 

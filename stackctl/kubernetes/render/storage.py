@@ -166,7 +166,7 @@ def _data_reason(ctx: Context, plan: Plan, mount: m.Mount) -> tuple[str, bool] |
 
 
 _WRITE_VERBS = frozenset({"mkdir", "chown", "chmod", "chgrp", "touch", "cp", "mv", "rm", "tee", "ln", "install",
-                          "rsync", "tar", "unzip", "git"})
+                          "rsync", "tar", "unzip"})
 _SHELL_SEGMENT = re.compile(r"[^;&|\n()]+")
 
 
