@@ -172,12 +172,7 @@ def read_env_import(root: Path, env_files: list[Path], environ: Mapping[str, str
     from stackctl.compose import dotenv
 
     if env_files:
-        paths = []
-        for f in env_files:
-            path = f if f.is_absolute() else (Path.cwd() / f)
-            if not path.is_file():
-                raise InputError("file not found", file=str(f), field="--env-file")
-            paths.append(path.resolve())
+        paths = _given_files(env_files, "--env-file")
     elif (root / ".env").is_file():
         paths = [root / ".env"]
     else:
@@ -249,15 +244,21 @@ def choose_compose(root: Path, explicit: list[Path], environ: Mapping[str, str],
                          profiles_origin=profiles_origin)
 
 
+def _given_files(files: list[Path], option: str) -> list[Path]:
+    """The files named on the command line (relative to the working directory), resolved; a missing
+    one is an error naming the option."""
+    out = []
+    for f in files:
+        path = f if f.is_absolute() else (Path.cwd() / f)
+        if not path.is_file():
+            raise InputError("file not found", file=str(f), field=option)
+        out.append(path.resolve())
+    return out
+
+
 def find_compose(root: Path, explicit: list[Path]) -> list[Path]:
     if explicit:
-        out = []
-        for f in explicit:
-            path = f if f.is_absolute() else (Path.cwd() / f)
-            if not path.is_file():
-                raise InputError("file not found", file=str(f), field="--compose")
-            out.append(path.resolve())
-        return out
+        return _given_files(explicit, "--compose")
     for name in COMPOSE_CANDIDATES:
         if (root / name).is_file():
             return [(root / name).resolve()]
