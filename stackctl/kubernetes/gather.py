@@ -74,7 +74,8 @@ def secret_inputs(profile: Profile, stack: m.Stack, *, with_values: bool = False
     if profile.env.template.is_file():
         from stackctl.secrets.template import load_template
 
-        template = load_template(profile.env.template, display=display(profile.env.template, profile.root))
+        template = load_template(profile.env.template, display=display(profile.env.template, profile.root),
+                                 set_in=profile.env.template_set_in)
         keys = frozenset(key.name for key in template.keys if key.is_secret)
     digests: dict[str, str] = {}
     values: dict[str, str] | None = None

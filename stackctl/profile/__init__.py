@@ -114,7 +114,8 @@ def parse_profile(data: Any, *, name: str, path: Path, root: Path) -> Profile:
                 raise vals.fail(f"must be a string or number, got {kind_of(v)}", k)
             values[k] = str(v)
     env = EnvSettings(template=rel((env_node and env_node.string("template")) or ".env.example"),
-                      file=env_file, values=values)
+                      file=env_file, values=values,
+                      template_set_in=file if env_node is not None and env_node.string("template") else "")
 
     compose_node = top.mapping("compose", allowed=("files", "env_files", "profiles", "project_directory"),
                                required=True)

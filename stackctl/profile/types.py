@@ -191,6 +191,7 @@ class ComposeSettings:
 class EnvSettings:
     template: Path
     file: Path
+    template_set_in: str = ""   # "profiles/x.yaml" when env.template names it, "" for the default
     values: Mapping[str, str] = field(default_factory=dict)
 
 

@@ -359,7 +359,7 @@ def missing_hint(profile: Profile, missing: list[str]) -> str:
     """What sets the values `missing` (secret names of the profile's template): generate or set."""
     from stackctl.secrets.template import load_template
 
-    return _missing_hint(profile, load_template(profile.env.template), missing)
+    return _missing_hint(profile, load_template(profile.env.template, set_in=profile.env.template_set_in), missing)
 
 
 def _missing_hint(profile: Profile, template: Template, missing: list[str]) -> str:

@@ -48,7 +48,8 @@ def store_display(profile: Profile) -> str:
 
 
 def template_of(profile: Profile) -> Template:
-    return load_template(profile.env.template, display=display(profile.env.template, profile.root))
+    return load_template(profile.env.template, display=display(profile.env.template, profile.root),
+                         set_in=profile.env.template_set_in)
 
 
 def template_if_any(profile: Profile) -> Template | None:

@@ -225,11 +225,15 @@ def parse_template(text: str, *, display: str, path: Path | None = None) -> Temp
     return Template(path=path or Path(display), display=display, keys=tuple(keys))
 
 
-def load_template(path: Path, *, display: str | None = None) -> Template:
+def load_template(path: Path, *, display: str | None = None, set_in: str = "") -> Template:
+    """The template at `path`; `set_in` names the profile whose env.template chose it, if one did."""
     from stackctl.compose.dotenv import read_text
 
     shown = display or str(path)
     if not path.exists():
+        if set_in:
+            raise EnvError(f"env template {shown!r} not found", file=set_in, field="env.template",
+                           hint="create it (every key the stack needs, annotated) or fix env.template")
         raise EnvError("env template not found", file=shown,
                        hint="create it (every key the stack needs, annotated) or set env.template in the profile")
     return parse_template(read_text(path, shown=shown), display=shown, path=path)

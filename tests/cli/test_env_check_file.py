@@ -52,3 +52,15 @@ def test_an_env_file_compose_does_not_read_need_not_exist(project: Any, cli: Any
     project.profile("local", "compose:\n  files: [compose.yaml]\n  env_files: []\n")
     res = cli("env", "check")
     assert res.exit_code == 0, res
+
+
+def test_a_template_the_profile_names_but_is_missing_names_the_profile_field(project: Any, cli: Any) -> None:
+    _project(project)
+    project.profile("local", "compose:\n  files: [compose.yaml]\nenv:\n  template: config/env template\n")
+    for args in (("env", "check"), ("env", "render")):
+        res = cli(*args)
+        assert res.exit_code == 2, (args, res)
+        last = res.stderr.strip().splitlines()
+        assert any("profiles/local.yaml" in line and "env.template" in line and "'config/env template'" in line
+                   for line in last), (args, res.stderr)
+        assert "Traceback" not in res.stderr
