@@ -154,7 +154,7 @@ ensure() {
     trap 'rmtree "$work"' EXIT
     mkdir -p "$work/out/bin"
     t=$SECONDS
-    log "$tool $version: building (go -p $P, niced)"
+    if [ "$tool" = crds ]; then log "crds $version: fetching (go mod download)"; else log "$tool $version: building (go -p $P, niced)"; fi
     "build_$tool" "$work/out"
     [ "$tool" = crds ] && rmdir "$work/out/bin"
     check_tool "$tool" "$work/out"

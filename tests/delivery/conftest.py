@@ -19,6 +19,7 @@ Fixtures:
 from __future__ import annotations
 
 import copy
+import os
 import re
 import subprocess
 from collections.abc import Callable
@@ -42,6 +43,13 @@ _REPORTS = {
     "helm": ("helm",),
     "kubeseal": ("kubeseal",),
 }
+# The cache as it is when the session starts: a test's `isolated_env` (a temp HOME) must not send the
+# script building into an empty cache under it.
+_ENV = {
+    **os.environ,
+    "STACKCTL_CACHE": os.environ.get("STACKCTL_CACHE")
+    or str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stackctl"),
+}
 _LINE = re.compile(r"^([a-z][a-z0-9-]*)=(/.*)$")
 _found: dict[str, Path] = {}
 
@@ -61,8 +69,8 @@ def delivery_tool_paths(*tools: str) -> dict[str, Path]:
     if missing:
         if not SCRIPT.is_file():
             pytest.fail(f"{SCRIPT} is missing: the delivery tools cannot be built")
-        proc = subprocess.run(["bash", str(SCRIPT), *missing], cwd=REPO, capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(["bash", str(SCRIPT), *missing], cwd=REPO, env=_ENV, capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL)
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
             pytest.fail(f"scripts/delivery-tools.sh {' '.join(missing)} failed (exit {proc.returncode}); "
