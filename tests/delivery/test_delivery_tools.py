@@ -169,7 +169,8 @@ VALID: dict[str, dict[str, Any]] = {
                  "template": {"metadata": {"name": "db", "namespace": "shop"}, "type": "Opaque"}},
     },
     "Application": {
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": {"name": "shop", "namespace": "argocd"},
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "shop", "namespace": "argocd"},
         "spec": {"project": "default",
                  "source": {"repoURL": "https://git.example/shop.git", "path": "deploy/overlays/production",
                             "targetRevision": "main"},
