@@ -41,7 +41,11 @@ DEFAULT_VERSION = "0.1.0"
 _ALWAYS_LAST = ("image", "resources")
 _SLOT = "stackctlhelmslot"
 _SECRET_REF_PARENTS = {"secretKeyRef": "name", "secretRef": "name", "secret": "secretName"}
-_IMAGE = re.compile(r"^(?P<repository>[^@\s]+/)?(?P<last>[^/@:\s]+):(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$")
+IMAGE_HELPER = "stackctl.image"
+HELPERS = ("{{/* Written by `stackctl render helm`. An image from its values: repository, then @digest or :tag. */}}\n"
+           '{{- define "' + IMAGE_HELPER + '" -}}\n'
+           "{{- .repository -}}{{- if .digest -}}@{{- .digest -}}{{- else if .tag -}}:{{- .tag -}}{{- end -}}\n"
+           "{{- end -}}\n")
 _CHART_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 # Top-level value names the chart itself uses; an object kind's key never takes one of them.
@@ -108,7 +112,8 @@ def build_chart(renders: Sequence[ProfileObjects], *, stack: str, version: str =
         for obj in r.objects:
             if obj.get("kind") == "Secret":
                 continue
-            key = (str(obj["kind"]), str(obj["metadata"]["name"]))
+            # One Namespace whatever each profile names it: the chart's is the release's.
+            key = (str(obj["kind"]), "" if obj["kind"] == "Namespace" else str(obj["metadata"]["name"]))
             if key not in instances:
                 instances[key] = {}
                 order.append(key)
@@ -151,13 +156,10 @@ def build_chart(renders: Sequence[ProfileObjects], *, stack: str, version: str =
                         _set(values[n], p.path, None)  # absent; the parent map exists for `index`
             for n, v in p.values.items():
                 if p.image:
-                    m = _IMAGE.match(v)
-                    assert m is not None
-                    _set(values[n], p.path, {"repository": (m.group("repository") or "") + m.group("last"),
-                                             "tag": m.group("tag")})
+                    _set(values[n], p.path, split_image(v))
                 else:
                     _set(values[n], p.path, _plain(v))
-        files[f"templates/{kind_key}-{name}.yaml"] = _template(tree, params, slot, gate)
+        files[f"templates/{kind_key}-{name}.yaml" if name else f"templates/{kind_key}.yaml"] = _template(tree, params, slot, gate)
     defaults = names[0]
     files["Chart.yaml"] = _yaml({
         "apiVersion": "v2", "name": chart_name,
@@ -176,8 +178,22 @@ def build_chart(renders: Sequence[ProfileObjects], *, stack: str, version: str =
                                      f"# Written by `stackctl render helm`: edit the profile, not this file.\n"
                                      + _yaml(complete))
     files[".helmignore"] = ".stackctl-render\n"
+    files["templates/_helpers.tpl"] = HELPERS
     return Chart(files=dict(sorted(files.items())), defaults_profile=defaults, secrets=list(secrets),
                  warnings=warnings)
+
+
+def split_image(image: str) -> dict[str, str]:
+    """`registry:5000/app/web:1.4` → repository and tag; `web@sha256:...` → repository and digest
+    (the values teams set per environment, the way most charts spell them)."""
+    if "@" in image:
+        repository, digest = image.split("@", 1)
+        return {"repository": repository, "digest": digest}
+    last = image.rsplit("/", 1)[-1]
+    if ":" in last:
+        repository, tag = image.rsplit(":", 1)
+        return {"repository": repository, "tag": tag}
+    return {"repository": image}
 
 
 def chart_name_for(stack: str) -> str:
@@ -352,7 +368,7 @@ def _param(present: Mapping[str, Any], path: tuple[str, ...], params: list[_Para
     vals = list(present.values())
     checksum = short == ("podMetadata", "annotations", A_SECRET_HASH)
     image = (not checksum and short[-1:] == ("image",) and short[:1] in (("containers",), ("initContainers",))
-             and all(isinstance(v, str) and _IMAGE.match(v) for v in vals))
+             and all(isinstance(v, str) and split_image(v).get("repository") for v in vals))
     # no field of an object is named secretChecksum: the name cannot collide
     value_path = (*namer.base, "secretChecksum") if checksum else namer.name(path)
     p = _Param(value_path, dict(present), image=image, checksum=checksum)
@@ -382,9 +398,7 @@ def _expression(node: Any) -> str:
         return "{{ " + _lookup(("secrets", secret, "existingSecret")) + " | toJson }}"
     assert isinstance(node, _Param)
     if node.image:
-        repo = _lookup((*node.path, "repository"))
-        tag = _lookup((*node.path, "tag"))
-        return '{{ printf "%s:%s" (' + repo + " | toString) (" + tag + " | toString) | toJson }}"
+        return "{{ include " + _go_string(IMAGE_HELPER) + " " + _lookup(node.path) + " | toJson }}"
     if node.checksum:
         return "{{ coalesce .Values.secretsChecksum " + _lookup(node.path) + " | toJson }}"
     return "{{ " + _lookup(node.path) + " | toJson }}"
