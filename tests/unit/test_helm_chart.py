@@ -96,8 +96,8 @@ TRICKY = {
 
 def _profile(name: str, ns: str, **kw: Any) -> ProfileObjects:
     env = {"APP_ENV": name, "COUNT": "3", **kw.get("env", {})}
-    objects = [*([] if ns == "default" else [_namespace(name, ns)]), _secret("demo-env", name, ns), _secret("demo-files", name, ns),
-               _config_map(name, ns, env),
+    objects = [*([] if ns == "default" else [_namespace(name, ns)]),
+               _secret("demo-env", name, ns), _secret("demo-files", name, ns), _config_map(name, ns, env),
                _deployment(name, ns, replicas=kw.get("replicas"), image=kw.get("image", "example/web:1.0"),
                            resources=kw.get("resources"), secret_hash=kw.get("secret_hash", "abc" + name),
                            extra_annotation=kw.get("extra_annotation", False))]
@@ -179,7 +179,8 @@ def test_what_varies_is_in_the_values(tmp_path: Path) -> None:
     assert web["containers"]["web"]["resources"]["limits"] == {"cpu": "1", "memory": "512Mi"}
     assert prod["ingress"]["web"]["rules"][0]["host"] == "shop.example.com"
     assert prod["configMap"]["web-env"]["data"]["NUMBER_LIKE"] == "1e3"
-    assert prod["secrets"] == {"demo-env": {"existingSecret": "demo-env"}, "demo-files": {"existingSecret": "demo-files"}}
+    assert prod["secrets"] == {"demo-env": {"existingSecret": "demo-env"},
+                               "demo-files": {"existingSecret": "demo-files"}}
     assert web["secretChecksum"] == "abcproduction" and prod["secretsChecksum"] == ""
     # a profile-only object is gated; the profile without it switches it off
     assert prod["deployment"]["worker"]["enabled"] is False

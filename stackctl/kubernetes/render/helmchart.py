@@ -159,7 +159,8 @@ def build_chart(renders: Sequence[ProfileObjects], *, stack: str, version: str =
                     _set(values[n], p.path, split_image(v))
                 else:
                     _set(values[n], p.path, _plain(v))
-        files[f"templates/{kind_key}-{name}.yaml" if name else f"templates/{kind_key}.yaml"] = _template(tree, params, slot, gate)
+        file = f"templates/{kind_key}-{name}.yaml" if name else f"templates/{kind_key}.yaml"
+        files[file] = _template(tree, params, slot, gate)
     defaults = names[0]
     files["Chart.yaml"] = _yaml({
         "apiVersion": "v2", "name": chart_name,
