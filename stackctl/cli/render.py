@@ -219,7 +219,7 @@ def helm(
     for w in (*result.render_warnings, *result.chart.warnings):
         warn(escape(w))
     for n in result.notes:
-        info(f"note: {n}")
+        info(f"note: {escape(n)}")
     directory = out if out is not None else root / "deploy" / "helm" / chart_name_for(result.stack)
     shown = str(out) if out is not None else str(directory.relative_to(root)) if directory.is_relative_to(root) \
         else str(directory)

@@ -338,3 +338,21 @@ def test_marker_never_makes_it_delete_outside(tmp_path: Path) -> None:
     (out / ".stackctl-render").write_text(json.dumps({"files": ["../victim.txt", str(victim)]}))
     write_chart(_result(), out, shown="chart")
     assert victim.read_text() == "keep"
+
+
+@pytest.mark.parametrize("image,parts", [
+    ("nginx:1.27", {"repository": "nginx", "tag": "1.27"}),
+    ("registry.example:5000/team/app:v2-rc.1", {"repository": "registry.example:5000/team/app", "tag": "v2-rc.1"}),
+    ("registry.example:5000/team/app", {"repository": "registry.example:5000/team/app"}),
+    ("app@sha256:" + "b" * 64, {"repository": "app", "digest": "sha256:" + "b" * 64}),
+    ("app:1.0@sha256:" + "c" * 64, {"repository": "app:1.0", "digest": "sha256:" + "c" * 64}),
+])
+def test_images_split_and_join_back(tmp_path: Path, image: str, parts: dict[str, str]) -> None:
+    from stackctl.kubernetes.render.helmchart import split_image
+
+    assert split_image(image) == parts
+    renders = [_profile("a", "ns-a", image=image), _profile("b", "ns-b", image="other/x:9")]
+    chart = _chart(tmp_path, renders)
+    got = helmsim.template(chart, "ns-a", [chart / "values-a.yaml"])
+    web = next(o for o in got if o["kind"] == "Deployment")
+    assert web["spec"]["template"]["spec"]["containers"][0]["image"] == image
