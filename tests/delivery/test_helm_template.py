@@ -268,3 +268,32 @@ def test_awkward_strings_round_trip(helm: Path, project: Any, cli: Callable[...,
     project.profile("b", TRICKY_B)
     chart = _render_chart(cli, "a", "b")
     _check_chart(helm, cli, chart, {"a": "tricky-a", "b": "tricky-b"})
+
+
+# ---------------------------------------------------------------------------------------------
+# Every project of the golden corpus (CronJobs, autoscalers, Compose secrets as volumes, blue-green,
+# bind-mounted configs, ...), with a second profile that moves it to another namespace
+# ---------------------------------------------------------------------------------------------
+GOLDEN = REPO / "tests" / "golden"
+GOLDEN_CASES = sorted(p.name for p in GOLDEN.iterdir()
+                      if p.is_dir() and (p / "profiles" / "production.yaml").is_file())
+
+
+@pytest.mark.parametrize("case", GOLDEN_CASES)
+def test_golden_corpus(helm: Path, project: Any, cli: Callable[..., Any], case: str) -> None:
+    shutil.copytree(GOLDEN / case, project.root, ignore=shutil.ignore_patterns("expected"), dirs_exist_ok=True)
+    production = yaml.safe_load((project.root / "profiles" / "production.yaml").read_text()) or {}
+    kube = production.setdefault("kubernetes", {})
+    kube["namespace"] = "helm-other"
+    kube.pop("context", None)
+    (project.root / "profiles" / "other.yaml").write_text(yaml.safe_dump(production))
+    namespace = _stackctl_namespace(cli)
+    chart = _render_chart(cli, "production", "other")
+    _check_chart(helm, cli, chart, {"production": namespace, "other": "helm-other"})
+
+
+def _stackctl_namespace(cli: Callable[..., Any]) -> str:
+    result = cli("render", "kubernetes", "-p", "production", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    found = {o["metadata"].get("namespace") for o in json.loads(result.stdout)["items"]} - {None}
+    return found.pop() if found else "default"
