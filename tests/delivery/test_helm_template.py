@@ -297,3 +297,36 @@ def _stackctl_namespace(cli: Callable[..., Any]) -> str:
     assert result.exit_code == 0, result.stderr
     found = {o["metadata"].get("namespace") for o in json.loads(result.stdout)["items"]} - {None}
     return found.pop() if found else "default"
+
+
+# ---------------------------------------------------------------------------------------------
+# Strings Compose would not let through, straight into the chart builder: every one in a literal
+# field (all profiles agree) and in a value (they differ), keys included
+# ---------------------------------------------------------------------------------------------
+WILD = ["1e3", "0x1F", "010", "yes", "No", "null", "~", "", " ", "multi\nline\n", "no newline\nat end",
+        "trailing\n\n\n", "\tTAB", "lead ", "{{ .Values }}", "{{- end }}", "}}{{", '{{ "{{" }}', "grüße ✓ 🚀 日本",
+        "it's \"q\"", "a: b # c", "- x", "? k", "& anchor", "* alias", "!tag", "%dir", "@at", "`tick`", "|", ">",
+        "C:\\path\\n", "line\u2028sep\u2029", "a\r\nb", "\x07bell", "<html>&amp;", "---", "...", "=", "<<"]
+
+
+def test_wild_strings_through_the_real_helm(helm: Path, tmp_path: Path) -> None:
+    from stackctl.kubernetes.render.helmchart import ProfileObjects, build_chart
+
+    def config_map(profile: str, ns: str, suffix: str) -> dict[str, Any]:
+        data = {f"same-{i}": s for i, s in enumerate(WILD)}
+        data.update({f"diff-{i}": s + suffix for i, s in enumerate(WILD)})
+        data.update({"key.with.dots": suffix, "key_{{x}}": suffix or "-"})
+        return {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "wild", "namespace": ns, "labels": {"stackctl.io/profile": profile}},
+                "data": data}
+
+    renders = [ProfileObjects("a", "ns-a", [config_map("a", "ns-a", "")]),
+               ProfileObjects("b", "ns-b", [config_map("b", "ns-b", "\n{{b}}")])]
+    chart = tmp_path / "wild"
+    for rel, text in build_chart(renders, stack="wild").files.items():
+        (chart / rel).parent.mkdir(parents=True, exist_ok=True)
+        (chart / rel).write_text(text, encoding="utf-8")
+    _helm(helm, "lint", "--strict", chart)
+    for r in renders:
+        got = _template(helm, chart, r.namespace, "-f", chart / f"values-{r.name}.yaml")
+        assert got == list(r.objects)
