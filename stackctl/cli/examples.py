@@ -151,6 +151,11 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("stackctl render kubernetes -p production --include-secrets | kubectl apply -f -",
          "with the real Secret values"),
     ),
+    "render helm": (
+        ("stackctl render helm", "a chart of every profile but local in deploy/helm/<stack>"),
+        ("stackctl render helm -p production -p staging --out charts/shop", "two profiles, production the default"),
+        ("stackctl render helm --version 1.4.0 --app-version \"$(git describe)\"", "the chart's versions (CI)"),
+    ),
 }
 
 

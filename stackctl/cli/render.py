@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stackctl.cli.common import ProfileOpt, err_console, info, load_profile, warn
+from stackctl.cli.common import ProfileOpt, err_console, info, load_profile, profile_names, project_root, warn
 from stackctl.errors import OperationError
 
 if TYPE_CHECKING:
@@ -180,3 +180,55 @@ def _stream_format(value: str, out_dir: Path | None) -> str:
         raise InputError("--out-dir writes YAML files (one per object); -o json is for the stream on stdout",
                          field="--output")
     return chosen
+
+
+@app.command("helm")
+def helm(
+    profiles: Annotated[list[str] | None, typer.Option(
+        "--profile", "-p", metavar="NAME", autocompletion=profile_names,
+        help="A profile to render (repeatable; its values go to values-NAME.yaml). Default: every profile "
+             "but local. The first one's values are values.yaml's defaults.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", metavar="DIR", help="The chart directory (default: deploy/helm/<stack>).")] = None,
+    version: Annotated[str, typer.Option(
+        "--version", metavar="X.Y.Z", help="The chart's version (Chart.yaml; stackctl never bumps it).")] = "0.1.0",
+    app_version: Annotated[str | None, typer.Option(
+        "--app-version", metavar="TEXT", help="The chart's appVersion (default: the chart's version).")] = None,
+) -> None:
+    """Write a Helm chart of the stack: templates from the profiles' render, what differs between
+    profiles (images, replicas, resources, ingress, env values) in values-<profile>.yaml.
+
+    `helm template R DIR -f DIR/values-P.yaml --namespace NS` equals `stackctl render kubernetes -p P`
+    (Secrets aside). The chart holds no secret: it references each Secret by name
+    (secrets.<name>.existingSecret), which `stackctl promote` or your GitOps tooling creates.
+    """
+    from rich.markup import escape
+
+    from stackctl.errors import InputError
+    from stackctl.kubernetes.helm import default_profiles, render_chart, write_chart
+    from stackctl.kubernetes.render.helmchart import chart_name_for
+    from stackctl.profile import list_profiles
+
+    root = project_root()
+    names = list(dict.fromkeys(profiles)) if profiles else default_profiles(list_profiles(root))
+    if not names:
+        raise InputError("no profile to render: the project has only the local profile; name one with -p",
+                         field="--profile")
+    loaded = [load_profile(name) for name in names]
+    result = render_chart(loaded, version=version, app_version=app_version)
+    for w in (*result.render_warnings, *result.chart.warnings):
+        warn(escape(w))
+    for n in result.notes:
+        info(f"note: {escape(n)}")
+    directory = out if out is not None else root / "deploy" / "helm" / chart_name_for(result.stack)
+    shown = str(out) if out is not None else str(directory.relative_to(root)) if directory.is_relative_to(root) \
+        else str(directory)
+    write_chart(result, directory, shown=shown)
+    if result.chart.secrets:
+        info(f"note: the chart references Secret {', '.join(result.chart.secrets)} by name "
+             f"(secrets.<name>.existingSecret); create it with `stackctl promote` or the GitOps output")
+    changed = (f"{len(result.written)} file{'s' if len(result.written) != 1 else ''} written"
+               + (f", {len(result.removed)} removed" if result.removed else "")
+               + (f", {result.unchanged} unchanged" if result.unchanged else ""))
+    info(f"chart {shown} for profile{'s' if len(names) != 1 else ''} {', '.join(names)} (defaults: "
+         f"{result.chart.defaults_profile}): {changed}")
