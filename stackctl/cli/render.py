@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stackctl.cli.common import ProfileOpt, err_console, info, load_profile, warn
+from stackctl.cli.common import ProfileOpt, err_console, info, load_profile, profile_names, warn
 from stackctl.errors import OperationError
 
 if TYPE_CHECKING:
@@ -180,3 +180,38 @@ def _stream_format(value: str, out_dir: Path | None) -> str:
         raise InputError("--out-dir writes YAML files (one per object); -o json is for the stream on stdout",
                          field="--output")
     return chosen
+
+
+@app.command("gitops")
+def gitops(
+    profiles: Annotated[list[str] | None, typer.Option(
+        "--profile", "-p", metavar="NAME", autocompletion=profile_names,
+        help="A profile to render (repeatable); default: every profile with a kubernetes: section.")] = None,
+    out: Annotated[Path, typer.Option(
+        "--out", metavar="DIR", help="The layout's directory (base/, overlays/<profile>/, clusters/<profile>/).",
+    )] = Path("deploy/gitops"),
+) -> None:
+    """Write a kustomize layout for Argo CD or Flux: a base (what the profiles share) and one overlay per
+    profile, so that `kustomize build overlays/<profile>` is `render kubernetes -p <profile>`.
+
+    Secrets are never written in plaintext: each profile's `gitops.secrets` provider makes them SOPS
+    files, SealedSecrets or ExternalSecrets (docs/gitops.md). Only files whose bytes change are written;
+    an encrypted Secret whose values did not change is kept as it was.
+    """
+    from stackctl.cli.common import project_root
+    from stackctl.kubernetes.gitops import default_profiles, render_gitops
+
+    root = project_root()
+    names = sorted(set(profiles)) if profiles else default_profiles(root)
+    loaded = [load_profile(name) for name in names]
+    target = out if out.is_absolute() else root / out
+    outcome = render_gitops(loaded, target, shown=str(out))
+    for w in outcome.warnings:
+        warn(w)
+    for rel in outcome.written:
+        info(f"wrote {rel}")
+    for rel in outcome.removed:
+        info(f"removed {rel}")
+    changed = len(outcome.written) + len(outcome.removed)
+    summary = f"{changed} file{'s' if changed != 1 else ''} changed" if changed else "nothing changed"
+    info(f"{out} (profiles {', '.join(outcome.profiles)}): {summary}, {outcome.unchanged} unchanged")
