@@ -1,15 +1,13 @@
 """`stackctl render gitops` through the CLI: the layout, determinism and idempotence, the errors, no
 plaintext anywhere in the tree, and a rotation that changes one profile's Secret file and checksum.
 
-The SOPS encryption is a stand-in here (random like the real one, holding no value): the real `sops`
-decrypts the real output in tests/delivery/test_gitops_*.py."""
+The real `sops` decrypts the output in tests/delivery/test_gitops_*.py."""
 
 from __future__ import annotations
 
 import base64
 import json
-import secrets as random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,28 +55,29 @@ gitops:
 """
 
 
-class FakeSops:
-    """Random output like SOPS (a new data key each call), and no value in it."""
+class CountingSops:
+    """The real `sealing.sops_encrypt`, counted: an unchanged Secret must not be encrypted again."""
 
-    def __init__(self) -> None:
+    def __init__(self, real: Callable[..., str]) -> None:
+        self.real = real
         self.calls: list[str] = []
 
-    def __call__(self, secret: Mapping[str, Any], recipients: Sequence[str]) -> str:
+    def __call__(self, secret: Mapping[str, Any], recipients: Sequence[str], **kwargs: Any) -> str:
         self.calls.append(secret["metadata"]["name"])
-        data = {k: f"ENC[AES256_GCM,data:{random.token_hex(8)}]" for k in secret.get("data", {})}
-        return yaml.safe_dump({"apiVersion": "v1", "kind": "Secret", "metadata": dict(secret["metadata"]),
-                               "data": data, "sops": {"age": [{"recipient": r} for r in recipients]}})
+        return self.real(secret, recipients, **kwargs)
 
 
 @pytest.fixture
-def fake_sops(monkeypatch: pytest.MonkeyPatch) -> FakeSops:
-    fake = FakeSops()
-    monkeypatch.setattr("stackctl.secrets.sealing.sops_encrypt", fake)
-    return fake
+def counting_sops(monkeypatch: pytest.MonkeyPatch) -> CountingSops:
+    from stackctl.secrets import sealing
+
+    counting = CountingSops(sealing.sops_encrypt)
+    monkeypatch.setattr(sealing, "sops_encrypt", counting)
+    return counting
 
 
 @pytest.fixture
-def shop(project: Any, cli: Any, fake_sops: FakeSops) -> Iterator[Any]:
+def shop(project: Any, cli: Any, counting_sops: CountingSops) -> Iterator[Any]:
     project.write("compose.yaml", COMPOSE)
     project.write(".env.example", TEMPLATE)
     project.profile("local", "compose: {files: [compose.yaml]}\n")
@@ -122,16 +121,16 @@ def test_layout_has_a_base_and_one_overlay_per_kubernetes_profile(shop: Any, cli
     assert "(profiles production, staging)" in res.stderr
 
 
-def test_second_run_writes_nothing_and_encrypts_nothing(shop: Any, cli: Any, fake_sops: FakeSops) -> None:
+def test_second_run_writes_nothing_and_encrypts_nothing(shop: Any, cli: Any, counting_sops: CountingSops) -> None:
     assert cli("render", "gitops").exit_code == 0
     out = shop.root / "deploy/gitops"
-    before, times, calls = tree(out), stamps(out), len(fake_sops.calls)
+    before, times, calls = tree(out), stamps(out), len(counting_sops.calls)
     assert calls > 0
     res = cli("render", "gitops")
     assert res.exit_code == 0, res.stderr
     assert "nothing changed" in res.stderr
     assert tree(out) == before and stamps(out) == times
-    assert len(fake_sops.calls) == calls  # an unchanged Secret is not re-encrypted (no random diff)
+    assert len(counting_sops.calls) == calls  # an unchanged Secret is not re-encrypted (no random diff)
 
 
 def test_output_is_deterministic_apart_from_the_encrypted_files(shop: Any, cli: Any, tmp_path: Path) -> None:

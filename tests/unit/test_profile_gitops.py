@@ -41,7 +41,7 @@ def test_no_section_is_none(root: Path) -> None:
 
 def test_sops_recipients_sorted_and_deduplicated(root: Path) -> None:
     other = "age1" + "q" * 58
-    profile = load_profile_of(root, f"gitops:\n  secrets:\n    provider: sops\n    recipients: [{AGE}, {other}, {AGE}]\n")
+    profile = load_profile_of(root, f"gitops:\n  secrets: {{provider: sops, recipients: [{AGE}, {other}, {AGE}]}}\n")
     assert profile.gitops.secrets.provider == "sops"
     assert profile.gitops.secrets.recipients == tuple(sorted({AGE, other}))
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,7 +115,8 @@ def build(profiles: Sequence[Profile], out: Path, previous: dict[str, Any]) -> t
             rel = f"{overlay_dir}/{guess}"
             prev_text = _read_text(out / rel) if rel in old_records else None
             item = seal(profile, provider, secret, stack=result.loaded.stack.name,
-                        previous=old_records.get(rel), previous_text=prev_text)
+                        previous=old_records.get(rel), previous_text=prev_text,
+                        warn=_warner(profile, warnings))
             sealed[profile.name].append(item)
     split = layout.split(objects)
     base_names = []
@@ -149,6 +150,12 @@ def build(profiles: Sequence[Profile], out: Path, previous: dict[str, Any]) -> t
         files.texts[f"{prefix}/kustomization.yaml"] = write.to_yaml(kustomization)
         files.texts.update(_controllers(profile, out, stacks[profile.name]))
     return files, warnings
+
+
+def _warner(profile: Profile, warnings: list[str]) -> Callable[[str], None]:
+    def warn(message: str) -> None:
+        warnings.append(f"{profile.name}: {profile.display_path}: {message}")
+    return warn
 
 
 def _controllers(profile: Profile, out: Path, stack: str) -> dict[str, str]:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets as random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from stackctl.errors import ProfileError
+from stackctl.errors import InputError, ProfileError
 from stackctl.kubernetes.labels import A_VALUES
 from stackctl.profile.types import Profile, SecretProvider
 
@@ -63,8 +63,10 @@ def cert_pem(profile: Profile, provider: SecretProvider) -> bytes:
 
 
 def seal(profile: Profile, provider: SecretProvider, secret: dict[str, Any], *, stack: str,
-         previous: Mapping[str, str] | None, previous_text: str | None) -> Sealed:
-    """The Secret as the provider's file; the previous file's text kept when the digest still matches."""
+         previous: Mapping[str, str] | None, previous_text: str | None,
+         warn: Callable[[str], None]) -> Sealed:
+    """The Secret as the provider's file; the previous file's text kept when the digest still matches.
+    A problem with the recipients or the certificate is an error naming the profile's field."""
     from stackctl.kubernetes.write import to_yaml
 
     path = seal_path(provider.provider, secret["metadata"]["name"])
@@ -77,10 +79,18 @@ def seal(profile: Profile, provider: SecretProvider, secret: dict[str, Any], *, 
             and digest(secret, p, previous["salt"]) == previous.get("digest"):
         return Sealed(path, previous_text, dict(previous))
     salt = random.token_hex(16)
-    if provider.provider == "sops":
-        text = sealing.sops_encrypt(secret, provider.recipients)
-    else:
-        text = to_yaml(sealing.sealed_secret(secret, cert_pem(profile, provider), scope=provider.scope))
+    try:
+        if provider.provider == "sops":
+            text = sealing.sops_encrypt(secret, provider.recipients, source=profile.display_path)
+        else:
+            text = to_yaml(sealing.sealed_secret(secret, cert_pem(profile, provider), scope=provider.scope,
+                                                 source=profile.display_path,
+                                                 warn=lambda message: warn(f"gitops.secrets.cert: {message}")))
+    except InputError as exc:
+        if exc.field not in ("recipients", "cert", "scope"):
+            raise
+        raise ProfileError(exc.message, file=profile.display_path, field=f"gitops.secrets.{exc.field}",
+                           hint=exc.hint) from None
     return Sealed(path, text, {"salt": salt, "digest": digest(secret, p, salt)})
 
 
