@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -50,9 +51,17 @@ def build(kustomize: Path, overlay: Path) -> dict[Key, dict[str, Any]]:
 
 
 def rendered(cli: Callable[..., Any], profile: str, *, values: bool) -> dict[Key, dict[str, Any]]:
+    """`render kubernetes -p PROFILE` (`--include-secrets` with `values`). Without values, render leaves
+    each Secret out and names it on stderr: it stands here as a stub with its name and namespace."""
     res = cli("render", "kubernetes", "-p", profile, *(["--include-secrets"] if values else []))
     assert res.exit_code == 0, res.stderr
-    return keyed(yaml.safe_load_all(res.stdout))
+    objects = keyed(yaml.safe_load_all(res.stdout))
+    left_out = re.search(r"left out Secret (\S+(?:, \S+)*) \(", res.stderr)
+    if not values and left_out:
+        namespace = next(k[3] for k in objects if k[1] == "Namespace")
+        for name in left_out.group(1).split(", "):
+            objects[("v1", "Secret", namespace, name)] = {"stub": True}
+    return objects
 
 
 def secret_of(provider_obj: dict[str, Any]) -> tuple[str, str]:
