@@ -251,3 +251,51 @@ def test_argocd_and_flux_point_at_the_overlay(shop: Any, cli: Any) -> None:
     kustomization = yaml.safe_load((clusters / "production/flux-kustomization.yaml").read_text())
     assert kustomization["spec"]["path"] == "./deploy/gitops/overlays/production"
     assert kustomization["spec"]["decryption"] == {"provider": "sops", "secretRef": {"name": "sops-age"}}
+
+
+def _certificate(path: Path) -> None:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sealed-secret")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=30)).sign(key, hashes.SHA256()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def test_sealed_secrets_are_kept_until_the_secret_or_scope_changes(shop: Any, cli: Any) -> None:
+    _certificate(shop.root / "keys/cert.pem")
+    sealed = PROFILE.format(level="warn", replicas=3, namespace="shop-prod", age=AGE).replace(
+        f"{{provider: sops, recipients: [{AGE}]}}", "{provider: sealed-secrets, cert: keys/cert.pem}")
+    shop.profile("production", sealed)
+    assert cli("render", "gitops", "-p", "production").exit_code == 0
+    out = shop.root / "deploy/gitops/overlays/production/secrets"
+    (file,) = out.iterdir()
+    first = file.read_bytes()
+    assert yaml.safe_load(first)["kind"] == "SealedSecret"
+    assert cli("render", "gitops", "-p", "production").exit_code == 0
+    assert file.read_bytes() == first
+    shop.profile("production", sealed.replace("cert: keys/cert.pem}", "cert: keys/cert.pem, scope: namespace-wide}"))
+    assert cli("render", "gitops", "-p", "production").exit_code == 0
+    assert file.read_bytes() != first
+    texts = tree(shop.root / "deploy/gitops")
+    for value in secret_values(load_profile(shop.root, "production")).values():
+        assert not [f for f, data in texts.items() if value.encode() in data]
+
+
+def test_a_missing_certificate_is_an_error_naming_the_field(shop: Any, cli: Any) -> None:
+    shop.profile("production", PROFILE.format(level="warn", replicas=3, namespace="shop-prod", age=AGE).replace(
+        f"{{provider: sops, recipients: [{AGE}]}}", "{provider: sealed-secrets, cert: keys/missing.pem}"))
+    res = cli("render", "gitops")
+    assert res.exit_code == 2
+    assert "Error: profiles/production.yaml: gitops.secrets.cert: cannot read the sealed-secrets certificate " \
+           "keys/missing.pem" in res.stderr
+    assert not (shop.root / "deploy").exists()
