@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stackctl.cli.common import ProfileOpt, err_console, info, load_profile, profile_names, warn
+from stackctl.cli.common import Output, ProfileOpt, emit, err_console, info, load_profile, profile_names, warn
 from stackctl.errors import OperationError
 
 if TYPE_CHECKING:
@@ -190,6 +190,10 @@ def gitops(
     out: Annotated[Path, typer.Option(
         "--out", metavar="DIR", help="The layout's directory (base/, overlays/<profile>/, clusters/<profile>/).",
     )] = Path("deploy/gitops"),
+    output: Annotated[Output, typer.Option(
+        "--output", "-o", case_sensitive=False,
+        help="text: a line per file written or removed (stderr); json/yaml: the same as data on stdout.",
+    )] = Output.text,
 ) -> None:
     """Write a kustomize layout for Argo CD or Flux: a base (what the profiles share) and one overlay per
     profile, so that `kustomize build overlays/<profile>` is `render kubernetes -p <profile>`.
@@ -208,6 +212,10 @@ def gitops(
     outcome = render_gitops(loaded, target, shown=str(out))
     for w in outcome.warnings:
         warn(w)
+    if output is not Output.text:
+        emit({"out": str(out), "profiles": outcome.profiles, "written": outcome.written,
+              "removed": outcome.removed, "unchanged": outcome.unchanged}, output)
+        return
     for rel in outcome.written:
         info(f"wrote {rel}")
     for rel in outcome.removed:

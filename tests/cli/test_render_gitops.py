@@ -299,3 +299,11 @@ def test_a_missing_certificate_is_an_error_naming_the_field(shop: Any, cli: Any)
     assert "Error: profiles/production.yaml: gitops.secrets.cert: cannot read the sealed-secrets certificate " \
            "keys/missing.pem" in res.stderr
     assert not (shop.root / "deploy").exists()
+
+
+def test_json_output_lists_what_was_written(shop: Any, cli: Any) -> None:
+    first = json.loads(cli("render", "gitops", "-o", "json").stdout)
+    assert first["profiles"] == ["production", "staging"] and first["removed"] == [] and first["unchanged"] == 0
+    assert "overlays/production/kustomization.yaml" in first["written"]
+    again = json.loads(cli("render", "gitops", "-o", "json").stdout)
+    assert again == {**first, "written": [], "unchanged": len(first["written"])}
