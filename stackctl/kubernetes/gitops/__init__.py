@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stackctl.errors import InputError, ProfileError, SecretsError
+from stackctl.errors import InputError, OperationError, ProfileError, SecretsError
 from stackctl.fsutil import PUBLIC_MODE, atomic_write
 from stackctl.kubernetes.gitops import layout
 from stackctl.kubernetes.gitops.secrets import Sealed, seal, seal_path
@@ -43,6 +43,14 @@ class Files:
 
     texts: dict[str, str] = field(default_factory=dict)
     sealed: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+    def add(self, rel: str, text: str) -> None:
+        """One file; two objects may not claim one path (a kind and name the file names cannot tell apart)."""
+        if rel in self.texts:
+            raise OperationError(f"two objects would be written to {rel}", field="--out",
+                                 hint="rename one of the services, or report this layout as a bug")
+        self.texts[rel] = text
 
 
 @dataclass(frozen=True)
@@ -122,33 +130,34 @@ def build(profiles: Sequence[Profile], out: Path, previous: dict[str, Any]) -> t
     base_names = []
     for obj in split.base:
         name = f"{layout.file_stem(obj['kind'], obj['metadata']['name'])}.yaml"
-        files.texts[f"base/{name}"] = write.to_yaml(obj)
+        files.add(f"base/{name}", write.to_yaml(obj))
         base_names.append(name)
     if base_names:
-        files.texts["base/kustomization.yaml"] = write.to_yaml({**layout.KUSTOMIZATION, "resources": base_names})
+        files.add("base/kustomization.yaml", write.to_yaml({**layout.KUSTOMIZATION, "resources": base_names}))
     for profile in profiles:
         overlay = split.overlays[profile.name]
         prefix = f"overlays/{profile.name}"
         resources = ["../../base"] if base_names else []
         for obj in overlay.objects:
             name = f"{layout.file_stem(obj['kind'], obj['metadata']['name'])}.yaml"
-            files.texts[f"{prefix}/{name}"] = write.to_yaml(obj)
+            files.add(f"{prefix}/{name}", write.to_yaml(obj))
             resources.append(name)
         for item in sealed[profile.name]:
-            files.texts[f"{prefix}/{item.path}"] = item.text
+            files.add(f"{prefix}/{item.path}", item.text)
             resources.append(item.path)
             if item.record is not None:
                 files.sealed[f"{prefix}/{item.path}"] = item.record
         patches = []
         for key, ops in overlay.patches:
             name = f"patches/{layout.file_stem(key[1], key[2])}.yaml"
-            files.texts[f"{prefix}/{name}"] = write.to_yaml(ops)
+            files.add(f"{prefix}/{name}", write.to_yaml(ops))
             patches.append({"path": name, "target": layout.target(key)})
         kustomization: dict[str, Any] = {**layout.KUSTOMIZATION, "resources": resources}
         if patches:
             kustomization["patches"] = patches
-        files.texts[f"{prefix}/kustomization.yaml"] = write.to_yaml(kustomization)
-        files.texts.update(_controllers(profile, out, stacks[profile.name]))
+        files.add(f"{prefix}/kustomization.yaml", write.to_yaml(kustomization))
+        for rel, text in _controllers(profile, out, stacks[profile.name]).items():
+            files.add(rel, text)
     return files, warnings
 
 
