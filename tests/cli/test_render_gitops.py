@@ -307,3 +307,14 @@ def test_json_output_lists_what_was_written(shop: Any, cli: Any) -> None:
     assert "overlays/production/kustomization.yaml" in first["written"]
     again = json.loads(cli("render", "gitops", "-o", "json").stdout)
     assert again == {**first, "written": [], "unchanged": len(first["written"])}
+
+
+def test_a_stack_without_secrets_needs_no_store_and_no_provider(project: Any, cli: Any) -> None:
+    project.write("compose.yaml", "services:\n  web:\n    image: example/web:1\n    environment: {MODE: x}\n")
+    project.write(".env.example", "MODE=x\n")
+    project.profile("production", "compose: {files: [compose.yaml]}\nkubernetes: {namespace: web}\n"
+                                  f"gitops: {{secrets: {{provider: sops, recipients: [{AGE}]}}}}\n")
+    project.profile("staging", "compose: {files: [compose.yaml]}\nkubernetes: {namespace: web-staging}\n")
+    res = cli("render", "gitops")
+    assert res.exit_code == 0, res.stderr
+    assert not list((project.root / "deploy/gitops").rglob("secrets"))

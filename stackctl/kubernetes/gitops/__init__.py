@@ -199,12 +199,24 @@ def _repo_path(path: Path, root: Path) -> str:
 
 
 def _require_store(profile: Profile) -> None:
-    if not profile.secrets.store.is_file():
-        from stackctl.secrets.ops import store_display
+    """The store must exist when `.env.example` declares secrets (else there is nothing to encrypt)."""
+    if profile.secrets.store.is_file() or not _template_has_secrets(profile):
+        return
+    from stackctl.secrets.ops import store_display
 
-        raise SecretsError("the secrets store does not exist: the encrypted Secrets need its values",
-                           file=store_display(profile),
-                           hint=f"run `stackctl secrets generate -p {profile.name}` first")
+    raise SecretsError("the secrets store does not exist: the encrypted Secrets need its values",
+                       file=store_display(profile), hint=f"run `stackctl secrets generate -p {profile.name}` first")
+
+
+def _template_has_secrets(profile: Profile) -> bool:
+    if not profile.env.template.is_file():
+        return False
+    from stackctl.profile.types import display
+    from stackctl.secrets.template import load_template
+
+    template = load_template(profile.env.template, display=display(profile.env.template, profile.root),
+                             set_in=profile.env.template_set_in)
+    return any(key.is_secret for key in template.keys)
 
 
 def _require_values(profile: Profile, keys: frozenset[str], values: Mapping[str, str]) -> None:
