@@ -112,6 +112,10 @@ def self_signed_cert(directory: Path) -> Path:
     path = directory / "keys" / "sealed-secrets.pem"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    private = directory.parent / "controller-key.pem"  # outside the project: only the test's "controller"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                          serialization.NoEncryption()))
+    private.chmod(0o600)
     return path
 
 
@@ -351,6 +355,34 @@ def test_provider_objects_fit_their_crds(shop: dict[str, Any], cli: Callable[...
                                                "Kustomization"]
     for obj in objs:
         assert crd_validate(obj) == [], obj
+
+
+def test_kubeseal_unseals_the_sealed_secrets_into_the_rendered_ones(files: dict[str, Any], cli: Callable[..., Any],
+                                                                   kubeseal: Path, tmp_path: Path) -> None:
+    """What the controller would create from each SealedSecret is the Secret `render kubernetes
+    --include-secrets` renders (values, type, labels, annotations), for both scopes of the shape."""
+    assert cli("render", "gitops").exit_code == 0
+    out = files["root"] / "deploy" / "gitops"
+    key = files["root"].parent / "controller-key.pem"
+    for profile in files["profiles"]:
+        render = rendered(cli, profile, values=True)
+        sealed = sorted((out / "overlays" / profile / "secrets").glob("sealedsecret-*.yaml"))
+        assert len(sealed) == sum(1 for k in render if k[1] == "Secret")
+        for file in sealed:
+            proc = subprocess.run([str(kubeseal), "--recovery-unseal", "--recovery-private-key", str(key), "-o",
+                                   "yaml"], input=file.read_text(), capture_output=True, text=True, timeout=60,
+                                  check=False, cwd=tmp_path,
+                                  env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
+                                       "KUBECONFIG": str(tmp_path / "no-kubeconfig")})
+            assert proc.returncode == 0, proc.stderr
+            secret = yaml.safe_load(proc.stdout)
+            meta = secret["metadata"]
+            expected = render[("v1", "Secret", meta["namespace"], meta["name"])]
+            assert secret.get("type") == expected["type"]
+            assert secret["data"] == expected["data"]
+            assert meta.get("labels") == expected["metadata"].get("labels")
+            for name, value in (expected["metadata"].get("annotations") or {}).items():
+                assert meta["annotations"][name] == value
 
 
 @pytest.mark.parametrize("shape", ["workers", "files"])
