@@ -61,8 +61,9 @@ from stackctl.kubernetes import yamltext
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-SOPS_VERSION = "3.9.4"
-"""The `version` written in the `sops:` block: the sops release whose file format (v3) this writes."""
+SOPS_VERSION = "3.13.3"
+"""The `version` written in the `sops:` block: the sops release this output is tested against
+(tests/delivery; scripts/delivery-versions.env), file format v3."""
 ENCRYPTED_REGEX = "^(data|stringData)$"
 _ENCRYPTED_KEYS = frozenset({"data", "stringData"})  # what ENCRYPTED_REGEX matches, without regex semantics
 
@@ -321,12 +322,12 @@ def sops_encrypt(secret: Mapping[str, Any], recipients: Sequence[str], *, source
     tree = _sops_walk(secret, (), data_key, mac, source)
     stamp = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     digest = mac.hexdigest().upper()
-    tree["sops"] = {
-        "age": [{"recipient": r.strip(), "enc": age_armor(age_encrypt(data_key, [k]))}
+    tree["sops"] = {  # keys in the order sops 3.13 writes them
+        "age": [{"enc": age_armor(age_encrypt(data_key, [k])), "recipient": r.strip()}
                 for r, k in zip(recipients, keys, strict=True)],
+        "encrypted_regex": ENCRYPTED_REGEX,
         "lastmodified": stamp,
         "mac": _sops_mac(digest, data_key, stamp),
-        "encrypted_regex": ENCRYPTED_REGEX,
         "version": SOPS_VERSION,
     }
     return yamltext.dump(tree)
