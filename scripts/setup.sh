@@ -19,8 +19,10 @@
 #   --with-k8s       STACKCTL_SETUP_K8S=1            also build the Kubernetes test binaries:
 #                    the control plane (scripts/k8s-binaries.sh), a real node's containerd,
 #                    runc, CNI plugins, kubelet, kube-proxy, CoreDNS and pause
-#                    (scripts/k8s-node-binaries.sh) and Argo Rollouts (scripts/argo-rollouts.sh),
-#                    all from the Go module proxy into versioned cache dirs (~45-50 min cold)
+#                    (scripts/k8s-node-binaries.sh), Argo Rollouts (scripts/argo-rollouts.sh) and the
+#                    delivery tools kustomize, helm, sops, age, kubeseal and their CRDs
+#                    (scripts/delivery-tools.sh), all from the Go module proxy into versioned cache
+#                    dirs (~65-70 min cold)
 # Other knobs:
 #   STACKCTL_PYTHON          interpreter for the venv (default python3, >= 3.11)
 #   STACKCTL_DEBIAN_MIRROR   mirror for debootstrap (default: from apt sources)
@@ -453,6 +455,16 @@ if [ "$WITH_K8S" -eq 1 ]; then
     ARGO_DIR=$(bash "$REPO_ROOT/scripts/argo-rollouts.sh" | tail -n 1)
     [ -x "$ARGO_DIR/bin/rollouts-controller" ] || die "rollouts-controller missing after scripts/argo-rollouts.sh"
     info "$ARGO_DIR"
+    step "Delivery tools (kustomize, age, sops, CRDs, helm, kubeseal; for tests/delivery)"
+    # Built from the Go module proxy into ~/.cache/stackctl/delivery/<tool>/<version> (~20 min cold).
+    delivery_out=$(mktemp)
+    CLEANUP_FILES+=("$delivery_out")
+    if ! bash "$REPO_ROOT/scripts/delivery-tools.sh" | tee "$delivery_out" | sed 's/^/    /'; then
+        die "scripts/delivery-tools.sh failed (see its messages above); the delivery tests need these tools"
+    fi
+    for b in kustomize helm sops age age-keygen kubeseal crds; do
+        grep -q "^$b=/" "$delivery_out" || die "scripts/delivery-tools.sh reported no $b"
+    done
     SUMMARY+=("k8s=ok")
 fi
 

@@ -19,6 +19,7 @@ Fixtures:
 from __future__ import annotations
 
 import copy
+import os
 import re
 import subprocess
 from collections.abc import Callable
@@ -42,6 +43,15 @@ _REPORTS = {
     "helm": ("helm",),
     "kubeseal": ("kubeseal",),
 }
+# The cache as it is when the session starts: a test's `isolated_env` (a temp HOME) must not send the
+# script building into an empty cache under it.
+_ENV = {
+    **os.environ,
+    "STACKCTL_CACHE": os.environ.get("STACKCTL_CACHE")
+    or str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stackctl"),
+}
+# The CRD files are large (the SecretStores' ~0.5 MB each): libyaml's loader when PyYAML has it.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _LINE = re.compile(r"^([a-z][a-z0-9-]*)=(/.*)$")
 _found: dict[str, Path] = {}
 
@@ -61,8 +71,8 @@ def delivery_tool_paths(*tools: str) -> dict[str, Path]:
     if missing:
         if not SCRIPT.is_file():
             pytest.fail(f"{SCRIPT} is missing: the delivery tools cannot be built")
-        proc = subprocess.run(["bash", str(SCRIPT), *missing], cwd=REPO, capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(["bash", str(SCRIPT), *missing], cwd=REPO, env=_ENV, capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL)
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
             pytest.fail(f"scripts/delivery-tools.sh {' '.join(missing)} failed (exit {proc.returncode}); "
@@ -153,11 +163,11 @@ _OBJECT_META: dict[str, Any] = {
 
 def _to_jsonschema(node: Any, *, root: bool = False, close: bool = True) -> Any:
     """A CRD's structural schema as draft-4 JSON Schema with Kubernetes' pruning made explicit: an
-    object with `properties` and without x-kubernetes-preserve-unknown-fields takes no other field
-    (additionalProperties: false); `nullable` admits null; x-kubernetes-* keywords are dropped (CEL
-    rules in x-kubernetes-validations are not evaluated). anyOf/allOf/oneOf/not branches keep their
-    own constraints and stay open (close=False): a structural schema declares every field at the node
-    itself, and a branch often names only the fields it requires."""
+    object without x-kubernetes-preserve-unknown-fields or additionalProperties takes no field but its
+    `properties` (additionalProperties: false; none at all when it lists none). `nullable` admits null;
+    x-kubernetes-* keywords are dropped (CEL rules in x-kubernetes-validations are not evaluated).
+    anyOf/allOf/oneOf/not branches keep their own constraints and stay open (close=False): a structural
+    schema declares every field at the node itself, and a branch often names only the fields it requires."""
     if isinstance(node, list):
         return [_to_jsonschema(n, close=close) for n in node]
     if not isinstance(node, dict):
@@ -182,7 +192,7 @@ def _to_jsonschema(node: Any, *, root: bool = False, close: bool = True) -> Any:
         props.setdefault("apiVersion", {"type": "string"})
         props.setdefault("kind", {"type": "string"})
         props["metadata"] = copy.deepcopy(_OBJECT_META) if root else {"type": "object"}
-    if close and "properties" in out and "additionalProperties" not in out \
+    if close and ("properties" in out or out.get("type") == "object") and "additionalProperties" not in out \
             and not node.get("x-kubernetes-preserve-unknown-fields"):
         out["additionalProperties"] = False
     return out
@@ -212,9 +222,10 @@ class CrdSet:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.by_kind: dict[tuple[str, str], dict[str, Any]] = {}
+        self._validators: dict[tuple[str, str, str], jsonschema.Draft4Validator] = {}
         files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
         for file in files:
-            for doc in yaml.safe_load_all(file.read_text()):
+            for doc in yaml.load_all(file.read_text(), Loader=_Loader):
                 if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
                     spec = doc["spec"]
                     self.by_kind[(spec["group"], spec["names"]["kind"])] = doc
@@ -240,7 +251,10 @@ class CrdSet:
         raw = (entry.get("schema") or {}).get("openAPIV3Schema")
         if raw is None:
             return [f"apiVersion: {api_version}: the CRD of {kind} has no openAPIV3Schema for {version}"]
-        validator = jsonschema.Draft4Validator(_to_jsonschema(raw, root=True))
+        validator = self._validators.get((group, kind, version))
+        if validator is None:
+            validator = jsonschema.Draft4Validator(_to_jsonschema(raw, root=True))
+            self._validators[(group, kind, version)] = validator
         errors = [_message(e) for e in validator.iter_errors(obj)]
         if not isinstance(obj.get("metadata"), dict) or not (
                 obj["metadata"].get("name") or obj["metadata"].get("generateName")):
