@@ -142,6 +142,10 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
     "secrets recipients remove": (
         ("stackctl secrets recipients remove ci -p production", "then `secrets rekey` and `secrets rotate --all`"),
     ),
+    "render gitops": (
+        ("stackctl render gitops", "base/ + overlays/<profile>/ in deploy/gitops"),
+        ("stackctl render gitops -p staging -p production --out gitops/", "these profiles, into gitops/"),
+    ),
     "render kubernetes": (
         ("stackctl render kubernetes -p production", "the manifests on stdout (Secrets left out)"),
         ("stackctl render kubernetes -p production -o json", "the same as one JSON List"),

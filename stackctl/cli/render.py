@@ -9,7 +9,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stackctl.cli.common import ProfileOpt, err_console, info, load_profile, profile_names, project_root, warn
+from stackctl.cli.common import (
+    Output,
+    ProfileOpt,
+    emit,
+    err_console,
+    info,
+    load_profile,
+    profile_names,
+    project_root,
+    warn,
+)
 from stackctl.errors import OperationError
 
 if TYPE_CHECKING:
@@ -232,3 +242,44 @@ def helm(
                + (f", {result.unchanged} unchanged" if result.unchanged else ""))
     info(f"chart {shown} for profile{'s' if len(names) != 1 else ''} {', '.join(names)} (defaults: "
          f"{result.chart.defaults_profile}): {changed}")
+@app.command("gitops")
+def gitops(
+    profiles: Annotated[list[str] | None, typer.Option(
+        "--profile", "-p", metavar="NAME", autocompletion=profile_names,
+        help="A profile to render (repeatable); default: every profile with a kubernetes: section.")] = None,
+    out: Annotated[Path, typer.Option(
+        "--out", metavar="DIR", help="The layout's directory (base/, overlays/<profile>/, clusters/<profile>/).",
+    )] = Path("deploy/gitops"),
+    output: Annotated[Output, typer.Option(
+        "--output", "-o", case_sensitive=False,
+        help="text: a line per file written or removed (stderr); json/yaml: the same as data on stdout.",
+    )] = Output.text,
+) -> None:
+    """Write a kustomize layout for Argo CD or Flux: a base (what the profiles share) and one overlay per
+    profile, so that `kustomize build overlays/<profile>` is `render kubernetes -p <profile>`.
+
+    Secrets are never written in plaintext: each profile's `gitops.secrets` provider makes them SOPS
+    files, SealedSecrets or ExternalSecrets (docs/gitops.md). Only files whose bytes change are written;
+    an encrypted Secret whose values did not change is kept as it was.
+    """
+    from stackctl.cli.common import project_root
+    from stackctl.kubernetes.gitops import default_profiles, render_gitops
+
+    root = project_root()
+    names = sorted(set(profiles)) if profiles else default_profiles(root)
+    loaded = [load_profile(name) for name in names]
+    target = out if out.is_absolute() else root / out
+    outcome = render_gitops(loaded, target, shown=str(out))
+    for w in outcome.warnings:
+        warn(w)
+    if output is not Output.text:
+        emit({"out": str(out), "profiles": outcome.profiles, "written": outcome.written,
+              "removed": outcome.removed, "unchanged": outcome.unchanged}, output)
+        return
+    for rel in outcome.written:
+        info(f"wrote {rel}")
+    for rel in outcome.removed:
+        info(f"removed {rel}")
+    changed = len(outcome.written) + len(outcome.removed)
+    summary = f"{changed} file{'s' if changed != 1 else ''} changed" if changed else "nothing changed"
+    info(f"{out} (profiles {', '.join(outcome.profiles)}): {summary}, {outcome.unchanged} unchanged")

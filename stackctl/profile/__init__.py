@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from stackctl.errors import ProfileError
+from stackctl.profile.gitops import gitops_settings
 from stackctl.profile.kubernetes import kubernetes_settings, service_override
 from stackctl.profile.reader import DNS1123_LABEL, ENV_KEY, Node, check_text, kind_of
 from stackctl.profile.types import ComposeSettings, EnvSettings, Profile, SecretsSettings, ServiceOverride, display
@@ -24,7 +25,7 @@ __all__ = ["Profile", "find_project_root", "list_profiles", "load_profile", "par
 
 PROFILES_DIR = "profiles"
 PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
-_TOP_FIELDS = ("stack", "description", "compose", "env", "secrets", "defaults", "services", "kubernetes")
+_TOP_FIELDS = ("stack", "description", "compose", "env", "secrets", "defaults", "services", "kubernetes", "gitops")
 
 
 def find_project_root(start: Path | None = None) -> Path:
@@ -145,4 +146,5 @@ def parse_profile(data: Any, *, name: str, path: Path, root: Path) -> Profile:
 
     return Profile(name=name, root=root, path=path, stack=stack, compose=compose, env=env, secrets=secrets,
                    defaults=service_override(top.mapping("defaults"), defaults=True), services=services,
-                   kubernetes=kubernetes_settings(top.mapping("kubernetes")))
+                   kubernetes=kubernetes_settings(top.mapping("kubernetes")),
+                   gitops=gitops_settings(top.mapping("gitops"), rel, root))

@@ -240,6 +240,7 @@ class Profile:
     defaults: ServiceOverride
     services: Mapping[str, ServiceOverride]
     kubernetes: KubernetesSettings | None
+    gitops: GitOpsSettings | None = None
 
     @property
     def display_path(self) -> str:
@@ -252,3 +253,60 @@ def display(path: Path, root: Path) -> str:
         return str(path.relative_to(root))
     except ValueError:
         return str(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# `gitops:` (`stackctl render gitops`): how a profile's Secrets are committed, and the controller
+# objects that point at its overlay
+# ---------------------------------------------------------------------------------------------
+SECRET_PROVIDERS = ("sops", "sealed-secrets", "external-secrets")
+
+
+@dataclass(frozen=True)
+class SecretProvider:
+    """How the profile's Secrets are written to Git (never in plaintext); the fields of the chosen
+    `provider` only (the others keep their defaults)."""
+
+    provider: str  # one of SECRET_PROVIDERS
+    recipients: tuple[str, ...] = ()  # sops: age recipients (age1...)
+    cert: Path | None = None  # sealed-secrets: the controller's public certificate (PEM)
+    cert_display: str = ""  # as errors show it
+    scope: str = "strict"  # sealed-secrets: strict | namespace-wide | cluster-wide
+    store: str = ""  # external-secrets: the SecretStore / ClusterSecretStore name
+    store_kind: str = "SecretStore"
+    key: str = "{namespace}/{secret}/{key}"  # external-secrets: remote key pattern
+    property: str | None = None  # external-secrets: remote property pattern (for stores keyed by property)
+    refresh_interval: str = "1h"
+    api_version: str = "external-secrets.io/v1beta1"
+
+
+@dataclass(frozen=True)
+class ArgoCDApp:
+    """An Argo CD `Application` for the profile's overlay."""
+
+    repo: str
+    revision: str = "HEAD"
+    path: str | None = None  # default: the overlay's path relative to the project root
+    project: str = "default"
+    namespace: str = "argocd"
+    server: str = "https://kubernetes.default.svc"
+    automated: bool = True
+
+
+@dataclass(frozen=True)
+class FluxSync:
+    """A Flux `GitRepository` + `Kustomization` for the profile's overlay."""
+
+    repo: str
+    branch: str = "main"
+    path: str | None = None
+    namespace: str = "flux-system"
+    interval: str = "5m"
+    decryption_secret: str = "sops-age"  # the Secret holding the age identity (sops only)
+
+
+@dataclass(frozen=True)
+class GitOpsSettings:
+    secrets: SecretProvider | None = None
+    argocd: ArgoCDApp | None = None
+    flux: FluxSync | None = None

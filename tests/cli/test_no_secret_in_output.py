@@ -86,6 +86,7 @@ JAVA_OPTS=-Ddb.password=${DB_PASSWORD}
 LOG_LEVEL=info
 """
 
+AGE_RECIPIENT = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"  # `render gitops` encrypts to it
 STRIPE = "sk_live_51HandTypedValue0123456789"
 SET_BY_HAND = {"local": STRIPE, "production": STRIPE + "Prod"}
 
@@ -165,6 +166,8 @@ def invocations(tmp: Path, other_public_key: Callable[[], str]) -> dict[tuple[st
         ("secrets", "delete"): [["secrets", "delete", "STRIPE_KEY", "-p", "local"]],
         ("render", "kubernetes"): [["render", "kubernetes", "-p", p] for p in both]
         + [["render", "kubernetes", "-p", p, _dir_flag(), str(out_dir / p)] for p in both],
+        ("render", "gitops"): [["render", "gitops", "-p", "production", "--out", str(out_dir / "gitops"), *o]
+                               for o in ([], ["-o", "json"])],
     }
 
 
@@ -199,7 +202,8 @@ def test_no_command_prints_a_secret_value(project: Any, cli: Any, tmp_path: Path
     project.write(".env.example", TEMPLATE)
     project.write(".gitignore", ".env\n.env.*\n")
     project.profile("local", "compose: {files: [compose.yaml]}\n")
-    project.profile("production", "compose: {files: [compose.yaml]}\nkubernetes: {namespace: shop}\n")
+    project.profile("production", "compose: {files: [compose.yaml]}\nkubernetes: {namespace: shop}\n"
+                                  f"gitops: {{secrets: {{provider: sops, recipients: [{AGE_RECIPIENT}]}}}}\n")
     fresh = tmp_path / "fresh"
     (fresh / "profiles").mkdir(parents=True)
     (fresh / "compose.yaml").write_text(COMPOSE)
