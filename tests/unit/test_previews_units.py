@@ -270,3 +270,17 @@ def test_delete_refuses_a_namespace_that_lost_its_label_and_waits_for_the_rest()
     with pytest.raises(InputError, match="not a preview"):
         previews.delete(c, [dataclasses.replace(info, namespace="shop")], timeout=5)
     assert c.deleted == ["shop-old"]
+
+
+def test_the_branch_git_has_checked_out(tmp_path: Path) -> None:
+    import subprocess
+
+    from stackctl import git
+
+    assert git.current_branch(tmp_path) is None  # not a repository
+    subprocess.run(["git", "init", "-q", "-b", "feature/x", str(tmp_path)], check=True)
+    assert git.current_branch(tmp_path) == "feature/x"  # no commit yet: still the branch
+    subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
+                    "--allow-empty", "-m", "x"], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "checkout", "-q", "--detach"], check=True)
+    assert git.current_branch(tmp_path) is None  # detached HEAD
