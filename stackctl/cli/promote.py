@@ -235,6 +235,14 @@ def rollback(
 
     term = _terminal(output, started)
     plan = commands.plan_rollback(_profile(profile, preview), context, to=to, rerun_jobs=rerun_jobs)
+    if preview is not None:
+        from stackctl.kubernetes.deploy.previews import keep_expiry
+
+        try:
+            plan.objects = keep_expiry(plan.cluster, plan.objects, plan.release.namespace)
+        except BaseException:
+            plan.cluster.close()
+            raise
     if diff:
         info(f"rollback: stack {plan.release.stack} → {commands.revision_line(plan.target)}")
         with _diff_errors():

@@ -160,6 +160,15 @@ def test_a_preview_has_its_own_namespace_secrets_and_host_and_never_touches_the_
     assert dt.timedelta(hours=1) < left <= dt.timedelta(hours=2)
     assert secret_data(plane, preview, "demo-env")["DB_PASSWORD"] == env["DB_PASSWORD"]
     assert snapshot(plane, kube.namespace) == main
+    # a rollback inside the preview to revision 1 (which differs from 2 by the expiry alone) keeps the
+    # expiry the preview has now: nothing to change
+    res = ok(cli("rollback", "dev", "--preview", "pr-1", "--yes"))
+    assert f"namespace {preview}" in res.stdout and "no changes" in res.stdout, res
+    revs = json.loads(ok(cli("history", "dev", "--preview", "pr-1", "-o", "json")).stdout)["revisions"]
+    assert [r["revision"] for r in revs] == [1, 2]
+    assert namespace_of(plane, preview)["metadata"]["annotations"]["stackctl.io/expires"] == notes[
+        "stackctl.io/expires"]
+    assert snapshot(plane, kube.namespace) == main and len(history(cli)) == 1
 
     # a second preview, then list
     other = f"{kube.namespace}-pr-2"

@@ -222,6 +222,15 @@ def test_finish_refuses_an_object_outside_the_preview_namespace() -> None:
         previews.finish([namespace("shop")], plan(), lambda _: None)
 
 
+def test_a_rollback_keeps_the_expiry_the_preview_has_now() -> None:
+    old = namespace("shop-pr-1", "pr-1", "2026-03-01T00:00:00Z")
+    live = FakeCluster(namespace("shop-pr-1", "pr-1", "2026-03-09T00:00:00Z"))
+    out = previews.keep_expiry(live, [old, ingress()], "shop-pr-1")
+    assert out[0]["metadata"]["annotations"]["stackctl.io/expires"] == "2026-03-09T00:00:00Z"
+    assert old["metadata"]["annotations"]["stackctl.io/expires"] == "2026-03-01T00:00:00Z"
+    assert out[1] == ingress()
+
+
 def test_without_a_branch_no_branch_label() -> None:
     out = previews.finish([namespace("shop-pr-1")], dataclasses.replace(plan(), branch=None), lambda _: None)
     assert "stackctl.io/branch" not in out[0]["metadata"]["labels"]

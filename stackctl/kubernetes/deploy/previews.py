@@ -269,6 +269,21 @@ def values_secret(plan: Plan, labels: Mapping[str, str]) -> dict[str, Any]:
             "data": data}
 
 
+def keep_expiry(cluster: Cluster, objects: Sequence[dict[str, Any]], namespace: str) -> list[dict[str, Any]]:
+    """A rollback inside a preview deploys the revision's objects, its Namespace included: with the
+    expiry the preview has now, not the one it had then (a rollback must not shorten or end it)."""
+    live = cluster.get(Ref(kind="Namespace", name=namespace, api_version="v1"))
+    expires = (((live or {}).get("metadata") or {}).get("annotations") or {}).get(A_EXPIRES)
+    out = []
+    for obj in objects:
+        if expires and obj.get("kind") == "Namespace" and obj.get("metadata", {}).get("name") == namespace:
+            obj = _copy(obj)
+            meta = obj["metadata"]
+            meta["annotations"] = dict(sorted({**(meta.get("annotations") or {}), A_EXPIRES: expires}.items()))
+        out.append(obj)
+    return out
+
+
 def _move_hosts(obj: dict[str, Any], plan: Plan, warn: Callable[[str], None]) -> None:
     spec = obj.get("spec") or {}
     name = obj["metadata"].get("name")
