@@ -55,7 +55,8 @@ def render_profile(profile: Profile, *, with_values: bool = False, kube_version:
     needed (CI). A checksum over a value that embeds a secret (`postgres://app:${DB_PASSWORD}@db`)
     is then taken over the marker: only a render with values matches what promote applies.
     `overrides`: NAME → (value, digest) used instead of the store's (a preview's own values,
-    `promote --preview`; the digest names the value's version, as the store's do)."""
+    `promote --preview`; the digest names the value's version, as the store's do, so the pods roll
+    when such a value changes)."""
     env_mode: Secrets | None = None
     if environ is None and not env_from_store:
         env_mode = "values" if with_values else "masked"
@@ -63,7 +64,12 @@ def render_profile(profile: Profile, *, with_values: bool = False, kube_version:
     target = Target.from_profile(profile, stack=loaded.stack.name)
     if kube_version:
         target = dataclasses.replace(target, kubernetes=dataclasses.replace(target.kubernetes, version=kube_version))
-    secrets = secret_inputs(profile, loaded.stack, with_values=with_values, overrides=overrides)
+    secrets = secret_inputs(profile, loaded.stack, with_values=with_values)
+    if overrides:
+        secrets = dataclasses.replace(
+            secrets, digests={**secrets.digests, **{name: digest for name, (_, digest) in overrides.items()}},
+            values=None if secrets.values is None else {**secrets.values,
+                                                        **{name: value for name, (value, _) in overrides.items()}})
     host = _env_files_as_secrets(profile, host_paths(loaded.stack, profile.root), masked=not with_values)
     return ProfileRender(loaded=loaded, target=target, rendered=render(loaded.stack, target, secrets=secrets,
                                                                        host=host), secrets=secrets)
@@ -72,8 +78,7 @@ def render_profile(profile: Profile, *, with_values: bool = False, kube_version:
 # ---------------------------------------------------------------------------------------------
 # Secrets
 # ---------------------------------------------------------------------------------------------
-def secret_inputs(profile: Profile, stack: m.Stack, *, with_values: bool = False,
-                  overrides: Mapping[str, tuple[str, str]] | None = None) -> SecretInputs:
+def secret_inputs(profile: Profile, stack: m.Stack, *, with_values: bool = False) -> SecretInputs:
     keys: frozenset[str] = frozenset()
     if profile.env.template.is_file():
         from stackctl.secrets.template import load_template
@@ -92,10 +97,6 @@ def secret_inputs(profile: Profile, stack: m.Stack, *, with_values: bool = False
             values = store.values()
     elif with_values:
         values = {}
-    if overrides:  # their own digests: the pods roll when such a value changes, as for a rotation
-        digests.update({name: digest for name, (_, digest) in overrides.items()})
-        if values is not None:
-            values.update({name: value for name, (value, _) in overrides.items()})
     return SecretInputs(keys=keys, digests=digests, values=values,
                         templates=environment_templates(profile.compose.files, stack))
 
