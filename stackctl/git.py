@@ -96,6 +96,16 @@ def is_dirty(root: Path) -> bool | None:
     return bool(proc.stdout.strip())
 
 
+def current_branch(root: Path) -> str | None:
+    """The branch checked out in the work tree at `root` (`feature/login`); None when HEAD is
+    detached, git is not installed or `root` is not in a git work tree (a preview records what it
+    can; a git that hangs still raises OperationError)."""
+    proc = _query(["symbolic-ref", "--quiet", "--short", "HEAD"], root)
+    if proc is None or proc.returncode != 0:
+        return None
+    return proc.stdout.strip() or None
+
+
 def _query(args: list[str], root: Path) -> subprocess.CompletedProcess[str] | None:
     """`run`, with "git is not installed" as None (for the queries where that is an answer)."""
     try:

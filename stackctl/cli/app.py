@@ -18,6 +18,7 @@ from stackctl.cli import config as config_cmd
 from stackctl.cli import doctor as doctor_cmd
 from stackctl.cli import env as env_cmd
 from stackctl.cli import init as init_cmd
+from stackctl.cli import previews as previews_cmd
 from stackctl.cli import promote as promote_cmd
 from stackctl.cli import render as render_cmd
 from stackctl.cli import secrets as secrets_cmd
@@ -83,4 +84,5 @@ app.command("promote")(promote_cmd.promote)
 app.command("history")(promote_cmd.history)
 app.command("rollback")(promote_cmd.rollback)
 app.command("run-job")(promote_cmd.run_job)
+app.add_typer(previews_cmd.app, name="previews")
 examples.attach(app)

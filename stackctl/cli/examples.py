@@ -68,6 +68,19 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("stackctl promote production --diff", "what would change, per object"),
         ("stackctl promote production --atomic", "apply; roll back if the rollout fails"),
         ("stackctl promote production --dry-run -o json", "a server-side dry run, as data"),
+        ("stackctl promote staging --preview pr-42 --ttl 24h", "a preview in its own namespace"),
+    ),
+    "previews": (
+        ("stackctl promote staging --preview pr-42", "the stack in namespace <ns>-pr-42"),
+        ("stackctl previews list", "every preview, its branch and expiry"),
+    ),
+    "previews list": (
+        ("stackctl previews list", "name, profile, namespace, branch, expiry"),
+        ("stackctl previews list -o json", "the same as data"),
+    ),
+    "previews prune": (
+        ("stackctl previews prune --expired --yes", "delete the expired previews"),
+        ("stackctl previews prune pr-42", "delete preview pr-42 (asks first)"),
     ),
     "history": (
         ("stackctl history production", "the revisions in the cluster"),

@@ -30,7 +30,9 @@ from stackctl.cli.common import (
 if TYPE_CHECKING:
     from stackctl.kubernetes.deploy.commands import Terminal
     from stackctl.kubernetes.deploy.deployer import Result
+    from stackctl.kubernetes.deploy.previews import Request as PreviewRequest
     from stackctl.kubernetes.deploy.watch import View
+    from stackctl.profile import Profile
 
 ProfileArg = Annotated[str, typer.Argument(help="Profile name (profiles/<name>.yaml); it needs a kubernetes: section.",
                                            show_default=False, autocompletion=profile_names)]
@@ -45,6 +47,9 @@ PruneOpt = Annotated[bool, typer.Option("--prune/--no-prune",
                                         help="Delete the stack's objects that it no longer renders.")]
 MessageOpt = Annotated[str, typer.Option("--message", "-m", help="Why: stored with the revision, shown by "
                                                                   "`stackctl history`.", show_default=False)]
+PreviewOpt = Annotated[str | None, typer.Option(
+    "--preview", metavar="NAME", help="A preview environment: the profile's stack in its own namespace "
+                                      "<namespace>-NAME (see `stackctl previews`).", show_default=False)]
 FailFastOpt = Annotated[bool, typer.Option(
     "--fail-fast/--no-fail-fast",
     help="Stop waiting as soon as a pod of the new version cannot become ready by itself (image not pulled, "
@@ -73,6 +78,11 @@ def promote(
                                                         "ones still run the previous version) and abort its Argo "
                                                         "Rollouts in progress; nothing else is applied.")] = False,
     message: MessageOpt = "",
+    preview: PreviewOpt = None,
+    ttl: Annotated[str | None, typer.Option(
+        "--ttl", metavar="DURATION", help="With --preview: expire the preview this long from now (30m, 72h; "
+                                          "default: kubernetes.preview.ttl, else 72h; a re-promote without "
+                                          "--ttl keeps the expiry).", show_default=False)] = None,
     output: OutputOpt = Output.text,
 ) -> None:
     """Apply the profile's stack to its Kubernetes cluster and wait until it has rolled out."""
@@ -81,11 +91,13 @@ def promote(
     from stackctl.kubernetes.deploy.deployer import Options
 
     if abort:
-        _abort(profile, context, yes, output)
+        _abort(profile, context, yes, output, preview)
         return
+    request = _preview_request(preview, ttl)
     commands.warm_compose()  # while the profile loads
     term = _terminal(output, started)
-    prep = commands.prepare(load_profile(profile), context, readonly=dry_run or diff, yes=yes, term=term)
+    prep = commands.prepare(load_profile(profile), context, readonly=dry_run or diff, yes=yes, term=term,
+                            preview=request)
     if diff:
         with _diff_errors():
             lines, differ = commands.diff(prep, prune=prune, force_conflicts=force_conflicts)
@@ -103,6 +115,36 @@ def promote(
         _print_plan(result)
         return
     _print_summary(result, "promoted", prep.context)
+
+
+def _preview_request(preview: str | None, ttl: str | None) -> PreviewRequest | None:
+    from stackctl.errors import InputError
+    from stackctl.kubernetes.deploy.previews import Request
+    from stackctl.units import parse_seconds
+
+    if preview is None:
+        if ttl is not None:
+            raise InputError("--ttl is for a preview environment", field="--ttl", hint="add --preview NAME")
+        return None
+    seconds = None
+    if ttl is not None:
+        try:
+            seconds = parse_seconds(ttl)
+        except ValueError as exc:
+            raise InputError(str(exc), field="--ttl") from None
+        if seconds <= 0:
+            raise InputError("must be more than 0s", field="--ttl")
+    return Request(name=preview, ttl=seconds)
+
+
+def _profile(profile: str, preview: str | None) -> Profile:
+    """The profile, or with `--preview` the profile in its preview's namespace."""
+    prof = load_profile(profile)
+    if preview is None:
+        return prof
+    from stackctl.kubernetes.deploy.previews import profile_for
+
+    return profile_for(prof, preview)
 
 
 @contextlib.contextmanager
@@ -124,10 +166,10 @@ def _print_diff(lines: list[str], differ: int) -> None:
     raise typer.Exit(1 if differ else 0)
 
 
-def _abort(profile: str, context: str | None, yes: bool, output: Output) -> None:
+def _abort(profile: str, context: str | None, yes: bool, output: Output, preview: str | None) -> None:
     from stackctl.kubernetes.deploy import commands
 
-    res = commands.abort(load_profile(profile), context, yes=yes, term=_terminal(output))
+    res = commands.abort(_profile(profile, preview), context, yes=yes, term=_terminal(output))
     release = res.release
     if output is not Output.text:
         emit({"stack": release.stack, "namespace": release.namespace, "deleted": [str(r) for r in res.deleted],
@@ -144,11 +186,12 @@ def _abort(profile: str, context: str | None, yes: bool, output: Output) -> None
              "the stable pods keep serving)")
 
 
-def history(profile: ProfileArg, context: ContextOpt = None, output: OutputOpt = Output.text) -> None:
+def history(profile: ProfileArg, context: ContextOpt = None, preview: PreviewOpt = None,
+            output: OutputOpt = Output.text) -> None:
     """List the stack's revisions stored in the cluster (newest last)."""
     from stackctl.kubernetes.deploy import commands
 
-    release, ctx, revs = commands.history(load_profile(profile), context)
+    release, ctx, revs = commands.history(_profile(profile, preview), context)
     data = [r.as_data() for r in revs]
     if output is not Output.text:
         emit({"stack": release.stack, "namespace": release.namespace, "context": ctx, "revisions": data}, output)
@@ -180,6 +223,7 @@ def rollback(
     yes: YesOpt = False,
     force_conflicts: ForceOpt = False,
     message: MessageOpt = "",
+    preview: PreviewOpt = None,
     output: OutputOpt = Output.text,
 ) -> None:
     """Deploy a stored revision again (its objects, secrets included) and wait for it. Its Jobs
@@ -190,7 +234,15 @@ def rollback(
     from stackctl.kubernetes.deploy.deployer import Options
 
     term = _terminal(output, started)
-    plan = commands.plan_rollback(load_profile(profile), context, to=to, rerun_jobs=rerun_jobs)
+    plan = commands.plan_rollback(_profile(profile, preview), context, to=to, rerun_jobs=rerun_jobs)
+    if preview is not None:
+        from stackctl.kubernetes.deploy.previews import keep_expiry
+
+        try:
+            plan.objects = keep_expiry(plan.cluster, plan.objects, plan.release.namespace)
+        except BaseException:
+            plan.cluster.close()
+            raise
     if diff:
         info(f"rollback: stack {plan.release.stack} → {commands.revision_line(plan.target)}")
         with _diff_errors():

@@ -44,7 +44,8 @@ class ProfileRender:
 
 
 def render_profile(profile: Profile, *, with_values: bool = False, kube_version: str | None = None,
-                   environ: Mapping[str, str] | None = None, env_from_store: bool = False) -> ProfileRender:
+                   environ: Mapping[str, str] | None = None, env_from_store: bool = False,
+                   overrides: Mapping[str, tuple[str, str]] | None = None) -> ProfileRender:
     """Load the stack for `profile` (Compose resolves it) and render it for Kubernetes.
 
     Unless the caller computed the environment (`environ`, promote), the profile's env is computed
@@ -52,7 +53,10 @@ def render_profile(profile: Profile, *, with_values: bool = False, kube_version:
     when they are asked for (`with_values`), else with every secret as its marker — whatever a secret
     flows into (an argument, a healthcheck, a label) then prints as `<secret:NAME>`, and no key is
     needed (CI). A checksum over a value that embeds a secret (`postgres://app:${DB_PASSWORD}@db`)
-    is then taken over the marker: only a render with values matches what promote applies."""
+    is then taken over the marker: only a render with values matches what promote applies.
+    `overrides`: NAME → (value, digest) used instead of the store's (a preview's own values,
+    `promote --preview`; the digest names the value's version, as the store's do, so the pods roll
+    when such a value changes)."""
     env_mode: Secrets | None = None
     if environ is None and not env_from_store:
         env_mode = "values" if with_values else "masked"
@@ -61,6 +65,11 @@ def render_profile(profile: Profile, *, with_values: bool = False, kube_version:
     if kube_version:
         target = dataclasses.replace(target, kubernetes=dataclasses.replace(target.kubernetes, version=kube_version))
     secrets = secret_inputs(profile, loaded.stack, with_values=with_values)
+    if overrides:
+        secrets = dataclasses.replace(
+            secrets, digests={**secrets.digests, **{name: digest for name, (_, digest) in overrides.items()}},
+            values=None if secrets.values is None else {**secrets.values,
+                                                        **{name: value for name, (value, _) in overrides.items()}})
     host = _env_files_as_secrets(profile, host_paths(loaded.stack, profile.root), masked=not with_values)
     return ProfileRender(loaded=loaded, target=target, rendered=render(loaded.stack, target, secrets=secrets,
                                                                        host=host), secrets=secrets)

@@ -53,6 +53,13 @@ A_GIT_DIRTY = "stackctl.io/git-dirty"  # revision: "true" when the work tree had
 A_AUTHOR = "stackctl.io/author"  # revision: who promoted it (user@host, as the secrets store names people)
 REVISION_TYPE = "stackctl.io/revision"  # the Secret type of a revision
 
+# --- preview environments (`promote --preview`, `stackctl previews`) -----------------------------
+L_PREVIEW = "stackctl.io/preview"  # Namespace: the preview's name; `previews prune` deletes only these
+L_BRANCH = "stackctl.io/branch"  # Namespace: the git branch, made a label value
+A_BRANCH = "stackctl.io/branch"  # Namespace: the git branch as git names it
+A_EXPIRES = "stackctl.io/expires"  # Namespace: RFC 3339 UTC time after which `previews prune --expired` deletes it
+PREVIEW_VALUES_TYPE = "stackctl.io/preview-values"  # the Secret type of a preview's own generated values
+
 # --- server-side apply --------------------------------------------------------------------------
 MANAGER = "stackctl"  # the field manager of every apply
 ARGO_CONTROLLER_MANAGER = "rollouts-controller"  # the Argo Rollouts controller's field manager

@@ -23,6 +23,7 @@ from stackctl.profile.types import (
     KubernetesSettings,
     Liveness,
     Placement,
+    PreviewSettings,
     Resources,
     ResourceSpec,
     ScalingPolicy,
@@ -402,7 +403,26 @@ def _volume_settings(node: Node) -> dict[str, VolumeSettings]:
 
 _KUBERNETES_FIELDS = ("namespace", "context", "protected", "registry", "image_tag", "ingress_class", "version",
                       "storage_class", "storage_size", "volumes", "image_pull_policy", "image_pull_secrets",
-                      "wait_image", "network_policies")
+                      "wait_image", "network_policies", "preview")
+
+
+def _preview_settings(node: Node | None) -> PreviewSettings:
+    """`kubernetes.preview: {ttl: 72h, generate: [DB_PASSWORD]}` (docs/promote.md, Preview environments)."""
+    if node is None:
+        return PreviewSettings()
+    ttl = None
+    if "ttl" in node.data:
+        try:
+            ttl = parse_seconds(node.data["ttl"])
+        except ValueError as exc:
+            raise node.fail(str(exc), "ttl") from None
+        if ttl <= 0:
+            raise node.fail("must be more than 0s", "ttl")
+    names = node.string_list("generate", pattern=ENV_KEY, what="must be a variable name like DB_PASSWORD")
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise node.fail(f"{name} is listed twice", f"generate[{i}]")
+    return PreviewSettings(ttl=ttl, generate=names)
 
 
 def kubernetes_settings(node: Node | None) -> KubernetesSettings | None:
@@ -439,6 +459,7 @@ def kubernetes_settings(node: Node | None) -> KubernetesSettings | None:
                                             what="must be a Kubernetes Secret name (DNS-1123)"),
         wait_image=node.string("wait_image") or DEFAULT_WAIT_IMAGE,
         network_policies=node.boolean("network_policies", True),
+        preview=_preview_settings(node.mapping("preview", allowed=("ttl", "generate"))),
     )
     if len(kube.namespace) > 63:
         raise node.fail("must be at most 63 characters", "namespace")

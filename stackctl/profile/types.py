@@ -211,6 +211,14 @@ class VolumeSettings:
 
 
 @dataclass(frozen=True)
+class PreviewSettings:
+    """`kubernetes.preview`: how `promote --preview NAME` makes a preview environment."""
+
+    ttl: int | None = None  # seconds until the preview expires (None: 72h, or --ttl)
+    generate: tuple[str, ...] = ()  # `@secret` keys each preview gets its own generated value of
+
+
+@dataclass(frozen=True)
 class KubernetesSettings:
     namespace: str
     context: str | None = None
@@ -226,6 +234,7 @@ class KubernetesSettings:
     image_pull_secrets: tuple[str, ...] = ()
     wait_image: str = DEFAULT_WAIT_IMAGE  # image of the init containers that wait for dependencies
     network_policies: bool = True
+    preview: PreviewSettings = field(default_factory=PreviewSettings)  # `promote --preview`
 
 
 @dataclass(frozen=True)

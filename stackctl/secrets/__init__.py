@@ -34,7 +34,7 @@ API for the rest of stackctl (`up`, `promote`, `stackctl secrets`). Every functi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -62,12 +62,18 @@ def secret_values(profile: Profile) -> dict[str, str]:
     return values
 
 
-def env_values(profile: Profile) -> dict[str, str]:
+def env_values(profile: Profile, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`overrides`: secret values used instead of the store's (a preview's own generated ones), so
+    values that embed them (`postgres://app:${DB_PASSWORD}@db`) follow too."""
+    import dataclasses
+
     from stackctl.compose import dotenv
     from stackctl.errors import SecretsError
     from stackctl.secrets import envfile
 
     src = envfile._read_sources(profile, need_secrets=True)
+    if overrides:
+        src = dataclasses.replace(src, store_values={**(src.store_values or {}), **overrides})
     plan = envfile.plan(profile, src)
     if plan.missing:
         raise SecretsError(f"no value for required {', '.join(plan.missing)}",

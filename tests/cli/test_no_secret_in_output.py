@@ -101,6 +101,8 @@ SKIPPED = {
     ("history",): "needs a cluster (tests/k8s)",
     ("rollback",): "needs a cluster (tests/k8s)",
     ("run-job",): "needs a cluster (tests/k8s)",
+    ("previews", "list"): "needs a cluster (tests/k8s/test_previews.py checks its output for the values)",
+    ("previews", "prune"): "needs a cluster (tests/k8s/test_previews.py)",
 }
 
 # Flags that print or write values because the user asked for them: not run without them here.

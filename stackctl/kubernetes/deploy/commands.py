@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from stackctl.errors import InputError, OperationError, ProfileError
 from stackctl.kubernetes.client import Cluster, Ref, connect_in_background, contexts
 from stackctl.kubernetes.client import connect as connect_context
-from stackctl.kubernetes.deploy import argo, canary, runjob
+from stackctl.kubernetes.deploy import argo, canary, previews, runjob
 from stackctl.kubernetes.deploy import history as kh
 from stackctl.kubernetes.deploy.deployer import Deployer, Options, Result
 from stackctl.kubernetes.deploy.diff import diff as diff_objects
@@ -179,20 +179,30 @@ def _environ(prof: Profile) -> dict[str, str] | None:
     return {**os.environ, **env_values(prof)}
 
 
-def prepare(prof: Profile, requested: str | None, *, readonly: bool, yes: bool, term: Terminal) -> Prepared:
+def prepare(prof: Profile, requested: str | None, *, readonly: bool, yes: bool, term: Terminal,
+            preview: previews.Request | None = None) -> Prepared:
     """Everything before applying: the context (confirmed unless `readonly`), the render, the images
-    (built and pushed unless `readonly`), the connection, and the Argo Rollouts pre-flight."""
+    (built and pushed unless `readonly`), the connection, and the Argo Rollouts pre-flight.
+    `preview`: into the preview's own namespace, with its own generated secrets (`deploy.previews`)."""
     from stackctl.kubernetes import images  # the renderer and its inputs: only promote needs them
     from stackctl.kubernetes.gather import render_profile
 
+    loaded = prof
+    if preview is not None:
+        prof = previews.profile_for(prof, preview.name)
     ctx, server = resolve_context(prof, requested)
     if not readonly:
         confirm(prof, ctx, server, yes, term, action="promote")
     connecting = connect_in_background(ctx)  # the client import overlaps with rendering
     try:
+        pv: previews.Plan | None = None
+        if preview is not None:  # what the cluster has of the preview decides its values and expiry
+            term.phase(f"connecting to context {ctx}")
+            pv = previews.begin(connecting(), loaded, preview)
         term.phase(f"rendering profile {prof.name}")
-        environ = _environ(prof)
-        rendered = render_profile(prof, with_values=True, environ=environ, env_from_store=environ is not None)
+        environ = _environ(prof) if pv is None or not pv.values else previews.environ(prof, pv)
+        rendered = render_profile(prof, with_values=True, environ=environ, env_from_store=environ is not None,
+                                  overrides=pv.values if pv is not None else None)
         for w in rendered.warnings:
             term.warn(str(w))
         plans = images.plan(rendered.loaded.stack, rendered.target.kubernetes, root=prof.root)
@@ -201,6 +211,8 @@ def prepare(prof: Profile, requested: str | None, *, readonly: bool, yes: bool, 
         for res in images.ensure(plans, dry_run=readonly, log=term.phase):
             term.info(f"image {res.plan.ref}: {_IMAGE_WORDS[res.action]}")
         objects = images.retag(rendered.rendered.objects, plans)
+        if pv is not None:
+            objects = previews.finish(objects, pv, term.warn)
         release = release_of(prof, rendered.loaded.stack.name)
         term.phase(f"connecting to context {ctx}")
         cluster = connecting()
