@@ -241,7 +241,8 @@ class LocalLoop:
 
 def archive(copies: dict[str, tuple[Path, WatchRule]]) -> tuple[bytes, int]:
     """A tar archive of the host files to copy, named by their path in the container (relative to
-    `/`); a directory with what its rule does not ignore. Returns (archive, entries)."""
+    `/`); a directory with what its rule does not ignore. Returns (archive, files in it: directories
+    not counted)."""
     buf = io.BytesIO()
     count = 0
     seen: set[str] = set()
@@ -257,7 +258,8 @@ def archive(copies: dict[str, tuple[Path, WatchRule]]) -> tuple[bytes, int]:
             if info is None:  # a socket or the like: not archivable, skipped as Docker does
                 return
             seen.add(name)
-            count += 1
+            if not info.isdir():
+                count += 1
             if info.isreg():
                 with open(host, "rb") as fh:
                     tar.addfile(info, fh)
@@ -293,7 +295,8 @@ def _count(n: int, word: str) -> str:
 
 def _synced(changes: Sequence[Change], count: int, deleted: list[str], containers: int) -> str:
     targets = list(dict.fromkeys(c.rule.target or "" for c in changes))
-    names = [os.path.relpath(p, c.rule.path) if p != c.rule.path else p.name for c in changes for p in c.paths]
+    names = [os.path.relpath(p, c.rule.path) if p != c.rule.path else p.name for c in changes for p in c.paths
+             if not p.is_dir()]
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
     text = f"{_count(count, 'file')} to {', '.join(targets)}"
     if deleted:
