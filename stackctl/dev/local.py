@@ -137,7 +137,7 @@ class LocalLoop:
                 return out  # the old container runs on; a sync into it now would mix old and new
         if syncs:
             emit(self._guarded(service, "sync", syncs, began, lambda: self._sync(service, syncs, began)))
-        if restarts and not rebuild:
+        if restarts:
             emit(self._guarded(service, "restart", restarts, began, lambda: self._restart(service, began)))
         for change in _unique_rules(execs):
             emit(self._guarded(service, "exec", [change], began, functools.partial(self._exec, service, change, began)))
