@@ -4,9 +4,9 @@ compose watch` does, on top of stackctl's health gate.
 
 Per batch and service, in Compose's order:
 
-- `rebuild`: `docker compose build SERVICE` (output kept; when the build fails it is shown and the
-  running container is left as it was), then the container recreated (`up --no-start
-  --force-recreate --no-deps`) and started health-gated, and the services that declare
+- `rebuild`: the image built and the container recreated from it in one Compose run (`up --no-start
+  --build --force-recreate --no-deps`; its output kept, shown when it fails, and then the running
+  container is left as it was), the new one started health-gated, and the services that declare
   `depends_on: {SERVICE: {restart: true}}` restarted once it is healthy again (as `up` does);
 - `sync`, `sync+restart`, `sync+exec`: the changed files copied into every running container of
   the service (one tar archive through the Engine API, `docker cp -` without it), deleted ones
@@ -198,15 +198,14 @@ class LocalLoop:
         from stackctl.up.plan import plan_restart
         from stackctl.up.startup import Startup
 
+        scales = {k: v for k, v in from_profile(self.loaded.profile).replicas.items() if k == service}
         build_began = time.monotonic()
-        code, output = self.project.build_captured([service])
+        code, output = self.project.rebuild([service], scales=scales)
         built_in = time.monotonic() - build_began
         if code != 0:
             lines = tuple([ln for ln in output.splitlines() if ln.strip()][-BUILD_TAIL:])
-            return (f"docker compose build failed (exit {code}) after {built_in:.1f} s; the running container is "
-                    "kept", lines, False, ())
-        scales = {k: v for k, v in from_profile(self.loaded.profile).replicas.items() if k == service}
-        self.project.recreate([service], scales=scales)
+            return (f"docker compose up --build failed (exit {code}) after {built_in:.1f} s; the running container "
+                    "is kept", lines, False, ())
         plan = plan_restart(self.loaded.stack, [service])
         dependents = frozenset(plan.services) - {service}
         containers = [c for c in self.project.containers() if c.service in plan.services]
@@ -218,7 +217,7 @@ class LocalLoop:
             run.view.close(run)
         if not run.ok:
             run.collect_report()
-        return _gated(f"built in {built_in:.1f} s, recreated", run, service, began,
+        return _gated(f"built and recreated in {built_in:.1f} s", run, service, began,
                       tuple(n for n in plan.services if n != service))
 
     def _exec(self, service: str, change: Change, began: float) -> tuple[str, tuple[str, ...], bool, tuple[str, ...]]:

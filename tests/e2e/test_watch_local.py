@@ -272,7 +272,7 @@ def test_rebuild_recreates_and_a_failing_build_keeps_the_old_container(dev: Dev)
     n = w.mark()
     dev.write("web/version", "v2\n")
     line = w.wait_for(lambda s: "  rebuild  " in s, after=n, what="rebuild")
-    assert "built in" in line and "recreated, healthy" in line and "watch[1]" in line
+    assert "built and recreated in" in line and ", healthy" in line and "watch[1]" in line
     assert "restarted dep (depends_on restart: true)" in line
     new = dev.container("web")["Id"]
     assert new != old
@@ -283,7 +283,7 @@ def test_rebuild_recreates_and_a_failing_build_keeps_the_old_container(dev: Dev)
     dev.write("web/Dockerfile", DOCKERFILE + "RUN echo the-build-broke && false\n")
     dev.write("web/version", "v3\n")
     line = w.wait_for(lambda s: "  rebuild  " in s, after=n, what="failed rebuild")
-    assert "FAILED: docker compose build failed" in line and "the running container is kept" in line
+    assert "FAILED: docker compose up --build failed" in line and "the running container is kept" in line
     shown = "\n".join(w.since(n))
     assert "the-build-broke" in shown  # the build's own error, shown
     state = dev.container("web")
