@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from stackctl.dev.rules import Change, WatchRule, initial_files
 from stackctl.errors import OperationError, StackctlError
@@ -188,15 +188,11 @@ class LocalLoop:
         return _synced(changes, count, list(deletes), len(containers)), (), True, ()
 
     def _restart(self, service: str, began: float) -> tuple[str, tuple[str, ...], bool, tuple[str, ...]]:
-        from stackctl.up import backend
-
-        result = backend.restart(self.loaded, [service], timeout=self.timeout, view=lambda _names: _Quiet())
-        return _gated("restarted", result.startup, service, began, tuple(result.restarted))
+        run, dependents = self._gate(service, "restart")
+        return _gated("restarted", run, service, began, dependents)
 
     def _rebuild(self, service: str, began: float) -> tuple[str, tuple[str, ...], bool, tuple[str, ...]]:
         from stackctl.kubernetes.settings import from_profile
-        from stackctl.up.plan import plan_restart
-        from stackctl.up.startup import Startup
 
         scales = {k: v for k, v in from_profile(self.loaded.profile).replicas.items() if k == service}
         build_began = time.monotonic()
@@ -206,10 +202,20 @@ class LocalLoop:
             lines = tuple([ln for ln in output.splitlines() if ln.strip()][-BUILD_TAIL:])
             return (f"docker compose up --build failed (exit {code}) after {built_in:.1f} s; the running container "
                     "is kept", lines, False, ())
+        run, dependents = self._gate(service, "start")
+        return _gated(f"built and recreated in {built_in:.1f} s", run, service, began, dependents)
+
+    def _gate(self, service: str, action: Literal["start", "restart"]) -> tuple[Startup, tuple[str, ...]]:
+        """Start (a recreated container) or restart the service, then its dependents (`depends_on:
+        {service: {restart: true}}`, and theirs in turn) once it is up again: `stackctl restart`'s
+        plan and gate, without its checks of the engine (it answered a moment ago)."""
+        from stackctl.up.plan import plan_restart
+        from stackctl.up.startup import Startup
+
         plan = plan_restart(self.loaded.stack, [service])
-        dependents = frozenset(plan.services) - {service}
+        dependents = tuple(n for n in plan.services if n != service)
         containers = [c for c in self.project.containers() if c.service in plan.services]
-        run = Startup(self.project, plan, containers, timeout=self.timeout, view=_Quiet(), action="start",
+        run = Startup(self.project, plan, containers, timeout=self.timeout, view=_Quiet(), action=action,
                       restart=dependents, stop_timeouts=self._grace)
         try:
             run.run()
@@ -217,8 +223,7 @@ class LocalLoop:
             run.view.close(run)
         if not run.ok:
             run.collect_report()
-        return _gated(f"built and recreated in {built_in:.1f} s", run, service, began,
-                      tuple(n for n in plan.services if n != service))
+        return run, dependents
 
     def _exec(self, service: str, change: Change, began: float) -> tuple[str, tuple[str, ...], bool, tuple[str, ...]]:
         rule = change.rule
