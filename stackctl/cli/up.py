@@ -103,7 +103,6 @@ def _watch(loaded: LoadedStack, rules: Any, *, timeout: float) -> None:
     out = err_console()
     for line in describe_rules(rules):
         info(f"watching {line}")
-    info("watching for changes (Ctrl-C stops watching; the stack keeps running)")
 
     def show(step: Step) -> None:
         stamp = time.strftime("%H:%M:%S")
@@ -115,7 +114,7 @@ def _watch(loaded: LoadedStack, rules: Any, *, timeout: float) -> None:
     stop = threading.Event()
     loop = LocalLoop(loaded, rules, backend.project_for(loaded), show, timeout=timeout)
     try:
-        loop.run(stop)
+        loop.run(stop, on_ready=lambda: info("watching for changes (Ctrl-C stops watching; the stack keeps running)"))
     except KeyboardInterrupt:
         stop.set()
         abort_execs()

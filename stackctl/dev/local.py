@@ -89,13 +89,16 @@ class LocalLoop:
         self._grace = {s.name: s.stop_grace_period for s in self.loaded.stack.services}
 
     # ------------------------------------------------------------------ the loop
-    def run(self, stop: threading.Event, *, quiet: float | None = None) -> None:
+    def run(self, stop: threading.Event, *, quiet: float | None = None,
+            on_ready: Callable[[], None] | None = None) -> None:
         """Initial syncs, then one batch after the other until `stop` is set (or Ctrl-C, which
-        raises KeyboardInterrupt: the caller says the stack keeps running)."""
+        raises KeyboardInterrupt: the caller says the stack keeps running). `on_ready()`: once
+        edits are being watched."""
         from stackctl.dev import watcher
 
         self.initial_sync()
-        for batch in watcher.batches(self.rules, stop, quiet=watcher.QUIET if quiet is None else quiet):
+        for batch in watcher.batches(self.rules, stop, quiet=watcher.QUIET if quiet is None else quiet,
+                                     on_ready=on_ready):
             self.handle(batch)
 
     def initial_sync(self) -> None:
