@@ -25,6 +25,7 @@ from stackctl.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from stackctl.dev.rules import WatchRule
     from stackctl.pipeline import LoadedStack
     from stackctl.profile.types import Profile
     from stackctl.up import UpResult
@@ -71,7 +72,7 @@ def up(services: ServicesArg = None, profile: ProfileOpt = "local", timeout: Tim
         _watch(loaded, rules, timeout=timeout)
 
 
-def _watch_rules(loaded: LoadedStack, services: list[str] | tuple[str, ...]) -> Any:
+def _watch_rules(loaded: LoadedStack, services: list[str] | tuple[str, ...]) -> tuple[WatchRule, ...]:
     """The develop.watch rules of the services `up` starts; an error when there are none (as Compose)."""
     from stackctl.compose.loader import invocation_for
     from stackctl.dev.rules import watch_plan
@@ -90,7 +91,7 @@ def _watch_rules(loaded: LoadedStack, services: list[str] | tuple[str, ...]) -> 
     return rules
 
 
-def _watch(loaded: LoadedStack, rules: Any, *, timeout: float) -> None:
+def _watch(loaded: LoadedStack, rules: tuple[WatchRule, ...], *, timeout: float) -> None:
     """The local dev loop (`stackctl.dev.local`): one line per action on stderr until Ctrl-C."""
     import threading
     import time
