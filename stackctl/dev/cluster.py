@@ -71,10 +71,11 @@ def tar_stream(files: Sequence[tuple[Path, str]]) -> bytes:
     """A tar archive of host files at their container paths, relative to `/` (extracted with
     `tar -x -C /`), with the host files' modes; owner root, as `kubectl cp` writes them."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
         for host, target in sorted(files, key=lambda f: f[1]):
             info = tar.gettarinfo(str(host), arcname=target.lstrip("/"))
             info.uid = info.gid = 0
+            info.mtime = int(info.mtime)
             info.uname = info.gname = ""
             if info.isfile():
                 with host.open("rb") as fh:
