@@ -113,7 +113,7 @@ def write_project(root: Path, namespace: str, registry: str, port: int) -> None:
         COPY www /www
         COPY conf /conf
         COPY version/version.txt /www/version.txt
-        CMD ["sh", "-c", "echo web starting with $(cat /conf/greeting); exec httpd -f -v -p 8080 -h /www"]
+        CMD ["sh", "-c", "echo web starting with $(cat /conf/greeting); exec httpd -f -vv -p 8080 -h /www"]
         """))
     (root / "compose.yaml").write_text(textwrap.dedent(f"""\
         name: devloop
@@ -152,7 +152,8 @@ def dev(node_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     home.mkdir()
     port = rig.free_port()
     write_project(root, namespace, node_cluster.registry, port)
-    env = {**cli_env(home, node_cluster.kubeconfig, columns=160), "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    env = {**cli_env(home, node_cluster.kubeconfig, columns=160), "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1",
+           "STACKCTL_DEBUG": "1"}
     run = DevRun(root, env, namespace, port, node_cluster)
     run.start("--down")
     try:
@@ -176,8 +177,8 @@ def test_dev_promotes_and_forwards_the_published_port(dev: DevRun) -> None:
 def test_logs_carry_the_service_name(dev: DevRun) -> None:
     dev.cluster.wait_for(lambda: any(line.startswith("web | ") and "web starting with greeting v1" in line
                                      for line in dev.out), timeout=30, what="the prefixed log line", every=0.2)
-    assert dev.get("/index.html") is not None  # httpd -v logs each request
-    dev.cluster.wait_for(lambda: any(line.startswith("web | ") and "GET /index.html" in line for line in dev.out),
+    assert dev.get("/index.html") is not None  # httpd -vv logs each request
+    dev.cluster.wait_for(lambda: any(line.startswith("web | ") and "url:/index.html" in line for line in dev.out),
                          timeout=30, what="the request in the log", every=0.2)
 
 
