@@ -161,7 +161,7 @@ def dev(node_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     finally:
         run.kill()
         node_cluster.plane.request("DELETE", f"/api/v1/namespaces/{namespace}")
-        images = subprocess.run(["docker", "images", "-q", f"{node_cluster.registry}/devloop/web"],
+        images = subprocess.run(["docker", "images", "-q", f"{node_cluster.registry}/devloop/*"],
                                 capture_output=True, text=True).stdout.split()
         if images:
             subprocess.run(["docker", "rmi", "-f", *sorted(set(images))], capture_output=True)
