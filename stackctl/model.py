@@ -173,6 +173,20 @@ class Hook:
 
 
 @dataclass(frozen=True)
+class WatchTrigger:
+    """One `develop.watch` entry as Compose resolved it (`path` absolute): read by the dev loop only
+    (`stackctl.dev.rules`), no deployed backend renders it."""
+
+    action: str  # sync | rebuild | sync+restart | sync+exec | restart
+    path: str
+    target: str | None = None
+    ignore: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+    initial_sync: bool = False
+    exec: Hook | None = None  # sync+exec: the command run in the container after the sync
+
+
+@dataclass(frozen=True)
 class Service:
     name: str
     image: str | None = None
@@ -207,6 +221,7 @@ class Service:
     post_start: tuple[Hook, ...] = ()
     pre_stop: tuple[Hook, ...] = ()
     gpus: tuple[DeviceRequest, ...] = ()
+    develop_watch: tuple[WatchTrigger, ...] = ()  # `develop.watch`, in Compose's order
     # The Compose fields this service set, as Compose printed them (`deploy` as `deploy.<key>`), for the
     # conversion report: what was read, so it can say what each one became.
     fields: tuple[str, ...] = field(default=(), metadata={"bookkeeping": True})

@@ -809,6 +809,7 @@ def _service(name: str, svc: Mapping[str, Any], warnings: list[m.Warning_]) -> m
         post_start=tuple(_hook(h) for h in svc.get("post_start") or ()),
         pre_stop=tuple(_hook(h) for h in svc.get("pre_stop") or ()),
         gpus=tuple(_device(d) for d in svc.get("gpus") or ()),
+        develop_watch=tuple(_watch(w) for w in (svc.get("develop") or {}).get("watch") or ()),
         fields=_fields_read(svc),
     )
 
@@ -850,6 +851,15 @@ def _hook(h: Mapping[str, Any]) -> m.Hook:
     return m.Hook(command=_argv(h.get("command")) or (), user=h.get("user"), privileged=h.get("privileged"),
                   working_dir=h.get("working_dir"),
                   environment={k: (None if v is None else str(v)) for k, v in (h.get("environment") or {}).items()})
+
+
+def _watch(w: Mapping[str, Any]) -> m.WatchTrigger:
+    """A `develop.watch` entry (Compose prints `exec: {command: null}` on every action)."""
+    x = w.get("exec") or {}
+    return m.WatchTrigger(action=str(w.get("action") or ""), path=str(w.get("path") or ""), target=w.get("target"),
+                          ignore=tuple(str(p) for p in w.get("ignore") or ()),
+                          include=tuple(str(p) for p in w.get("include") or ()),
+                          initial_sync=bool(w.get("initial_sync")), exec=_hook(x) if x.get("command") else None)
 
 
 def _device(d: Mapping[str, Any]) -> m.DeviceRequest:
