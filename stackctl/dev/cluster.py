@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stackctl.dev import rules as dev_rules
@@ -60,11 +60,10 @@ Say = Callable[[str], None]
 def container_path(rule: WatchRule, host: Path) -> str:
     """Where a host file under `rule.path` goes in the container: `target` + its path below `path`
     (the target itself when the rule watches one file)."""
-    if rule.target is None:
+    target = rule.container_path(host)
+    if target is None:
         raise ValueError(f"{rule.where}: a {rule.action} rule has no target")
-    rel = host.relative_to(rule.path)
-    base = PurePosixPath(rule.target)
-    return str(base.joinpath(*rel.parts)) if rel.parts else str(base)
+    return target
 
 
 def tar_stream(files: Sequence[tuple[Path, str]]) -> bytes:
@@ -100,8 +99,7 @@ def sync_plan(rule: WatchRule, paths: Iterable[Path]) -> Plan:
     for path in sorted(set(paths)):
         if path.is_dir():
             inside = [p for p in sorted(path.rglob("*")) if p.is_file()]
-            for change in dev_rules.fired([rule], inside):
-                plan.copy += [(p, container_path(rule, p)) for p in change.paths]
+            plan.copy += [(p, container_path(rule, p)) for p in inside if rule.matches(p)]
         elif path.exists():
             plan.copy.append((path, container_path(rule, path)))
         else:
@@ -354,7 +352,6 @@ class DevOptions:
     context: str | None = None
     timeout: float = 300.0
     down: bool = False
-    debounce_ms: int = 100
 
 
 class DevLoop:
@@ -418,12 +415,14 @@ class DevLoop:
                  else f"{why}: no changes ({result.elapsed:.1f}s)")
         return True
 
-    def run(self, changes: Callable[[Sequence[Path], threading.Event], Iterator[set[Path]]] | None = None) -> None:
+    def run(self, changes: Watcher | None = None) -> None:
         """Promote, then act on every change until `stop` is set or Ctrl-C; always cleans up."""
         from stackctl.kubernetes.deploy import commands
 
         stack = self._load()
-        self.rules = dev_rules.watch_rules(stack)
+        self.rules, left_out = dev_rules.watch_plan(stack, root=self.prof.root)
+        for warning in left_out:
+            self.say(f"Warning: {warning}")
         self.targets = self._targets(stack)
         listeners = self._bind()
         try:
@@ -442,7 +441,7 @@ class DevLoop:
             self._forward(listeners)
             listeners = []
             self._initial_sync()
-            self._watch(changes or watch_files)
+            self._watch(changes or _file_changes)
         finally:
             self.stop.set()
             for sock in listeners:
@@ -643,23 +642,25 @@ class DevLoop:
     def _initial_sync(self) -> None:
         for rule in self.rules:
             if rule.initial_sync and rule.target is not None and rule.path.exists():
-                files = [p for p in sorted(rule.path.rglob("*")) if p.is_file()] if rule.path.is_dir() else [rule.path]
-                for change in dev_rules.fired([rule], files):
+                files = dev_rules.initial_files(rule)
+                if files:
                     with self.lock:
-                        plan = self.sync(rule, change.paths)
+                        plan = self.sync(rule, files)
                     self.say(f"{rule.service}: initial sync: {len(plan.copy)} file(s)")
 
-    def _watch(self, changes: Callable[[Sequence[Path], threading.Event], Iterator[set[Path]]]) -> None:
-        roots = sorted({r.path for r in self.rules if r.path.exists()})
-        if not roots:
+    def _watch(self, changes: Watcher) -> None:
+        if not self.rules:
             self.say("no develop.watch rules: forwarding ports and following logs until Ctrl-C")
             self.stop.wait()
             return
         self.say(f"watching {len(self.rules)} rule(s); Ctrl-C to stop" + (" (and delete the namespace)"
                                                                            if self.options.down else ""))
-        for batch in changes(roots, self.stop):
-            for change in dev_rules.fired(self.rules, batch):
+        for batch in changes(self.rules, self.stop):
+            for change in batch:
                 self.handle(change)
+
+
+Watcher = Callable[[Sequence["WatchRule"], threading.Event], Iterator[Sequence["Change"]]]
 
 
 def _options(options: DevOptions) -> Any:
@@ -668,11 +669,8 @@ def _options(options: DevOptions) -> Any:
     return Options(timeout=options.timeout)
 
 
-def watch_files(roots: Sequence[Path], stop: threading.Event, debounce_ms: int = 100) -> Iterator[set[Path]]:
-    """Batches of changed paths under `roots` (watchfiles: inotify, rapid edits coalesced), until
-    `stop` is set."""
-    import watchfiles
+def _file_changes(rules: Sequence[WatchRule], stop: threading.Event) -> Iterator[Sequence[Change]]:
+    """The fired rules of each coalesced batch of file changes (`stackctl.dev.watcher`)."""
+    from stackctl.dev import watcher
 
-    for batch in watchfiles.watch(*roots, stop_event=stop, debounce=debounce_ms, step=20, raise_interrupt=True,
-                                  recursive=True):
-        yield {Path(p) for _, p in batch}
+    yield from watcher.changes(rules, stop)
