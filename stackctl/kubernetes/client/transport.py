@@ -337,6 +337,9 @@ class Streams:
         except (ConfigException, OSError, ValueError) as exc:
             raise InputError(f"context {context!r}: {exc}", file=found.path) from None
         self.core = CoreV1Api(ApiClient(configuration=config))
+        # The client's `stream`/`portforward` swap the ApiClient's `call_api` while they connect:
+        # two threads connecting at once (a sync and a forwarded request) would get each other's.
+        self.connecting = threading.Lock()
 
     def exec(self, namespace: str, pod: str, container: str, command: list[str], stdin: bytes | None = None,
              *, timeout: float = 60) -> tuple[int, bytes, bytes]:
@@ -349,11 +352,12 @@ class Streams:
         from kubernetes.stream.ws_client import V5_CHANNEL_PROTOCOL
 
         try:
-            client = stream(self.core.connect_get_namespaced_pod_exec, pod, namespace, container=container,
-                            command=command, stdin=stdin is not None, stdout=True, stderr=True, tty=False,
-                            _preload_content=False, binary=True)
-        except ApiException as exc:
-            raise TransportError(f"exec in pod {pod}: {exc.reason}") from None
+            with self.connecting:
+                client = stream(self.core.connect_get_namespaced_pod_exec, pod, namespace, container=container,
+                                command=command, stdin=stdin is not None, stdout=True, stderr=True, tty=False,
+                                _preload_content=False, binary=True)
+        except (ApiException, ValueError) as exc:  # ValueError: the client's ApiValueError
+            raise TransportError(f"exec in pod {pod}: {getattr(exc, 'reason', None) or exc}") from None
         out, err = bytearray(), bytearray()
         try:
             if stdin is not None:
@@ -386,9 +390,11 @@ class Streams:
         from kubernetes.stream import portforward
 
         try:
-            forward = portforward(self.core.connect_get_namespaced_pod_portforward, pod, namespace, ports=str(port))
-        except ApiException as exc:
-            raise TransportError(f"port-forward to pod {pod}: {exc.reason}") from None
+            with self.connecting:
+                forward = portforward(self.core.connect_get_namespaced_pod_portforward, pod, namespace,
+                                      ports=str(port))
+        except (ApiException, ValueError) as exc:
+            raise TransportError(f"port-forward to pod {pod}: {getattr(exc, 'reason', None) or exc}") from None
         return _ForwardSocket(forward, port)
 
     def close(self) -> None:
