@@ -131,6 +131,8 @@ def write_project(root: Path, namespace: str, registry: str, port: int) -> None:
                   target: /conf
                 - action: rebuild
                   path: ./web/version
+                - action: rebuild
+                  path: ./web/Dockerfile
         """))
     (root / "profiles").mkdir()
     (root / "profiles" / "dev.yaml").write_text(textwrap.dedent(f"""\
@@ -167,7 +169,7 @@ def dev(node_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 def test_dev_promotes_and_forwards_the_published_port(dev: DevRun) -> None:
-    dev.said("watching 3 rule(s)", timeout=300)
+    dev.said("watching 4 rule(s)", timeout=300)
     assert any(f"forwarding localhost:{dev.port} → web:8080" in line for line in dev.err), dev.text()
     dev.serves("/index.html", "hello v1")
     assert len(dev.pods()) == 1
@@ -215,10 +217,34 @@ def test_rebuild_builds_pushes_and_rolls_out_a_new_image(dev: DevRun) -> None:
     image_before = dev.pods()[0]["spec"]["containers"][0]["image"]
     (dev.root / "web" / "version" / "version.txt").write_text("image v2\n")
     dev.said("rebuild web: revision", timeout=300)
+    assert not any("rebuild web: " in line and "revision" not in line for line in dev.err), dev.text()
     dev.serves("/version.txt", "image v2")
     images = {p["spec"]["containers"][0]["image"] for p in dev.pods()}
     assert image_before not in images and len(images) == 1, (image_before, images)
     dev.serves("/index.html", "hello v2")  # the new image was built from the synced files too
+
+
+def test_a_failing_rebuild_is_reported_and_the_last_good_version_keeps_serving(dev: DevRun) -> None:
+    dockerfile = dev.root / "web" / "Dockerfile"
+    good = dockerfile.read_text()
+    pods = sorted(p["metadata"]["name"] for p in dev.pods())
+
+    def rebuilds() -> list[str]:
+        return [line for line in dev.err if line.startswith("rebuild web: ")]
+
+    before = len(rebuilds())
+    dockerfile.write_text(good.replace("COPY www /www", "COPY www /www\nRUN exit 3"))
+    dev.cluster.wait_for(lambda: len(rebuilds()) > before or dev._dead(), timeout=180, what="the failed rebuild",
+                         every=0.2)
+    failed = rebuilds()[before]
+    assert "revision" not in failed and "exit" in failed, dev.text()  # the build error, named
+    dev.serves("/version.txt", "image v2")  # the loop goes on, the last good pods serve
+    assert sorted(p["metadata"]["name"] for p in dev.pods()) == pods
+    dockerfile.write_text(good)
+    dev.cluster.wait_for(lambda: len(rebuilds()) > before + 1 or dev._dead(), timeout=180,
+                         what="the rebuild after the fix", every=0.2)
+    assert "failed" not in rebuilds()[-1], dev.text()
+    dev.serves("/version.txt", "image v2")
 
 
 def test_ctrl_c_ends_the_loop_and_down_deletes_the_namespace(dev: DevRun) -> None:
