@@ -418,6 +418,7 @@ class DevLoop:
     def run(self, changes: Watcher | None = None) -> None:
         """Promote, then act on every change until `stop` is set or Ctrl-C; always cleans up."""
         from stackctl.kubernetes.deploy import commands
+        from stackctl.kubernetes.deploy.deployer import RolloutFailed
 
         stack = self._load()
         self.rules, left_out = dev_rules.watch_plan(stack, root=self.prof.root)
@@ -429,7 +430,13 @@ class DevLoop:
             term = self.terminal()
             prep = commands.prepare(self.prof, self.options.context, readonly=False, yes=True, term=term)
             self.context = prep.context
-            result = commands.promote(prep, _options(self.options), term, message="stackctl dev")
+            try:
+                result = commands.promote(prep, _options(self.options), term, message="stackctl dev")
+            except RolloutFailed as exc:  # the diagnosis first, as `stackctl promote` prints it
+                self.say("Why:")
+                for line in exc.report:
+                    self.say("  " + line)
+                raise
             self.say(f"promoted {self.prof.name} to namespace {self.namespace} (context {self.context}): revision "
                      f"{result.revision} in {result.elapsed:.1f}s" if result.changed else
                      f"{self.prof.name} is up to date in namespace {self.namespace} (context {self.context})")
@@ -530,11 +537,15 @@ class DevLoop:
             return
         ledger = self.ledgers.get(t.service)
         if ledger and (ledger.files or ledger.deleted):
-            threading.Thread(target=self._replay, args=(t, pod["metadata"]["name"], ledger), daemon=True,
-                             name="dev-replay").start()
+            thread = threading.Thread(target=self._replay, args=(t, pod["metadata"]["name"], ledger), daemon=True,
+                                      name="dev-replay")
+            self.followers = [f for f in self.followers if f.is_alive()] + [thread]
+            thread.start()
 
     def _replay(self, t: Target, pod: str, ledger: Ledger) -> None:
         with self.lock:
+            if self.stop.is_set():
+                return
             plan = ledger.replay()
             try:
                 self._sync_pod(t, pod, plan)
