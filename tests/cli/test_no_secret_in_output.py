@@ -100,6 +100,7 @@ SKIPPED = {
     ("history",): "needs a cluster (tests/k8s)",
     ("rollback",): "needs a cluster (tests/k8s)",
     ("run-job",): "needs a cluster (tests/k8s)",
+    ("dev",): "needs a cluster (tests/node); prints promote's progress and the pods' own logs",
 }
 
 # Flags that print or write values because the user asked for them: not run without them here.
