@@ -48,6 +48,7 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
     "up": (
         ("stackctl up", "everything, each service once what it needs is healthy"),
         ("stackctl up web --build", "web and what it depends on, images rebuilt"),
+        ("stackctl up --watch", "then sync, rebuild, restart on edits (develop.watch) until Ctrl-C"),
     ),
     "down": (
         ("stackctl down", "remove containers and networks, keep the data"),

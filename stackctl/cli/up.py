@@ -39,6 +39,9 @@ TimeoutOpt = Annotated[float, typer.Option("--timeout", "-t", min=1, metavar="SE
 
 def up(services: ServicesArg = None, profile: ProfileOpt = "local", timeout: TimeoutOpt = 300,
        build: Annotated[bool, typer.Option("--build", help="Build images before starting.")] = False,
+       watch: Annotated[bool, typer.Option("--watch", "-w", help="Then apply edits as the services' "
+                                           "develop.watch rules say (sync, rebuild, restart), until Ctrl-C.")]
+       = False,
        output: OutputOpt = Output.text) -> None:
     """Start the stack with Docker Compose: each service as soon as what it depends on is healthy or done."""
     import time
@@ -56,6 +59,7 @@ def up(services: ServicesArg = None, profile: ProfileOpt = "local", timeout: Tim
         if early is not None:
             early.succeeded()  # let it finish: no Compose process outlives the command
         raise
+    rules = _watch_rules(loaded, services or ()) if watch else ()  # a bad rule: nothing started
     try:
         result = backend.up(loaded, services or (), timeout=timeout, build=build, note=info, t0=t0, early=early,
                           view=_view(f"stackctl up ({loaded.stack.name})", output))
@@ -63,6 +67,60 @@ def up(services: ServicesArg = None, profile: ProfileOpt = "local", timeout: Tim
         info("interrupted: containers started so far keep running (`stackctl down` removes them)")
         raise
     _finish(result, output, verb="up")
+    if watch:
+        _watch(loaded, rules, timeout=timeout)
+
+
+def _watch_rules(loaded: LoadedStack, services: list[str] | tuple[str, ...]) -> Any:
+    """The develop.watch rules of the services `up` starts; an error when there are none (as Compose)."""
+    from stackctl.compose.loader import invocation_for
+    from stackctl.dev.rules import watch_plan
+    from stackctl.errors import InputError
+    from stackctl.up.plan import plan_up
+
+    invocation, _ = invocation_for(loaded.profile)
+    plan = plan_up(loaded.stack, services)
+    rules, warnings = watch_plan(loaded.stack, files=invocation.files, root=loaded.profile.root,
+                                 services=plan.services)
+    for w in warnings:
+        warn(w)
+    if not rules:
+        raise InputError("none of the services has develop.watch rules to watch", field="--watch",
+                         hint="add a `develop: {watch: [...]}` section to a service (docs/dev.md)")
+    return rules
+
+
+def _watch(loaded: LoadedStack, rules: Any, *, timeout: float) -> None:
+    """The local dev loop (`stackctl.dev.local`): one line per action on stderr until Ctrl-C."""
+    import threading
+    import time
+
+    from stackctl.compose import cli as docker_cli
+    from stackctl.compose.engine import abort_execs
+    from stackctl.dev.local import LocalLoop, Step, describe_rules
+    from stackctl.up import backend
+
+    out = err_console()
+    for line in describe_rules(rules):
+        info(f"watching {line}")
+
+    def show(step: Step) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        out.print(f"{stamp}  {step.line()}", style=None if step.ok else "red", markup=False, highlight=False,
+                  soft_wrap=True)
+        for line in step.detail:
+            out.print(f"    {line}", style="dim", markup=False, highlight=False, soft_wrap=True)
+
+    stop = threading.Event()
+    loop = LocalLoop(loaded, rules, backend.project_for(loaded), show, timeout=timeout)
+    try:
+        loop.run(stop, on_ready=lambda: info("watching for changes (Ctrl-C stops watching; the stack keeps running)"))
+    except KeyboardInterrupt:
+        stop.set()
+        abort_execs()
+        docker_cli.kill_children()
+        info(f"stopped watching; stack {loaded.stack.name} keeps running, as after `docker compose watch` "
+             "(`stackctl down` removes it)")
 
 
 def restart(services: Annotated[list[str], typer.Argument(metavar="SERVICE", show_default=False,

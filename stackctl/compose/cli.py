@@ -198,6 +198,25 @@ def _run_argv(argv: list[str], *, cwd: Path | None = None, env: Mapping[str, str
     return Result(argv=argv, returncode=proc.returncode, stdout=stdout, stderr=stderr)
 
 
+def feed(args: Sequence[str], data: bytes, *, timeout: float | None = None) -> tuple[int, str]:
+    """Run `docker ARGS...` with `data` on its stdin (`docker cp - CONTAINER:/` takes a tar archive):
+    (exit code, stderr). Raises `CommandTimeout`."""
+    proc = _start([docker_binary(), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _out, err = proc.communicate(data, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        proc.communicate()
+        raise CommandTimeout(list(args), timeout or 0) from None
+    except BaseException:
+        _kill(proc)
+        proc.wait()
+        raise
+    finally:
+        _forget(proc)
+    return proc.returncode, err.decode("utf-8", "replace")
+
+
 @contextlib.contextmanager
 def spawn(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
           stdout: int | IO[Any] | None = None, stderr: int | IO[Any] | None = None

@@ -194,7 +194,8 @@ class Engine:
         return res.status, data
 
     def exec_run(self, container_id: str, argv: Sequence[str], *, timeout: float,
-                 env: Mapping[str, str] | None = None) -> tuple[int | None, str]:
+                 env: Mapping[str, str] | None = None, user: str | None = None, working_dir: str | None = None,
+                 privileged: bool = False) -> tuple[int | None, str]:
         """Run `argv` in a running container and wait for it (`docker exec` without the CLI's own
         process start): (exit code, stdout and stderr as one text). `env`: extra variables of that
         process only (a secret goes there, never into argv, which `ps` shows; the exec's inspect
@@ -205,6 +206,12 @@ class Engine:
         body: dict[str, Any] = {"AttachStdout": True, "AttachStderr": True, "Cmd": list(argv)}
         if env:
             body["Env"] = [f"{k}={v}" for k, v in env.items()]
+        if user:
+            body["User"] = user
+        if working_dir:
+            body["WorkingDir"] = working_dir
+        if privileged:
+            body["Privileged"] = True
         _, created = self.call("POST", f"/containers/{container_id}/exec", timeout=timeout, body=body)
         exec_id = created["Id"]
         conn, res = self._open("POST", f"/exec/{exec_id}/start", None, {"Detach": False, "Tty": False},
@@ -239,6 +246,29 @@ class Engine:
                 return (int(code) if code is not None else None), _demux(b"".join(chunks))
             time.sleep(0.005)
         return None, _demux(b"".join(chunks))
+
+    def put_archive(self, container_id: str, path: str, data: bytes, *, timeout: float = 60) -> None:
+        """Extract a tar archive into a container at `path` (`docker cp -`; the dev loop's sync), the
+        files owned by the container's user as Compose's watch does (`copyUIDGID`). Raises
+        `EngineError` (no such container, a path that cannot be written)."""
+        query = urllib.parse.urlencode({"path": path, "copyUIDGID": "true"})
+        conn = _UnixConnection(self.path, timeout)
+        try:
+            try:
+                conn.request("PUT", f"/containers/{container_id}/archive?{query}", body=data,
+                             headers={"Content-Type": "application/x-tar"})
+                res = conn.getresponse()
+                raw = res.read()
+            except (FileNotFoundError, ConnectionRefusedError, PermissionError, http.client.HTTPException) as exc:
+                raise EngineUnavailable(f"{self.path}: {type(exc).__name__}: {exc}") from None
+        finally:
+            conn.close()
+        if res.status >= 400:
+            try:
+                message = json.loads(raw).get("message") or res.reason
+            except (ValueError, AttributeError):
+                message = raw.decode("utf-8", "replace") or res.reason
+            raise EngineError(res.status, str(message).strip())
 
     def stream(self, path: str, *, query: Mapping[str, Any] | None = None) -> Stream:
         """A streaming GET; returns once the engine has answered (an event subscription is then in place)."""

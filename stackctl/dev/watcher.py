@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from stackctl.dev.rules import Change, WatchRule, fired
 
 QUIET = 0.1
 MAX_WAIT = 2.0
+READY_TIMEOUT_MS = 200  # the longest wait for changes before the watcher checks in (readiness, `stop`)
 
 
 @dataclass(frozen=True)
@@ -56,19 +57,30 @@ def roots(rules: Sequence[WatchRule]) -> tuple[Path, ...]:
 
 
 def batches(rules: Sequence[WatchRule], stop: threading.Event, *, quiet: float = QUIET,
-            max_wait: float = MAX_WAIT, include_unfired: bool = False) -> Iterator[Batch]:
+            max_wait: float = MAX_WAIT, include_unfired: bool = False,
+            on_ready: Callable[[], None] | None = None) -> Iterator[Batch]:
     """Yield a `Batch` per coalesced set of changes that fires at least one rule (every batch with
-    `include_unfired`), until `stop` is set. Ctrl-C raises KeyboardInterrupt from here as usual."""
+    `include_unfired`), until `stop` is set. `on_ready()` is called once the kernel watches are in
+    place (an edit from then on is seen; one made before may not be): "watching" is said then, not
+    before. Ctrl-C raises KeyboardInterrupt from here as usual."""
     import watchfiles
 
     watched = roots(rules)
     if not watched:
         return
+    ready = on_ready
+    # A short Rust timeout with empty yields: the first one says the watches are set up (they are
+    # made when the watcher is created, before its first wait).
     for raw in watchfiles.watch(*watched, watch_filter=None, debounce=int(max_wait * 1000),
-                                step=max(int(quiet * 1000), 1), stop_event=stop, rust_timeout=500,
-                                yield_on_timeout=False, raise_interrupt=True):
+                                step=max(int(quiet * 1000), 1), stop_event=stop, rust_timeout=READY_TIMEOUT_MS,
+                                yield_on_timeout=True, raise_interrupt=True):
+        if ready is not None:
+            ready()
+            ready = None
         if stop.is_set():
             return
+        if not raw:
+            continue
         paths = tuple(sorted({Path(os.path.normpath(p)) for _kind, p in raw}))
         changes = fired(rules, paths)
         if changes or include_unfired:

@@ -1,5 +1,5 @@
 """The dev loop's watcher: which directories it watches, and that rapid edits come as one batch
-(watchfiles on a temp dir; the edits are made by a thread once the watcher is running)."""
+(watchfiles on a temp dir; the edits are made by a thread once the watcher says it is ready)."""
 
 from __future__ import annotations
 
@@ -28,13 +28,12 @@ def test_a_missing_path_is_watched_through_its_nearest_parent(tmp_path: Path) ->
 
 
 def collect(rules: list[WatchRule], edit: Callable[[], None], *, quiet: float = 0.3) -> list[Batch]:
-    """The batches seen while `edit` runs in a thread (started once the watcher is up), until 1.5 s
-    after it returns (more than the quiet window: a late batch would be seen)."""
+    """The batches seen while `edit` runs in a thread, started once the watcher says it is ready,
+    until 1.5 s after it returns (more than the quiet window: a late batch would be seen)."""
     stop = threading.Event()
     out: list[Batch] = []
 
     def run() -> None:
-        time.sleep(0.4)  # the watcher is set up by then
         try:
             edit()
         finally:
@@ -42,12 +41,12 @@ def collect(rules: list[WatchRule], edit: Callable[[], None], *, quiet: float = 
             stop.set()
 
     thread = threading.Thread(target=run)
-    thread.start()
     try:
-        out.extend(batches(rules, stop, quiet=quiet, max_wait=5.0))
+        out.extend(batches(rules, stop, quiet=quiet, max_wait=5.0, on_ready=thread.start))
     finally:
         stop.set()
-        thread.join()
+        if thread.ident is not None:
+            thread.join()
     return out
 
 
