@@ -664,14 +664,17 @@ class DevLoop:
             self.say("no develop.watch rules: forwarding ports and following logs until Ctrl-C")
             self.stop.wait()
             return
-        self.say(f"watching {len(self.rules)} rule(s); Ctrl-C to stop" + (" (and delete the namespace)"
-                                                                           if self.options.down else ""))
-        for batch in changes(self.rules, self.stop):
+        def ready() -> None:  # said once the kernel watches are in place: an edit from then on is seen
+            self.say(f"watching {len(self.rules)} rule(s); Ctrl-C to stop" + (" (and delete the namespace)"
+                                                                               if self.options.down else ""))
+
+        for batch in changes(self.rules, self.stop, ready):
             for change in batch:
                 self.handle(change)
 
 
-Watcher = Callable[[Sequence["WatchRule"], threading.Event], Iterator[Sequence["Change"]]]
+# (rules, stop, on_ready) → the fired rules of each batch of changes
+Watcher = Callable[[Sequence["WatchRule"], threading.Event, Callable[[], None]], Iterator[Sequence["Change"]]]
 
 
 def _options(options: DevOptions) -> Any:
@@ -680,8 +683,10 @@ def _options(options: DevOptions) -> Any:
     return Options(timeout=options.timeout)
 
 
-def _file_changes(rules: Sequence[WatchRule], stop: threading.Event) -> Iterator[Sequence[Change]]:
+def _file_changes(rules: Sequence[WatchRule], stop: threading.Event,
+                  on_ready: Callable[[], None]) -> Iterator[Sequence[Change]]:
     """The fired rules of each coalesced batch of file changes (`stackctl.dev.watcher`)."""
     from stackctl.dev import watcher
 
-    yield from watcher.changes(rules, stop)
+    for batch in watcher.batches(rules, stop, on_ready=on_ready):
+        yield batch.changes
