@@ -386,6 +386,10 @@ class DevLoop:
     def _targets(self, stack: Stack) -> dict[str, Target]:
         out = {}
         for svc in stack.services:
+            for i, port in enumerate(svc.ports):
+                if port.protocol != "tcp":  # the API server's port-forward speaks TCP only
+                    self.say(f"Warning: service {svc.name}: ports[{i}] ({port.target}/{port.protocol}) is not "
+                             "forwarded: Kubernetes port-forward carries TCP only")
             name = dns_label(svc.name) or label_value(svc.name)
             selector = f"{L_INSTANCE}={label_value(stack.name)},{L_NAME}={label_value(svc.name)}"
             out[svc.name] = Target(service=svc.name, selector=selector, container=name,
