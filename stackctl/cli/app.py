@@ -15,6 +15,7 @@ import typer
 from stackctl import __version__
 from stackctl.cli import completion, examples
 from stackctl.cli import config as config_cmd
+from stackctl.cli import dev as dev_cmd
 from stackctl.cli import doctor as doctor_cmd
 from stackctl.cli import env as env_cmd
 from stackctl.cli import init as init_cmd
@@ -85,4 +86,5 @@ app.command("history")(promote_cmd.history)
 app.command("rollback")(promote_cmd.rollback)
 app.command("run-job")(promote_cmd.run_job)
 app.add_typer(previews_cmd.app, name="previews")
+app.command("dev")(dev_cmd.dev)
 examples.attach(app)

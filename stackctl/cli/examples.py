@@ -94,6 +94,10 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
     "run-job": (
         ("stackctl run-job production backup", "run the CronJob of service backup now"),
     ),
+    "dev": (
+        ("stackctl dev dev", "promote profile dev, then sync/rebuild on every change until Ctrl-C"),
+        ("stackctl dev dev --down", "the same; Ctrl-C also deletes the dev namespace"),
+    ),
     "env check": (
         ("stackctl env check", "the local env file against .env.example"),
         ("stackctl env check -p staging -o json", "the problems as data"),

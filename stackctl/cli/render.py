@@ -204,6 +204,10 @@ def helm(
         "--version", metavar="X.Y.Z", help="The chart's version (Chart.yaml; stackctl never bumps it).")] = "0.1.0",
     app_version: Annotated[str | None, typer.Option(
         "--app-version", metavar="TEXT", help="The chart's appVersion (default: the chart's version).")] = None,
+    output: Annotated[Output, typer.Option(
+        "--output", "-o", case_sensitive=False,
+        help="text: a summary line (stderr); json/yaml: the chart, profiles and files as data on stdout.",
+    )] = Output.text,
 ) -> None:
     """Write a Helm chart of the stack: templates from the profiles' render, what differs between
     profiles (images, replicas, resources, ingress, env values) in values-<profile>.yaml.
@@ -237,6 +241,11 @@ def helm(
     if result.chart.secrets:
         info(f"note: the chart references Secret {', '.join(result.chart.secrets)} by name "
              f"(secrets.<name>.existingSecret); create it with `stackctl promote` or the GitOps output")
+    if output is not Output.text:
+        emit({"chart": shown, "profiles": names, "defaults": result.chart.defaults_profile,
+              "written": list(result.written), "removed": list(result.removed), "unchanged": result.unchanged,
+              "secrets": list(result.chart.secrets)}, output)
+        return
     changed = (f"{len(result.written)} file{'s' if len(result.written) != 1 else ''} written"
                + (f", {len(result.removed)} removed" if result.removed else "")
                + (f", {result.unchanged} unchanged" if result.unchanged else ""))

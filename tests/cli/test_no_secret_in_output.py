@@ -103,6 +103,7 @@ SKIPPED = {
     ("run-job",): "needs a cluster (tests/k8s)",
     ("previews", "list"): "needs a cluster (tests/k8s/test_previews.py checks its output for the values)",
     ("previews", "prune"): "needs a cluster (tests/k8s/test_previews.py)",
+    ("dev",): "needs a cluster (tests/node); prints promote's progress and the pods' own logs",
 }
 
 # Flags that print or write values because the user asked for them: not run without them here.
@@ -170,6 +171,7 @@ def invocations(tmp: Path, other_public_key: Callable[[], str]) -> dict[tuple[st
         + [["render", "kubernetes", "-p", p, _dir_flag(), str(out_dir / p)] for p in both],
         ("render", "gitops"): [["render", "gitops", "-p", "production", "--out", str(out_dir / "gitops"), *o]
                                for o in ([], ["-o", "json"])],
+        ("render", "helm"): [["render", "helm", "-p", "production", "--out", str(out_dir / "helm")]],
     }
 
 

@@ -71,9 +71,9 @@ def test_table_helper_keeps_key_columns_and_folds_the_rest() -> None:
     assert first.startswith("payments-webhook-consumer ") and " running " in first
 
 
-# Commands that print no table: a stream (logs), a message (down), the public key itself (keygen),
+# Commands that print no table: a stream (logs, dev), a message (down), the public key itself (keygen),
 # and render, whose -o is the manifest format (yaml|json).
-NO_DATA_OUTPUT = {"down", "logs", "secrets keygen"}
+NO_DATA_OUTPUT = {"down", "logs", "secrets keygen", "dev"}
 
 
 def test_every_command_that_prints_data_has_output_json() -> None:

@@ -21,7 +21,7 @@ from urllib.parse import quote, urlencode
 
 from stackctl.errors import InputError, OperationError
 from stackctl.kubernetes.client.kubeconfig import contexts
-from stackctl.kubernetes.client.transport import Transport, TransportError, open_transport
+from stackctl.kubernetes.client.transport import Streams, Transport, TransportError, open_streams, open_transport
 from stackctl.kubernetes.labels import ARGO_CONTROLLER_MANAGER, MANAGER
 
 
@@ -180,7 +180,7 @@ def connect(context: str, *, path: str | None = None) -> Cluster:
     if context not in found.names:
         raise InputError(f"no context {context!r} in the kubeconfig (contexts: {', '.join(found.names) or 'none'})",
                          file=found.path, field="contexts")
-    return Cluster(open_transport(found, context), context=context)
+    return Cluster(open_transport(found, context), context=context, streams=lambda: open_streams(found, context))
 
 
 def connect_in_background(context: str, *, path: str | None = None) -> Callable[[], Cluster]:
@@ -213,15 +213,20 @@ def connect_in_background(context: str, *, path: str | None = None) -> Callable[
 class Cluster:
     """One API server, through one authenticated transport (thread-safe)."""
 
-    def __init__(self, transport: Transport, *, context: str) -> None:
+    def __init__(self, transport: Transport, *, context: str,
+                 streams: Callable[[], Streams] | None = None) -> None:
         self.transport = transport
         self.context = context
         self.server: str = transport.server
         self._kinds: dict[tuple[str, str], Kind] = dict(KINDS)
         self._lock = threading.Lock()
+        self._open_streams = streams
+        self._streams: Streams | None = None
 
     def close(self) -> None:
         self.transport.close()
+        if self._streams is not None:
+            self._streams.close()
 
     # -- transport -----------------------------------------------------------------------------
     def _call(self, method: str, path: str, *, query: Sequence[tuple[str, str]] = (), body: Any = None,
@@ -430,3 +435,55 @@ class _Closer:
             self.stream.close()
 
 
+
+
+# ---------------------------------------------------------------------------------------------
+# exec, port-forward and log streams (`stackctl dev`)
+# ---------------------------------------------------------------------------------------------
+def _streams(cluster: Cluster) -> Streams:
+    with cluster._lock:
+        if cluster._streams is None:
+            if cluster._open_streams is None:
+                raise OperationError(f"context {cluster.context}: exec and port-forward are not available here")
+            cluster._streams = cluster._open_streams()
+        return cluster._streams
+
+
+def exec_in(cluster: Cluster, namespace: str, pod: str, container: str, command: Sequence[str],
+            stdin: bytes | None = None, *, timeout: float = 60) -> tuple[int, bytes, bytes]:
+    """Run a command in a container (`kubectl exec`): (exit code, stdout, stderr)."""
+    try:
+        return _streams(cluster).exec(namespace, pod, container, list(command), stdin, timeout=timeout)
+    except TransportError as exc:
+        raise OperationError(f"context {cluster.context}: {exc}") from None
+
+
+def port_forward(cluster: Cluster, namespace: str, pod: str, port: int) -> Any:
+    """A socket-like object connected to a pod's port (`recv`, `sendall`, `fileno`, `close`)."""
+    try:
+        return _streams(cluster).port_forward(namespace, pod, port)
+    except TransportError as exc:
+        raise OperationError(f"context {cluster.context}: {exc}") from None
+
+
+def follow_log(cluster: Cluster, namespace: str, pod: str, container: str, *, tail: int | None = None,
+               stop: threading.Event | None = None) -> Iterator[str]:
+    """A container's log lines as they are written (`kubectl logs -f`), until the container ends,
+    the connection drops or `stop` is set."""
+    query = [("container", container), ("follow", "true")]
+    if tail is not None:
+        query.append(("tailLines", str(tail)))
+    path = f"/api/v1/namespaces/{quote(namespace)}/pods/{quote(pod)}/log"
+    stream = cluster.request("GET", path, query=query, stream=True, timeout=(10, None))
+    closer = _Closer(stream, stop)
+    try:
+        for line in stream.lines():
+            if stop is not None and stop.is_set():
+                return
+            yield line
+    except Exception:
+        if stop is not None and stop.is_set():
+            return
+        raise
+    finally:
+        closer.done()

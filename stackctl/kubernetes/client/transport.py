@@ -311,3 +311,118 @@ def _short(exc: BaseException) -> str:
     return text.split(": ", 1)[-1][:200] if len(text) > 200 else text
 
 
+
+
+# ---------------------------------------------------------------------------------------------
+# exec and port-forward: WebSocket streams (`stackctl dev`)
+# ---------------------------------------------------------------------------------------------
+class Streams:
+    """`exec` into a container and `port-forward` to a pod, over the WebSocket subprotocols of the
+    API server (`v5.channel.k8s.io` for exec, whose CLOSE frame ends the command's stdin as kubectl's
+    does; `portforward.k8s.io`), through the official client's `stream` module. Only `stackctl dev`
+    needs them, a long-running command: the client's import (0.7-0.9 s, see the module docstring) is
+    paid once there, and re-implementing WebSocket framing here would be a second client to keep."""
+
+    def __init__(self, found: Contexts, context: str) -> None:
+        from kubernetes.client.api.core_v1_api import CoreV1Api
+        from kubernetes.client.api_client import ApiClient
+        from kubernetes.client.configuration import Configuration
+        from kubernetes.config.config_exception import ConfigException
+        from kubernetes.config.kube_config import load_kube_config
+
+        config = Configuration()
+        try:
+            load_kube_config(  # type: ignore[no-untyped-call]  # the official client has no annotations there
+                config_file=found.path, context=context, client_configuration=config, persist_config=False)
+        except (ConfigException, OSError, ValueError) as exc:
+            raise InputError(f"context {context!r}: {exc}", file=found.path) from None
+        self.core = CoreV1Api(ApiClient(configuration=config))
+        # The client's `stream`/`portforward` swap the ApiClient's `call_api` while they connect:
+        # two threads connecting at once (a sync and a forwarded request) would get each other's.
+        self.connecting = threading.Lock()
+
+    def exec(self, namespace: str, pod: str, container: str, command: list[str], stdin: bytes | None = None,
+             *, timeout: float = 60) -> tuple[int, bytes, bytes]:
+        """Run `command` in the container: (exit code, stdout, stderr). `stdin`, when given, is
+        written and then closed (the command sees its end, as `tar -x` needs)."""
+        import time
+
+        from kubernetes.client.exceptions import ApiException
+        from kubernetes.stream import stream
+        from kubernetes.stream.ws_client import V5_CHANNEL_PROTOCOL
+
+        try:
+            with self.connecting:
+                client = stream(self.core.connect_get_namespaced_pod_exec, pod, namespace, container=container,
+                                command=command, stdin=stdin is not None, stdout=True, stderr=True, tty=False,
+                                _preload_content=False, binary=True)
+        except (ApiException, ValueError) as exc:  # ValueError: the client's ApiValueError
+            raise TransportError(f"exec in pod {pod}: {getattr(exc, 'reason', None) or exc}") from None
+        out, err = bytearray(), bytearray()
+        try:
+            if stdin is not None:
+                if client.subprotocol != V5_CHANNEL_PROTOCOL:
+                    raise TransportError(f"exec in pod {pod}: the API server does not speak {V5_CHANNEL_PROTOCOL} "
+                                         "(Kubernetes 1.30 or later), so the command's input cannot be closed")
+                for at in range(0, len(stdin), 1 << 20):
+                    client.write_stdin(stdin[at:at + (1 << 20)])
+                client.close_channel(0)
+            deadline = time.monotonic() + timeout
+            while client.is_open():
+                if time.monotonic() > deadline:
+                    raise TransportError(f"exec in pod {pod}: no end after {timeout:.0f}s")
+                client.update(timeout=1)
+                out += client.read_stdout(timeout=0) if client.peek_stdout() else b""
+                err += client.read_stderr(timeout=0) if client.peek_stderr() else b""
+            out += client.read_stdout(timeout=0) if client.peek_stdout() else b""
+            err += client.read_stderr(timeout=0) if client.peek_stderr() else b""
+            code = client.returncode
+        except (OSError, ValueError, KeyError, IndexError) as exc:  # the socket, or a malformed status
+            raise TransportError(f"exec in pod {pod}: {_short(exc)}") from None
+        finally:
+            with contextlib.suppress(Exception):
+                client.close()
+        return int(code if code is not None else 1), bytes(out), bytes(err)
+
+    def port_forward(self, namespace: str, pod: str, port: int) -> Any:
+        """A socket connected to `port` of the pod (close it to end the forward)."""
+        from kubernetes.client.exceptions import ApiException
+        from kubernetes.stream import portforward
+
+        try:
+            with self.connecting:
+                forward = portforward(self.core.connect_get_namespaced_pod_portforward, pod, namespace,
+                                      ports=str(port))
+        except (ApiException, ValueError) as exc:
+            raise TransportError(f"port-forward to pod {pod}: {getattr(exc, 'reason', None) or exc}") from None
+        return _ForwardSocket(forward, port)
+
+    def close(self) -> None:
+        self.core.api_client.rest_client.close()
+
+
+class _ForwardSocket:
+    """One port of a `PortForward`: its socket, and `close()` ending the WebSocket too."""
+
+    def __init__(self, forward: Any, port: int) -> None:
+        self.forward = forward
+        self.sock = forward.socket(port)
+
+    def recv(self, size: int) -> bytes:
+        return bytes(self.sock.recv(size))
+
+    def sendall(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def fileno(self) -> int:
+        return int(self.sock.fileno())
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.forward.close()
+        with contextlib.suppress(Exception):
+            self.forward.websocket.close()
+
+
+def open_streams(found: Contexts, context: str) -> Streams:
+    return Streams(found, context)
