@@ -15,7 +15,7 @@ Files written into a container's writable layer die with the container. So every
 ledger per service (container path → host file, and the deleted paths), and the ledger is played
 again into every container that starts while the loop runs (a restart, a crash, a new pod after a
 rollout), as soon as it runs. A `rebuild` empties the service's ledger: the new image holds the
-files. See docs/dev-cluster.md for what that means for a process that reads its files only at start.
+files. See docs/dev.md (On a cluster) for what that means for a process that reads its files only at start.
 
 While the loop runs, each service's published ports are forwarded to localhost (a local port
 that is taken is an error before anything is promoted) and the logs of its pods are printed with

@@ -1,4 +1,4 @@
-"""`stackctl dev PROFILE` on the real node (stackctl/dev/cluster.py, docs/dev-cluster.md): a busybox
+"""`stackctl dev PROFILE` on the real node (stackctl/dev/cluster.py, docs/dev.md (On a cluster)): a busybox
 httpd service promoted from a dev profile into a namespace of its own, then edited while `dev` runs
 as a real process: `sync` (a changed, a new, an ignored and a deleted file), `sync+restart` (new
 pods, the synced files played into them), `rebuild` (a new image pushed to the node's registry and
