@@ -244,6 +244,8 @@ def regressions() -> list[Input]:
         text("compose", f"{COMPOSE}x-bomb:\n{_bomb()}", "alias bomb in an x- block"),
         text("profile", f"stack: fuzz\nx-bomb:\n{_bomb()}", "alias bomb in a profile"),
         text("compose", f"{COMPOSE}x-loop: &loop [*loop]\n", "recursive alias"),
+        text("compose", COMPOSE + 'x-deep: "\n' + "".join(f"{'  ' * (i + 1)}k{i}:\n" for i in range(3000)),
+             "a quote never closed over 9 MB (the pure-Python parser took 18 s to refuse it)"),
     ]
 
 

@@ -161,6 +161,7 @@ def documents(text: str) -> tuple[Any, ...]:
 
 
 _PARSED: dict[str, Any] = {}  # text → (documents, nodes), or the YAMLError it raised
+_REPARSE_MAX = 512 * 1024  # bytes: above this, an error libyaml found is not re-parsed for the same wording
 _PARSED_MAX = 64  # texts kept (a command reads a handful; a long-lived process must not grow without end)
 
 
@@ -188,7 +189,12 @@ def _parsed(text: str) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
             if "*" in text or not _tree_within_bounds(node):
                 check_expansion(node)  # the exact check
         found = (tuple(constructor.construct_document(node) for node in nodes), nodes)
-    except yaml.YAMLError:
+    except yaml.YAMLError as fast_error:
+        if len(text) > _REPARSE_MAX and str(fast_error) != "no libyaml":
+            # the pure-Python parser can take many seconds on megabytes it will refuse anyway
+            # (a fuzz input of 9 MB: 18 s); libyaml's error has its marks too
+            _remember(text, fast_error)
+            raise
         try:
             nodes = tuple(yaml.compose_all(text, Loader=_loader(True)))  # a SafeLoader subclass: safe
             found = (tuple(constructor.construct_document(node) for node in nodes), nodes)
