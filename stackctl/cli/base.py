@@ -49,10 +49,18 @@ def _no_color() -> bool:
 
 def plain_text(message: str) -> bool:
     """True when rich prints `message` as it is (markup and emoji codes on, soft wrap): it holds no
-    `[` (a markup tag), no two colons without a space between them (an emoji code such as
-    `:warning:`), no control character but a newline (rich strips some, expands tabs)."""
-    if "[" in message:
+    `[` before a letter, `#`, `/` or `@` (what could open a markup tag: `["5432"]` cannot) or after a
+    backslash (an escape), no two
+    colons without a space between them (an emoji code such as `:warning:`), no control character
+    but a newline (rich strips some, expands tabs)."""
+    if "\\[" in message:
         return False
+    start = message.find("[")
+    while start != -1:
+        follower = message[start + 1:start + 2]
+        if follower.isalpha() or follower in ("#", "/", "@"):
+            return False
+        start = message.find("[", start + 1)
     for ch in message:
         code = ord(ch)
         if (code < 32 and ch != "\n") or 0x7F <= code <= 0x9F:

@@ -125,7 +125,7 @@ def run(args: list[str]) -> bool:
             raise
         from typer._click.utils import PacifyFlushWrapper
 
-        sys.stdout = PacifyFlushWrapper(sys.stdout)  # type: ignore[assignment]  # as typer does: a text stream
-        sys.stderr = PacifyFlushWrapper(sys.stderr)  # type: ignore[assignment]  # (see above)
+        sys.stdout = PacifyFlushWrapper(sys.stdout)  # as typer does: a closed pipe no longer raises on flush
+        sys.stderr = PacifyFlushWrapper(sys.stderr)
         sys.exit(1)
     sys.exit(0)
