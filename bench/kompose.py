@@ -39,6 +39,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RUNS = 7
 GOALS = {"stdout-300": 1.0, "dir-300": 1.0, "validate-300": 1.2, "small": 1.5}
 LINEAR_TOLERANCE = 0.30
+RENDER_IMPORTS = ("import stackctl.cli.fast, stackctl.cli.rendering, stackctl.kubernetes.gather, "
+                  "stackctl.compose.cache, stackctl.secrets.envfile, stackctl.kubernetes.write, "
+                  "stackctl.kubernetes.yamltext")
 
 
 def add_arguments(group: Any) -> None:
@@ -265,6 +268,8 @@ def run(args: Any) -> dict[str, Any]:
             "floor-python": (lambda: run_once([sys.executable, "-c", "pass"], projects[5], env), kmp(5)),
             "floor-cli-import": (lambda: run_once([sys.executable, "-c", "import stackctl.cli.app"], projects[5], env),
                                  kmp(5)),
+            # what the render fast path imports (stackctl/cli/fast.py: no typer, no rich), without running
+            "floor-render-import": (lambda: run_once([sys.executable, "-c", RENDER_IMPORTS], projects[5], env), kmp(5)),
         }
         for name in cases:
             if name == "linear-3000":
@@ -285,7 +290,7 @@ def run(args: Any) -> dict[str, Any]:
                 big["loop_medians_s"] = {"5": round(t5, 4), "300": round(t300, 4), "3000": round(t3000, 4)}
                 results[name] = big
             elif name == "small":
-                for case in ("small", "small-no-cache", "floor-python", "floor-cli-import"):
+                for case in ("small", "small-no-cache", "floor-python", "floor-render-import", "floor-cli-import"):
                     results[case] = paired(*plan[case], runs)
             elif name in plan:
                 results[name] = paired(*plan[name], runs)
