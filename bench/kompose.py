@@ -302,7 +302,7 @@ def run(args: Any) -> dict[str, Any]:
 
     print(f"    paired alternating runs ({runs} pairs after a warm-up each); ratio = median of the pairs' "
           "stackctl/kompose wall times (cpu ratio: the same of user+sys CPU, for a loaded machine)")
-    print(f"    {'case':<16} {'stackctl s':>10} {'kompose s':>10} {'ratio':>7} {'goal':>8}  "
+    print(f"    {'case':<19} {'stackctl s':>10} {'kompose s':>10} {'ratio':>7} {'goal':>8}  "
           f"{'peak MiB stackctl/kompose':>26}  cpu ratio")
     passed = True
     for name, r in results.items():
@@ -317,7 +317,7 @@ def run(args: Any) -> dict[str, Any]:
             shown = f"{r['ratio']:.2f}"
         r["passed"] = ok
         passed = passed and ok
-        print(f"    {name:<16} {r['stackctl_median_s']:>10.3f} {r['kompose_median_s']:>10.3f} {shown:>7} {goal:>8}  "
+        print(f"    {name:<19} {r['stackctl_median_s']:>10.3f} {r['kompose_median_s']:>10.3f} {shown:>7} {goal:>8}  "
               f"{r['stackctl_peak_mib']:>12.0f} / {r['kompose_peak_mib']:<12.0f} {r['cpu_ratio']:>6.2f}"
               f"{'' if ok else '  MISSED'}")
     summary = ", ".join(f"{k} {v['ratio']:.2f}x" for k, v in results.items() if k in GOALS)
