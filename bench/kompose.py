@@ -39,6 +39,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RUNS = 7
 GOALS = {"stdout-300": 1.0, "dir-300": 1.0, "validate-300": 1.2, "small": 1.5}
 LINEAR_TOLERANCE = 0.30
+RENDER_IMPORTS = ("import stackctl.cli.fast, stackctl.cli.rendering, stackctl.kubernetes.gather, "
+                  "stackctl.compose.cache, stackctl.secrets.envfile, stackctl.kubernetes.write, "
+                  "stackctl.kubernetes.yamltext")
 
 
 def add_arguments(group: Any) -> None:
@@ -265,6 +268,8 @@ def run(args: Any) -> dict[str, Any]:
             "floor-python": (lambda: run_once([sys.executable, "-c", "pass"], projects[5], env), kmp(5)),
             "floor-cli-import": (lambda: run_once([sys.executable, "-c", "import stackctl.cli.app"], projects[5], env),
                                  kmp(5)),
+            # what the render fast path imports (stackctl/cli/fast.py: no typer, no rich), without running
+            "floor-render-import": (lambda: run_once([sys.executable, "-c", RENDER_IMPORTS], projects[5], env), kmp(5)),
         }
         for name in cases:
             if name == "linear-3000":
@@ -285,7 +290,7 @@ def run(args: Any) -> dict[str, Any]:
                 big["loop_medians_s"] = {"5": round(t5, 4), "300": round(t300, 4), "3000": round(t3000, 4)}
                 results[name] = big
             elif name == "small":
-                for case in ("small", "small-no-cache", "floor-python", "floor-cli-import"):
+                for case in ("small", "small-no-cache", "floor-python", "floor-render-import", "floor-cli-import"):
                     results[case] = paired(*plan[case], runs)
             elif name in plan:
                 results[name] = paired(*plan[name], runs)
@@ -297,7 +302,7 @@ def run(args: Any) -> dict[str, Any]:
 
     print(f"    paired alternating runs ({runs} pairs after a warm-up each); ratio = median of the pairs' "
           "stackctl/kompose wall times (cpu ratio: the same of user+sys CPU, for a loaded machine)")
-    print(f"    {'case':<16} {'stackctl s':>10} {'kompose s':>10} {'ratio':>7} {'goal':>8}  "
+    print(f"    {'case':<19} {'stackctl s':>10} {'kompose s':>10} {'ratio':>7} {'goal':>8}  "
           f"{'peak MiB stackctl/kompose':>26}  cpu ratio")
     passed = True
     for name, r in results.items():
@@ -312,7 +317,7 @@ def run(args: Any) -> dict[str, Any]:
             shown = f"{r['ratio']:.2f}"
         r["passed"] = ok
         passed = passed and ok
-        print(f"    {name:<16} {r['stackctl_median_s']:>10.3f} {r['kompose_median_s']:>10.3f} {shown:>7} {goal:>8}  "
+        print(f"    {name:<19} {r['stackctl_median_s']:>10.3f} {r['kompose_median_s']:>10.3f} {shown:>7} {goal:>8}  "
               f"{r['stackctl_peak_mib']:>12.0f} / {r['kompose_peak_mib']:<12.0f} {r['cpu_ratio']:>6.2f}"
               f"{'' if ok else '  MISSED'}")
     summary = ", ".join(f"{k} {v['ratio']:.2f}x" for k, v in results.items() if k in GOALS)

@@ -5,7 +5,9 @@ user mistake. Set STACKCTL_DEBUG=1 to see the traceback of an unexpected error.
 `stackctl --help` (and bare `stackctl`) is answered from a pre-rendered copy of the typer help
 (stackctl/data/help.txt) without importing typer: that import alone costs ~3 times a Go CLI's whole
 start-up. A test regenerates the text from the real typer app and fails when the copy is stale
-(refresh it with `python -m stackctl.cli.helpgen`).
+(refresh it with `python -m stackctl.cli.helpgen`). Likewise a plain `stackctl render kubernetes`
+is parsed by stackctl/cli/fast.py and runs without typer; anything else (and STACKCTL_NO_FAST_PATH=1)
+goes through the typer app.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ def main(argv: list[str] | None = None) -> None:
         init()
     args = _completion_shell_optional(args)
 
-    from stackctl.cli.app import app
     from stackctl.errors import StackctlError
 
     try:
-        app(args=args, prog_name="stackctl")
+        if completing or os.environ.get("STACKCTL_NO_FAST_PATH") or not _fast_path(args):
+            from stackctl.cli.app import app
+
+            app(args=args, prog_name="stackctl")
     except StackctlError as exc:
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
@@ -116,8 +120,15 @@ def _fast_help(*, bare: bool) -> bool:
     return True
 
 
-def _fail(message: str, code: int) -> None:
-    from stackctl.cli.common import err_console
+def _fast_path(args: list[str]) -> bool:
+    """A plain `render kubernetes` runs without typer (stackctl/cli/fast.py); False: typer parses it."""
+    from stackctl.cli import fast
 
-    err_console().print(f"[bold red]Error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    return fast.run(args)
+
+
+def _fail(message: str, code: int) -> None:
+    from stackctl.cli.base import styled
+
+    styled("Error:", "bold red", message)
     sys.exit(code)

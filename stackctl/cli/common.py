@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import enum
-import functools
 import json
-import os
 import sys
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-if TYPE_CHECKING:
-    from rich.console import Console
-    from rich.table import Table
+# The typer-free part lives in base (the render fast path imports it alone); re-exported here.
+from stackctl.cli.base import PIPE_WIDTH as PIPE_WIDTH
+from stackctl.cli.base import console as console
+from stackctl.cli.base import err_console as err_console
+from stackctl.cli.base import info as info
+from stackctl.cli.base import load_profile as load_profile
+from stackctl.cli.base import project_root as project_root
+from stackctl.cli.base import set_project_dir as set_project_dir
+from stackctl.cli.base import warn as warn
 
-    from stackctl.profile import Profile
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 class Output(enum.StrEnum):
@@ -50,21 +54,6 @@ OutputOpt = Annotated[
 ]
 
 
-# stdout into a pipe or a file has no width: a row stays on one line, so `stackctl status | grep web`
-# finds all of it (rich would otherwise wrap at $COLUMNS, or 80).
-PIPE_WIDTH = 4096
-
-
-@functools.cache
-def console() -> Console:
-    from rich.console import Console
-
-    con = Console(highlight=False, no_color=_no_color())
-    if not con.is_terminal:
-        con = Console(highlight=False, no_color=_no_color(), width=PIPE_WIDTH)
-    return con
-
-
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, key: Sequence[str] = (),
           title: str | None = None, boxed: bool = True) -> Table:
     """The one table shape of stackctl. `key` columns (what a row is: a name, a state) are never wrapped
@@ -86,39 +75,6 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, key: Sequenc
     return grid
 
 
-@functools.cache
-def err_console() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False, no_color=_no_color())
-
-
-def _no_color() -> bool:
-    return bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
-
-
-_project_dir: Path | None = None
-
-
-def set_project_dir(path: Path | None) -> None:
-    """Set by the root callback from `--project-dir`/`-C` (or STACKCTL_PROJECT_DIR)."""
-    global _project_dir
-    _project_dir = path.resolve() if path is not None else None
-
-
-def project_root() -> Path:
-    """The project root for this invocation (`--project-dir`, else found upwards from cwd)."""
-    from stackctl.profile import find_project_root
-
-    return _project_dir if _project_dir is not None else find_project_root()
-
-
-def load_profile(name: str) -> Profile:
-    from stackctl.profile import load_profile as _load
-
-    return _load(project_root(), name)
-
-
 def emit(data: Any, output: Output, *, text: Any = None) -> None:
     """Print data as JSON or YAML (deterministic), or `text` (a rich renderable / str) for humans."""
     if output is Output.json:
@@ -131,11 +87,3 @@ def emit(data: Any, output: Output, *, text: Any = None) -> None:
         sys.stdout.flush()
     else:
         console().print(text if text is not None else data)
-
-
-def warn(message: str) -> None:
-    err_console().print(f"[yellow]Warning:[/] {message}", highlight=False, soft_wrap=True, markup=True)
-
-
-def info(message: str) -> None:
-    err_console().print(message, highlight=False, soft_wrap=True)

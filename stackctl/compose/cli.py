@@ -21,19 +21,21 @@ standalone just the same. That is one Go process less on every `config` and on `
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import functools
 import os
-import shutil
-import signal
-import subprocess
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from stackctl.errors import OperationError, ToolMissingError
+
+if TYPE_CHECKING:
+    import subprocess
+# subprocess, shutil and signal are imported where a process is started: a render whose
+# `docker compose config` is cached (compose/cache.py) starts none and need not import them.
 
 SETUP_HINT = "run `make setup`, or see `stackctl doctor`"
 
@@ -64,6 +66,8 @@ class Result:
 
 
 def docker_binary() -> str:
+    import shutil
+
     explicit = os.environ.get("STACKCTL_DOCKER")
     found = explicit or shutil.which("docker")
     if not found:
@@ -105,7 +109,7 @@ def compose_plugin() -> str | None:
 
 
 _children: set[subprocess.Popen[Any]] = set()
-_children_lock = threading.Lock()
+_children_lock = _thread.allocate_lock()  # threading.Lock, without importing threading
 
 
 COMPOSE_CONFIG_MEMORY = 2 * 1024**3
@@ -128,6 +132,8 @@ def _limit_memory(limit: int) -> Any:
 
 
 def _start(argv: list[str], memory_limit: int | None = None, **kwargs: Any) -> subprocess.Popen[Any]:
+    import subprocess
+
     preexec = _limit_memory(memory_limit) if memory_limit is not None else None
     try:
         # its own process group (a new session: setsid), so _kill() can end the plugin it starts too
@@ -146,6 +152,8 @@ def _forget(proc: subprocess.Popen[Any]) -> None:
 
 def _kill(proc: subprocess.Popen[Any]) -> None:
     """Kill the child's whole process group (it leads it), then the child itself should that fail."""
+    import signal
+
     with contextlib.suppress(OSError):
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(OSError):
@@ -155,6 +163,8 @@ def _kill(proc: subprocess.Popen[Any]) -> None:
 def kill_children() -> int:
     """Kill every docker process started here that is still running, with the processes it started;
     return how many there were."""
+    import subprocess
+
     with _children_lock:
         procs = list(_children)
     for proc in procs:
@@ -179,6 +189,8 @@ def run(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] 
 
 def _run_argv(argv: list[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
               timeout: float | None = None, input: str | None = None, memory_limit: int | None = None) -> Result:
+    import subprocess
+
     args = argv[1:]
     proc = _start(argv, memory_limit, cwd=cwd, env=dict(env) if env is not None else None, text=True,
                   stdin=subprocess.PIPE if input is not None else None,
@@ -238,6 +250,8 @@ def spawn(args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str
 def stream(args: Sequence[str], *, to: IO[str], cwd: Path | None = None) -> int:
     """Run `docker ARGS...`, copying its output (stdout and stderr) line by line to the text stream
     `to` as it comes (any stream: a terminal, a test's capture). Returns the exit code."""
+    import subprocess
+
     with spawn(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
         assert proc.stdout is not None
         for raw in iter(proc.stdout.readline, b""):

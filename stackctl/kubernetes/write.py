@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from stackctl.errors import InputError
-from stackctl.fsutil import PUBLIC_MODE, SECRET_MODE, atomic_write, write_tree
 from stackctl.kubernetes.labels import A_VALUES
 from stackctl.kubernetes.names import gc_paused
 
@@ -80,6 +79,8 @@ def write_directory(objects: Sequence[dict[str, Any]], directory: Path, *, fmt: 
     The whole directory is written at once (`fsutil.write_tree`: a new directory, one fsync pass, one
     rename), so `kubectl apply -f DIR` never sees half of a render. A directory that also holds files
     of the user's (not listed by the previous render) keeps them: it is written file by file."""
+    from stackctl.fsutil import PUBLIC_MODE, SECRET_MODE, atomic_write, write_tree  # not on the stdout path
+
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r} (expected one of: {', '.join(FORMATS)})", field="--format")
     shown = shown or str(directory)

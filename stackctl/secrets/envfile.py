@@ -25,14 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stackctl import git
 from stackctl.errors import EnvError, InputError, SecretsError, StackctlError
 from stackctl.profile.types import Profile, display
-from stackctl.secrets import ops
 
 if TYPE_CHECKING:
     from stackctl.compose import dotenv
-from stackctl.secrets.template import Template
+    from stackctl.secrets.template import Template
+# stackctl.secrets.ops (the store, keys, generators) and stackctl.git are imported where they are used:
+# `render`/`config` of a project without .env.example need neither.
 
 
 @dataclass
@@ -65,6 +65,7 @@ class Sources:
 
 def _read_sources(profile: Profile, *, need_secrets: bool) -> Sources:
     from stackctl.compose import dotenv
+    from stackctl.secrets import ops
 
     template = ops.template_of(profile)
     env_path = profile.env.file
@@ -131,7 +132,7 @@ def plan(profile: Profile, src: Sources, *, reset: bool = False, force: bool = F
     derived public keys as `<public:NAME>`: the env as the commands that never show a value read it."""
     from stackctl.compose import dotenv
     from stackctl.compose.dotenv import format_template, format_value
-    from stackctl.secrets import mask
+    from stackctl.secrets import mask, ops
     from stackctl.secrets.generators import public_pem
 
     p = Plan(locked=src.store_exists and src.store_values is None and not masked)
@@ -259,6 +260,8 @@ def in_memory(profile: Profile, *, masked: bool,
     src = _read_sources(profile, need_secrets=not masked)
     p = plan(profile, src, masked=masked)
     if p.missing and not masked:
+        from stackctl.secrets import ops
+
         raise SecretsError(f"no value for required {', '.join(p.missing)} in {ops.store_display(profile)}",
                            hint=_missing_hint(profile, src.template, p.missing))
     values = dotenv.parse(p.text, filename=display(profile.env.file, profile.root))
@@ -374,6 +377,8 @@ def _missing_hint(profile: Profile, template: Template, missing: list[str]) -> s
 def git_ignored(path: Path, root: Path) -> bool | None:
     """True/False when git can tell; None outside a git work tree, without git, or when git hangs
     (the warning is advice: `stackctl doctor` is where a missing git is reported)."""
+    from stackctl import git
+
     try:
         return git.is_ignored(path, root)
     except StackctlError:
@@ -382,6 +387,8 @@ def git_ignored(path: Path, root: Path) -> bool | None:
 
 def git_tracked(path: Path, root: Path) -> bool | None:
     """True/False when git can tell, None when it cannot (as `git_ignored`)."""
+    from stackctl import git
+
     try:
         return git.is_tracked(path, root)
     except StackctlError:
@@ -421,6 +428,7 @@ class Report:
 def check(profile: Profile) -> Report:
     """Everything wrong with the profile's env: see `Problem.kind`. Never includes a value."""
     from stackctl.compose import dotenv
+    from stackctl.secrets import ops
 
     src = _read_sources(profile, need_secrets=False)
     p = plan(profile, src)

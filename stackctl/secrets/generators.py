@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import secrets as _rand
 import string
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -67,6 +66,8 @@ class Generator:
         if k == "password":
             return _password(n or 0)
         if k == "uuid":
+            import uuid
+
             return str(uuid.UUID(bytes=_rand.token_bytes(16), version=4))
         if k == "fernet":  # what cryptography's Fernet.generate_key() returns: urlsafe base64 of 32 bytes
             return base64.urlsafe_b64encode(_rand.token_bytes(32)).decode("ascii")

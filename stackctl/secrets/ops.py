@@ -6,9 +6,7 @@ atomic write); none returns or raises a plaintext value except `reveal()`.
 
 from __future__ import annotations
 
-import getpass
 import re
-import socket
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -67,6 +65,9 @@ def _tx(profile: Profile) -> AbstractContextManager[st.SecretStore]:
 
 
 def default_recipient_name() -> str:
+    import getpass
+    import socket
+
     try:
         user = getpass.getuser()
     except Exception:  # no user name in some containers (KeyError from pwd, OSError on 3.13)
