@@ -212,6 +212,7 @@ class LocalLoop:
         """Start (a recreated container) or restart the service, then its dependents (`depends_on:
         {service: {restart: true}}`, and theirs in turn) once it is up again: `stackctl restart`'s
         plan and gate, without its checks of the engine (it answered a moment ago)."""
+        from stackctl.up.backend import run_startup
         from stackctl.up.plan import plan_restart
         from stackctl.up.startup import Startup
 
@@ -220,12 +221,7 @@ class LocalLoop:
         containers = [c for c in self.project.containers() if c.service in plan.services]
         run = Startup(self.project, plan, containers, timeout=self.timeout, view=_Quiet(), action=action,
                       restart=dependents, stop_timeouts=self._grace)
-        try:
-            run.run()
-        finally:
-            run.view.close(run)
-        if not run.ok:
-            run.collect_report()
+        run_startup(run)
         return run, dependents
 
     def _exec(self, service: str, change: Change, began: float) -> tuple[str, tuple[str, ...], bool, tuple[str, ...]]:

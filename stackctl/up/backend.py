@@ -265,7 +265,7 @@ def _up(loaded: LoadedStack, plan: Plan, services: Sequence[str], scales: dict[s
         unit.recreated, unit.created = unit.name in recreated, unit.name in created
     result = UpResult(loaded.stack.name, plan, run, created=created, recreated=recreated, built=built,
                       restarted=sorted(restart))
-    _run(run)
+    run_startup(run)
     return result
 
 
@@ -312,11 +312,12 @@ def restart(loaded: LoadedStack, services: Sequence[str], *, timeout: float = DE
                   stop_timeouts=grace)
     result = UpResult(loaded.stack.name, plan, run,
                       restarted=[n for n in plan.services if n not in plan.selected])
-    _run(run)
+    run_startup(run)
     return result
 
 
-def _run(run: Startup) -> None:
+def run_startup(run: Startup) -> None:
+    """Run a start-up to its end (view closed even on Ctrl-C); a failed one collects its report."""
     try:
         run.run()
     finally:

@@ -64,6 +64,15 @@ def open_transport(found: Contexts, context: str) -> Transport:
     if lean is not None:
         return lean
     from kubernetes.client.api_client import ApiClient
+
+    config = _official_configuration(found, context)
+    config.connection_pool_maxsize = 32
+    return _ClientTransport(ApiClient(configuration=config))
+
+
+def _official_configuration(found: Contexts, context: str) -> Any:
+    """The official client's Configuration for one context of the kubeconfig (exec/OIDC credentials
+    included); a kubeconfig it cannot read is an InputError naming the file."""
     from kubernetes.client.configuration import Configuration
     from kubernetes.config.config_exception import ConfigException
     from kubernetes.config.kube_config import load_kube_config
@@ -74,8 +83,7 @@ def open_transport(found: Contexts, context: str) -> Transport:
             config_file=found.path, context=context, client_configuration=config, persist_config=False)
     except (ConfigException, OSError, ValueError) as exc:
         raise InputError(f"context {context!r}: {exc}", file=found.path) from None
-    config.connection_pool_maxsize = 32
-    return _ClientTransport(ApiClient(configuration=config))
+    return config
 
 
 class TransportError(Exception):
@@ -326,17 +334,8 @@ class Streams:
     def __init__(self, found: Contexts, context: str) -> None:
         from kubernetes.client.api.core_v1_api import CoreV1Api
         from kubernetes.client.api_client import ApiClient
-        from kubernetes.client.configuration import Configuration
-        from kubernetes.config.config_exception import ConfigException
-        from kubernetes.config.kube_config import load_kube_config
 
-        config = Configuration()
-        try:
-            load_kube_config(  # type: ignore[no-untyped-call]  # the official client has no annotations there
-                config_file=found.path, context=context, client_configuration=config, persist_config=False)
-        except (ConfigException, OSError, ValueError) as exc:
-            raise InputError(f"context {context!r}: {exc}", file=found.path) from None
-        self.core = CoreV1Api(ApiClient(configuration=config))
+        self.core = CoreV1Api(ApiClient(configuration=_official_configuration(found, context)))
         # The client's `stream`/`portforward` swap the ApiClient's `call_api` while they connect:
         # two threads connecting at once (a sync and a forwarded request) would get each other's.
         self.connecting = threading.Lock()
