@@ -213,6 +213,8 @@ def _run_argv(argv: list[str], *, cwd: Path | None = None, env: Mapping[str, str
 def feed(args: Sequence[str], data: bytes, *, timeout: float | None = None) -> tuple[int, str]:
     """Run `docker ARGS...` with `data` on its stdin (`docker cp - CONTAINER:/` takes a tar archive):
     (exit code, stderr). Raises `CommandTimeout`."""
+    import subprocess
+
     proc = _start([docker_binary(), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _out, err = proc.communicate(data, timeout=timeout)
