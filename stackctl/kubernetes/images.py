@@ -183,7 +183,8 @@ def ensure(plans: Sequence[ImagePlan], *, dry_run: bool = False,
         local = cli.run(["image", "inspect", "--format", "{{.Id}}", p.ref], check=False, timeout=60).returncode == 0
         if not local:
             log(f"building {p.ref} (service {p.service})")
-            argv = ["build", "-t", p.ref]
+            # --force-rm: the classic builder (no buildx) keeps the container of a failed RUN otherwise
+            argv = ["build", "--force-rm", "-t", p.ref]
             if p.dockerfile is not None:
                 argv += ["-f", str(p.dockerfile)]
             if p.target:
