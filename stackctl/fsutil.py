@@ -11,13 +11,14 @@ import contextlib
 import errno
 import fcntl
 import functools
+import json
 import os
 import secrets
 import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,87 @@ def write_tree(directory: str | os.PathLike[str], files: Iterable[tuple[str, byt
 
 
 _OPEN_AT_ONCE = 256
+
+
+def owned_marker(directory: Path, marker: str, *, writer: str, field: str) -> dict[str, Any]:
+    """What the last run of `writer` recorded in `directory`'s marker file ({} for a new or empty
+    directory), its "files" kept to paths inside the directory: an edited marker naming ../x or /x
+    never makes stackctl touch it. A directory holding anything without the marker is refused (an
+    InputError on `field`): stackctl writes into, and prunes, only what it made."""
+    from stackctl.errors import InputError
+
+    if not directory.exists():
+        return {}
+    if not directory.is_dir():
+        raise InputError("exists and is not a directory", field=field)
+    path = directory / marker
+    if not path.is_file():
+        if any(os.scandir(directory)):
+            raise InputError(f"is not empty and was not written by `{writer}`; choose a new or empty directory",
+                             field=field)
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    files = data.get("files")
+    data["files"] = [f for f in files if isinstance(f, str) and f != marker and _inside(f)] \
+        if isinstance(files, list) else []
+    return data
+
+
+def write_owned(directory: Path, texts: Mapping[str, str], previous: Iterable[str], marker: str,
+                marker_text: str) -> tuple[list[str], list[str], int]:
+    """Bring a generated directory (`texts`: relative path → content) up to date: (written, removed,
+    unchanged). Only a file whose bytes or mode differ is rewritten (atomically), so a re-run with no
+    change writes nothing and Git sees only real diffs; a file of `previous` (the marker's list) that
+    is no longer generated is removed with the directories it leaves empty; files of the user's stay."""
+    written: list[str] = []
+    unchanged = 0
+    for rel in sorted(texts):
+        data = texts[rel].encode("utf-8")
+        path = directory / rel
+        try:
+            same = path.read_bytes() == data and (path.stat().st_mode & 0o777) == PUBLIC_MODE
+        except OSError:
+            same = False
+        if same:
+            unchanged += 1
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data, mode=PUBLIC_MODE)
+        written.append(rel)
+    removed: list[str] = []
+    for rel in sorted(set(previous) - set(texts)):
+        path = directory / rel
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
+            removed.append(rel)
+            _prune_empty(path.parent, directory)
+    marker_path = directory / marker
+    try:
+        current: str | None = marker_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        current = None
+    if current != marker_text:
+        atomic_write(marker_path, marker_text)
+    return written, removed, unchanged
+
+
+def _inside(rel: str) -> bool:
+    parts = Path(rel).parts
+    return bool(parts) and not Path(rel).is_absolute() and ".." not in parts
+
+
+def _prune_empty(directory: Path, top: Path) -> None:
+    while directory != top and top in directory.parents:
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+        directory = directory.parent
 
 
 @functools.cache

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stackctl.errors import InputError
-from stackctl.fsutil import PUBLIC_MODE, atomic_write
+from stackctl.fsutil import owned_marker, write_owned
 from stackctl.kubernetes.render.helmchart import DEFAULT_VERSION, Chart, ProfileObjects, build_chart
 from stackctl.profile.types import Profile
 
@@ -67,46 +67,10 @@ def render_chart(profiles: Sequence[Profile], *, version: str = DEFAULT_VERSION,
 
 def write_chart(result: HelmResult, directory: Path, *, shown: str) -> None:
     """Write the chart's files into `directory` (see the module docstring); fills `result`'s lists."""
-    previous = _previous_files(directory, shown)
+    previous = owned_marker(directory, MARKER, writer="stackctl render helm", field=f"--out {shown}").get("files", [])
     files = result.chart.files
-    for rel, text in files.items():
-        path = directory / rel
-        try:
-            if path.is_file() and path.read_text(encoding="utf-8") == text:
-                result.unchanged += 1
-                continue
-        except (OSError, UnicodeDecodeError):
-            pass
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, text, mode=PUBLIC_MODE)
-        result.written.append(rel)
-    for rel in sorted(previous - set(files)):
-        path = directory / rel
-        if path.is_file():
-            path.unlink()
-            result.removed.append(rel)
-            if path.parent != directory and path.parent.is_dir() and not any(path.parent.iterdir()):
-                path.parent.rmdir()
     marker = json.dumps({"written-by": "stackctl render helm", "files": sorted(files)}, indent=1) + "\n"
-    marker_path = directory / MARKER
-    if not (marker_path.is_file() and marker_path.read_text(encoding="utf-8") == marker):
-        atomic_write(marker_path, marker, mode=PUBLIC_MODE)
-
-
-def _previous_files(directory: Path, shown: str) -> set[str]:
-    if not directory.exists():
-        return set()
-    if not directory.is_dir():
-        raise InputError("exists and is not a directory", field=f"--out {shown}")
-    marker = directory / MARKER
-    if not marker.is_file():
-        if any(directory.iterdir()):
-            raise InputError("is not empty and was not written by `stackctl render helm`; choose a new or "
-                             "empty directory", field=f"--out {shown}")
-        return set()
-    try:
-        files = json.loads(marker.read_text(encoding="utf-8")).get("files", [])
-    except (OSError, ValueError, AttributeError):
-        files = []
-    # Only paths inside the chart: a marker edited to name ../x never makes stackctl delete it.
-    return {f for f in files if isinstance(f, str) and ".." not in Path(f).parts and not Path(f).is_absolute()}
+    written, removed, unchanged = write_owned(directory, files, previous, MARKER, marker)
+    result.written.extend(written)
+    result.removed.extend(removed)
+    result.unchanged += unchanged

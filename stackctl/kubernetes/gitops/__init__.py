@@ -21,14 +21,13 @@ the bytes changed, so a second run with nothing changed writes nothing.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stackctl.errors import InputError, OperationError, ProfileError, SecretsError
-from stackctl.fsutil import PUBLIC_MODE, atomic_write
+from stackctl.fsutil import owned_marker, write_owned
 from stackctl.kubernetes.gitops import layout
 from stackctl.kubernetes.gitops.secrets import Sealed, seal, seal_path
 from stackctl.profile.types import Profile
@@ -239,69 +238,18 @@ def _read_text(path: Path) -> str | None:
 
 def _previous(out: Path, shown: str) -> dict[str, Any]:
     """The marker of the previous run (the files stackctl owns here); refuses a directory it did not write."""
-    if not out.exists():
+    data = owned_marker(out, MARKER, writer="stackctl render gitops", field=f"--out {shown}")
+    if not data:
         return {}
-    if not out.is_dir():
-        raise InputError("exists and is not a directory", field=f"--out {shown}")
-    marker = out / MARKER
-    if not marker.is_file():
-        if any(os.scandir(out)):
-            raise InputError("is not empty and was not written by `stackctl render gitops`; choose a new or "
-                             "empty directory", field=f"--out {shown}")
-        return {}
-    try:
-        data = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    files = [f for f in data.get("files", []) if isinstance(f, str) and _owned_path(f)]
+    files = data["files"]
     sealed = {k: v for k, v in (data.get("sealed") or {}).items()
               if isinstance(k, str) and isinstance(v, dict) and k in files}
     return {"files": files, "sealed": sealed}
 
 
-def _owned_path(rel: str) -> bool:
-    """A path a marker may name: inside the directory, not the marker itself (a tampered marker must not
-    make stackctl delete files elsewhere)."""
-    parts = Path(rel).parts
-    return bool(parts) and not rel.startswith("/") and ".." not in parts and rel != MARKER
-
-
 def _write_outcome(out: Path, files: Files, previous: dict[str, Any], warnings: list[str],
                    profiles: list[str]) -> Outcome:
-    written: list[str] = []
-    unchanged = 0
-    for rel in sorted(files.texts):
-        data = files.texts[rel].encode("utf-8")
-        path = out / rel
-        try:
-            same = path.read_bytes() == data and (path.stat().st_mode & 0o777) == PUBLIC_MODE
-        except OSError:
-            same = False
-        if same:
-            unchanged += 1
-            continue
-        atomic_write(path, data, mode=PUBLIC_MODE)
-        written.append(rel)
-    removed = []
-    for rel in sorted(set(previous.get("files", [])) - set(files.texts)):
-        path = out / rel
-        if path.is_file() and not path.is_symlink():
-            path.unlink()
-            removed.append(rel)
-            _prune_empty(path.parent, out)
     marker = json.dumps({"written-by": "stackctl render gitops", "files": sorted(files.texts),
                          "sealed": dict(sorted(files.sealed.items()))}, indent=1, sort_keys=True) + "\n"
-    if _read_text(out / MARKER) != marker:
-        atomic_write(out / MARKER, marker)
+    written, removed, unchanged = write_owned(out, files.texts, previous.get("files", []), MARKER, marker)
     return Outcome(written=written, removed=removed, unchanged=unchanged, warnings=warnings, profiles=profiles)
-
-
-def _prune_empty(directory: Path, top: Path) -> None:
-    while directory != top and top in directory.parents:
-        try:
-            directory.rmdir()
-        except OSError:
-            return
-        directory = directory.parent
