@@ -330,7 +330,9 @@ def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
     """Hold an exclusive advisory lock on `path` (created if needed) for the block's duration."""
     lock_path = Path(path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    # read-only: flock needs no write access, and a command that only takes a lock writes nothing (the
+    # render's result cache, stackctl/cli/resultcache.py, stores only runs that wrote nothing)
+    fd = os.open(lock_path, os.O_RDONLY | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -34,7 +34,6 @@ recently written removed first.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import os
 import re
@@ -42,12 +41,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from stackctl import cachebox
 from stackctl.compose import cli as docker_cli
 
 MAX_ENTRIES = 64
 MAGIC = b"stackctl-compose-config-1\n"
-_NONCE = 16
-_TAG = 32
 _REMOTE = re.compile(r"^[a-z][a-z0-9+.-]*://|^git@", re.IGNORECASE)
 _LISTS_FILES = ("COMPOSE_FILE", "COMPOSE_ENV_FILES")
 _WALK_LIMIT = 1000  # Compose files walked at most (include/extends chains); beyond it: no cache
@@ -256,13 +254,7 @@ def _references(doc: Any, base: Path, project: Path) -> Iterator[tuple[list[Path
 # ---------------------------------------------------------------------------------------------
 def _names(material: bytes) -> tuple[Path, bytes]:
     entry = hashlib.sha256(b"entry\0" + material).hexdigest()
-    key = hashlib.sha256(b"key\0" + material).digest()
-    return cache_dir() / f"{entry}.bin", key
-
-
-def _xor(data: bytes, key: bytes, nonce: bytes) -> bytes:
-    stream = hashlib.shake_256(key + nonce).digest(len(data))
-    return (int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")).to_bytes(len(data), "big")
+    return cache_dir() / f"{entry}.bin", cachebox.key(material)
 
 
 def _read(material: bytes) -> dict[str, str] | None:
@@ -271,14 +263,13 @@ def _read(material: bytes) -> dict[str, str] | None:
         blob = path.read_bytes()
     except OSError:
         return None
-    head = len(MAGIC) + _NONCE + _TAG
-    if len(blob) < head or not blob.startswith(MAGIC):
+    if not blob.startswith(MAGIC):
         return None
-    nonce, tag, body = blob[len(MAGIC):len(MAGIC) + _NONCE], blob[len(MAGIC) + _NONCE:head], blob[head:]
-    if not hmac.compare_digest(tag, hmac.new(key, nonce + body, hashlib.sha256).digest()):
+    plain = cachebox.unseal(key, blob[len(MAGIC):])
+    if plain is None:
         return None
     try:
-        data = json.loads(_xor(body, key, nonce).decode("utf-8"))
+        data = json.loads(plain.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         return None
     if not isinstance(data, dict) or not isinstance(data.get("stdout"), str) or not isinstance(data.get("stderr"), str):
@@ -291,12 +282,9 @@ def _write(material: bytes, entry: dict[str, str]) -> None:
     from stackctl.fsutil import SECRET_MODE, atomic_write, private_dir
 
     path, key = _names(material)
-    nonce = os.urandom(_NONCE)
-    body = _xor(json.dumps(entry).encode("utf-8"), key, nonce)
-    tag = hmac.new(key, nonce + body, hashlib.sha256).digest()
     try:
         private_dir(path.parent)
-        atomic_write(path, MAGIC + nonce + tag + body, mode=SECRET_MODE)
+        atomic_write(path, MAGIC + cachebox.seal(key, json.dumps(entry).encode("utf-8")), mode=SECRET_MODE)
         _prune(path.parent)
     except OSError:
         return
