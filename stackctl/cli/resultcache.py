@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 
 MAGIC = b"stackctl-render-result-1\n"
 MAX_ENTRIES = 64
+MAX_OUTPUT = 32 << 20  # a render writing more is not stored
+MAX_TOTAL = 256 << 20  # all entries together; the oldest go first
 _SWITCH = "STACKCTL_RESULT_CACHE"
 _NETWORK = ("socket", "ssl", "http.client", "urllib.request")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND
@@ -308,6 +310,8 @@ def _tee(stream: Any, fd: int, trace: _Trace) -> Any:
 def _store(args: list[str], trace: _Trace) -> str:
     """Ask every question again (an input edited while the render ran: not stored), then write the
     entry; a cache that cannot be written is no error. Why it was not stored, or ""."""
+    if sum(len(data) for _, data in trace.events) > MAX_OUTPUT:
+        return f"more than {MAX_OUTPUT >> 20} MiB of output"
     salt = os.urandom(16)
     questions = []
     key_material = hashlib.sha256(b"inputs\0" + _key(args))
@@ -335,18 +339,22 @@ def _store(args: list[str], trace: _Trace) -> str:
 
 
 def _prune(directory: str) -> None:
+    """At most MAX_ENTRIES entries and MAX_TOTAL bytes, the least recently written removed first."""
     entries = []
     for item in os.scandir(directory):
         if item.name.endswith(".bin"):
             try:
-                entries.append((item.stat().st_mtime_ns, item.path))
+                st = item.stat()
             except OSError:
                 continue
-    for _, stale in sorted(entries)[:-MAX_ENTRIES]:
-        try:
-            os.unlink(stale)
-        except OSError:
-            continue
+            entries.append((st.st_mtime_ns, st.st_size, item.path))
+    entries.sort(reverse=True)
+    total = 0
+    for count, (_, size, path) in enumerate(entries, 1):
+        total += size
+        if count > MAX_ENTRIES or total > MAX_TOTAL:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -137,3 +137,20 @@ def test_replay_writes_what_was_recorded_and_checks_the_inputs(cache: Path, tmp_
     assert resultcache.replay(args) is None
     assert capfd.readouterr() == ("", "")
     assert resultcache.replay([*args, "-o", "json"]) is None  # another command line: another entry
+
+
+def test_entries_are_bounded(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(resultcache, "MAX_ENTRIES", 3)
+    for i in range(5):
+        assert resultcache.record(["render", "kubernetes", "-p", f"p{i}"], lambda: 0) == 0
+    assert len(list(cache.glob("*.bin"))) == 3
+    assert resultcache.replay(["render", "kubernetes", "-p", "p4"]) == 0  # the newest are kept
+    assert resultcache.replay(["render", "kubernetes", "-p", "p0"]) is None
+    monkeypatch.setattr(resultcache, "MAX_OUTPUT", 10)
+
+    def loud() -> int:
+        sys.stdout.write("x" * 11)
+        return 0
+
+    assert resultcache.record(["render", "kubernetes", "-p", "big"], loud) == 0
+    assert resultcache.replay(["render", "kubernetes", "-p", "big"]) is None
