@@ -64,6 +64,9 @@ def run() -> None:
     A plain `render kubernetes` whose inputs are all unchanged since the last such run is answered
     from the result cache (stackctl/cli/resultcache.py) without running it."""
     args = sys.argv[1:]
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:  # started with the descriptor closed (`>&-`): Python gives None
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115  # lives as long as the process
     code = None
     if "render" in args and "kubernetes" in args:  # the only command the result cache answers
         from stackctl.cli import resultcache

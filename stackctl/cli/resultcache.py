@@ -100,11 +100,15 @@ def replay(args: list[str]) -> int | None:
         events = marshal.loads(plain)
     except (ValueError, EOFError, TypeError):
         return None
+    written = False
     try:
         for fd, data in events:
             _write_all(fd, data)
+            written = True
     except BrokenPipeError:
         return 1  # as the fast path exits on a closed pipe
+    except OSError:
+        return 1 if written else None  # a closed descriptor: running the command says what it says
     return 0
 
 
@@ -121,6 +125,12 @@ def recordable(args: list[str]) -> bool:
     """A plain render to stdout that the fast path takes (no directory written, no secret values)."""
     if not enabled() or os.environ.get("STACKCTL_NO_FAST_PATH") or "_STACKCTL_COMPLETE" in os.environ:
         return False
+    for stream, fd in ((sys.stdout, 1), (sys.stderr, 2)):  # a replay writes to descriptors 1 and 2
+        try:
+            if stream.fileno() != fd:
+                return False
+        except (AttributeError, OSError, ValueError):
+            return False
     from stackctl.cli import fast
 
     parsed = fast.parse(args)

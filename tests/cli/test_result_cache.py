@@ -190,3 +190,14 @@ def test_entries_are_private_and_sealed(proj: Project) -> None:
             assert plain in out or plain == SECRET.encode()
             assert plain not in data
     assert SECRET.encode() not in out
+
+
+def test_closed_descriptors(proj: Project) -> None:
+    """`>&-`: Python starts with sys.stdout None; the render runs (into nothing), never stored, never a
+    traceback — and a stored entry is not replayed into a closed descriptor."""
+    proj.warm()
+    for closed in ("1", "2"):
+        proc = subprocess.run(f"{sys.executable} -m stackctl render kubernetes {closed}>&-", shell=True,
+                              cwd=proj.root, env={**proj.env, "STACKCTL_RESULT_CACHE": "1"}, capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr + proc.stdout, proc.stderr
