@@ -85,20 +85,21 @@ def replay(args: list[str]) -> int | None:
     if code_print != _code_fingerprint():
         return None
     key_material = hashlib.sha256(b"inputs\0" + _key(args))
-    for question in questions:
-        answer = _ask(question[0], question[1], salt)
-        if answer != question[2]:
-            return None
-        if question[0] == "read":
-            key_material.update(_content_key(question[1], salt))
-    from stackctl import cachebox
-
-    plain = cachebox.unseal(cachebox.key(key_material.digest()), sealed)
-    if plain is None:
-        return None
     try:
+        for kind, name, expected in questions:
+            if _ask(kind, name, salt) != expected:
+                return None
+            if kind == "read":
+                key_material.update(_content_key(name, salt))
+        from stackctl import cachebox
+
+        plain = cachebox.unseal(cachebox.key(key_material.digest()), sealed)
+        if plain is None:
+            return None
         events = marshal.loads(plain)
-    except (ValueError, EOFError, TypeError):
+        if not all(fd in (1, 2) and type(data) is bytes for fd, data in events):
+            return None
+    except (ValueError, EOFError, TypeError):  # a damaged entry (the seal is checked first: not a forged one)
         return None
     written = False
     try:

@@ -154,3 +154,30 @@ def test_entries_are_bounded(cache: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
     assert resultcache.record(["render", "kubernetes", "-p", "big"], loud) == 0
     assert resultcache.replay(["render", "kubernetes", "-p", "big"]) is None
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "flip", "shape"])
+def test_a_damaged_entry_is_a_miss(cache: Path, damage: str, capfd: pytest.CaptureFixture[str]) -> None:
+    import marshal
+
+    args = ["render", "kubernetes", "-p", "damaged"]
+
+    def command() -> int:
+        sys.stdout.write("manifests\n")
+        return 0
+
+    assert resultcache.record(args, command) == 0
+    entry = next(cache.glob("*.bin"))
+    data = entry.read_bytes()
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    elif damage == "garbage":
+        data = resultcache.MAGIC + b"\x00garbage"
+    elif damage == "flip":
+        data = data[:-1] + bytes([data[-1] ^ 1])
+    else:
+        data = resultcache.MAGIC + marshal.dumps((b"salt", b"print", ((1, 2),), b"sealed"))
+    entry.write_bytes(data)
+    capfd.readouterr()
+    assert resultcache.replay(args) is None
+    assert capfd.readouterr() == ("", "")
