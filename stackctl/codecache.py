@@ -30,25 +30,29 @@ MAX_BYTES (beyond that only what this process used is kept). STACKCTL_CODE_CACHE
 
 # No `from __future__ import annotations` in this module, on purpose: the builtin `exec` and
 # `compile` inherit the `__future__` flags of the code calling them, and calls that pass through
-# here must compile exactly as they would from dataclasses.py, which has none.
+# here must compile exactly as they would from dataclasses.py, which has none. Hence the quoted
+# annotations, and no `typing` at run time: this module is imported by every command, `--help` too.
 
 import builtins
 import os
 import stat
 import sys
 import types
-from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 ENV = "STACKCTL_CODE_CACHE"
 MAX_BYTES = 4 * 1024 * 1024
 FORMAT = 1
 
-_builtin_exec: Callable[..., None] = builtins.exec
+_builtin_exec: "Callable[..., None]" = builtins.exec
 _codes: dict[str, types.CodeType] = {}  # what this process executed
 _blobs: dict[str, bytes] = {}  # the file's entries, marshalled code objects
 _state = {"loaded": False, "dirty": False, "installed": False, "atexit": False}
-_where: dict[str, Any] = {}  # "path": the file, "header": what its first part must equal
+_where: "dict[str, Any]" = {}  # "path": the file, "header": what its first part must equal
 
 
 def enabled() -> bool:
@@ -99,7 +103,7 @@ class _Finder:
     """On sys.meta_path until `dataclasses` is imported: finds it through the other finders, and
     patches it right after it has run (then its spec and `__loader__` are the original ones)."""
 
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+    def find_spec(self, name: str, path: "Any" = None, target: "Any" = None) -> "Any":
         if name != "dataclasses":
             return None
         if self in sys.meta_path:
@@ -117,10 +121,10 @@ class _Finder:
 
 
 class _AfterLoad:
-    def __init__(self, loader: Any) -> None:
+    def __init__(self, loader: "Any") -> None:
         self.loader = loader
 
-    def create_module(self, spec: Any) -> Any:
+    def create_module(self, spec: "Any") -> "Any":
         return self.loader.create_module(spec)
 
     def exec_module(self, module: types.ModuleType) -> None:
@@ -131,11 +135,11 @@ class _AfterLoad:
         self.loader.exec_module(module)
         _patch(module)
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> "Any":
         return getattr(self.loader, name)
 
 
-def _exec(source: Any, /, *args: Any, **kwargs: Any) -> None:
+def _exec(source: "Any", /, *args: "Any", **kwargs: "Any") -> None:
     """`exec` as dataclasses calls it: `exec(text, globals, ns)`; any other call as the builtin."""
     if type(source) is str and len(args) == 2 and not kwargs:
         code = _codes.get(source)
@@ -210,7 +214,7 @@ def _load() -> None:
         _blobs.update(blobs)
 
 
-def parse(data: bytes, header: tuple[Any, ...]) -> dict[str, bytes] | None:
+def parse(data: bytes, header: "tuple[Any, ...]") -> "dict[str, bytes] | None":
     """The entries of a file's content, None unless it is exactly what `save` writes for `header`."""
     import marshal
 
