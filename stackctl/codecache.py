@@ -31,14 +31,16 @@ every other pattern (any compiled inside a function: they may come from user dat
 before. A part is stored only when the pattern made from it is equal (`==` compares the flags,
 the text and the generated code) to the one `re` made, with the same groups, and its parsing
 warns of nothing (a cached pattern would not repeat the warning; checked by parsing it a second
-time under `warnings.catch_warnings`, once, on the run that stores it).
+time under `warnings.catch_warnings`, once, on the run that stores it: that moment swaps the
+process's warning filters, so it is not thread-safe; stackctl's modules are imported on the main
+thread before any other starts).
 
 ## The files
-`$XDG_CACHE_HOME/stackctl/code/{dataclasses,re}-<cache tag>-<crc>.marshal` hold CODE THIS PROCESS
+`$XDG_CACHE_HOME/stackctl/code/{dataclasses,re}-<cache tag>-<digest>.marshal` hold CODE THIS PROCESS
 EXECUTES, so one is read only when it is a regular file owned by the current user and not writable
 by group or others (its directory is 0700, the file 0600), and it starts with the exact version of
 Python, the optimisation level and the path, size and mtime of `dataclasses.py` (`re/_compiler.py`)
-(the name's crc is of the same, so two Pythons keep two files). Anything unexpected in it
+(the name's digest is of the same, so two Pythons keep two files). Anything unexpected in it
 (unreadable, truncated, another format, another Python) and it is ignored: everything is compiled
 as usual. A file is rewritten (atomically, through stackctl.fsutil) only when this process compiled
 something new, at exit (`save()`: the CLI calls it before its `os._exit`, `atexit` for everything
@@ -98,11 +100,8 @@ class Store:
             return False
         self.header = (FORMAT, self.kind, sys.version, sys.implementation.cache_tag, sys.flags.optimize,
                        source, st.st_size, st.st_mtime_ns)
-        from binascii import crc32
-
         tag = sys.implementation.cache_tag or "python"
-        crc = crc32(repr(self.header).encode("utf-8", "surrogateescape"))
-        self.path = os.path.join(cache_dir(), f"{self.kind}-{tag}-{crc:08x}.marshal")
+        self.path = os.path.join(cache_dir(), f"{self.kind}-{tag}-{_fnv1a(repr(self.header)):08x}.marshal")
         return True
 
     def get(self, key: "Any") -> "bytes | None":
@@ -144,6 +143,14 @@ class Store:
         self.blobs = entries
         fsutil.private_dir(os.path.dirname(self.path))
         fsutil.atomic_write(self.path, data, mode=fsutil.SECRET_MODE)
+
+
+def _fnv1a(text: str) -> int:
+    """A 32-bit digest for a file name (hashlib would load OpenSSL: ~3 ms, on every command)."""
+    h = 0x811C9DC5
+    for byte in text.encode("utf-8", "surrogateescape"):
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return h
 
 
 def cache_dir() -> str:
@@ -331,7 +338,7 @@ def _patch_re() -> None:
 def _compile_re(p: "Any", flags: int = 0) -> "Any":
     """`re._compiler.compile`, made from stored parts for the module-level patterns of REGEX_MODULES."""
     assert _re_compile is not None
-    if type(p) not in (str, bytes) or flags & (re.DEBUG | re.LOCALE) or not _module_level():
+    if type(p) not in (str, bytes) or type(flags) is not int or flags & (re.DEBUG | re.LOCALE) or not _module_level():
         return _re_compile(p, flags)
     import marshal
 
