@@ -33,6 +33,8 @@ class Warning_:
 
 @dataclass(frozen=True)
 class Build:
+    """`build:` as Compose resolved it."""
+
     context: str
     dockerfile: str | None = None
     target: str | None = None
@@ -41,6 +43,8 @@ class Build:
 
 @dataclass(frozen=True)
 class Port:
+    """One `ports:` entry, long form."""
+
     target: int
     published: str | None = None  # Compose allows ranges ("8000-8010"), so kept as text
     protocol: str = "tcp"
@@ -52,6 +56,8 @@ class Port:
 
 @dataclass(frozen=True)
 class Mount:
+    """One `volumes:` / `tmpfs:` entry of a service, long form."""
+
     type: VolumeType
     target: str
     source: str | None = None
@@ -65,6 +71,8 @@ class Mount:
 
 @dataclass(frozen=True)
 class Healthcheck:
+    """`healthcheck:`, durations in seconds."""
+
     test: tuple[str, ...]  # ("CMD", ...), ("CMD-SHELL", "..."), or ("NONE",)
     interval: float = 30.0
     timeout: float = 30.0
@@ -88,6 +96,8 @@ class Healthcheck:
 
 @dataclass(frozen=True)
 class Dependency:
+    """One `depends_on:` entry, long form."""
+
     service: str
     condition: DependencyCondition = "service_started"
     required: bool = True
@@ -107,6 +117,8 @@ class DeviceRequest:
 
 @dataclass(frozen=True)
 class Resources:
+    """`deploy.resources.limits` or `deploy.resources.reservations`."""
+
     cpus: float | None = None
     memory: int | None = None  # bytes
     pids: int | None = None
@@ -115,6 +127,8 @@ class Resources:
 
 @dataclass(frozen=True)
 class UpdateConfig:
+    """`deploy.update_config`: how a rolling update proceeds."""
+
     parallelism: int | None = None
     delay: float | None = None
     order: str | None = None  # "start-first" | "stop-first"
@@ -132,6 +146,8 @@ class SwarmPlacement:
 
 @dataclass(frozen=True)
 class Deploy:
+    """`deploy:` as Compose resolved it."""
+
     mode: DeployMode = "replicated"
     replicas: int | None = None
     limits: Resources = field(default_factory=Resources)
@@ -144,6 +160,8 @@ class Deploy:
 
 @dataclass(frozen=True)
 class ServiceNetwork:
+    """A service's attachment to one network."""
+
     name: str
     aliases: tuple[str, ...] = ()
     ipv4_address: str | None = None
@@ -188,6 +206,8 @@ class WatchTrigger:
 
 @dataclass(frozen=True)
 class Service:
+    """One Compose service, as Compose resolved it."""
+
     name: str
     image: str | None = None
     build: Build | None = None
@@ -229,6 +249,8 @@ class Service:
 
 @dataclass(frozen=True)
 class Volume:
+    """A top-level named volume."""
+
     name: str  # key in the Compose file
     external: bool = False
     driver: str | None = None
@@ -239,6 +261,8 @@ class Volume:
 
 @dataclass(frozen=True)
 class Network:
+    """A top-level network."""
+
     name: str
     internal: bool = False
     external: bool = False
@@ -261,6 +285,8 @@ class Secret:
 
 @dataclass(frozen=True)
 class Stack:
+    """A whole Compose project: what every backend starts from."""
+
     name: str
     services: tuple[Service, ...]
     volumes: tuple[Volume, ...] = ()

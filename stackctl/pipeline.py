@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class LoadedStack:
+    """The profile and the stack with its overrides applied: what every backend starts from."""
+
     profile: Profile
     stack: m.Stack
     notes: tuple[str, ...] = ()  # about the inputs, not the mapping (`--strict` does not count them)

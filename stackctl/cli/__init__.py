@@ -16,6 +16,8 @@ import contextlib
 import os
 import sys
 
+from stackctl import codecache
+
 _HELP_ARGS: tuple[list[str], ...] = (["--help"], ["-h"], [])
 
 
@@ -91,6 +93,7 @@ def _run_main() -> int:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(BrokenPipeError, OSError, ValueError):  # the reader is gone or closed it
                 stream.flush()
+    codecache.save()  # what stackctl/codecache.py compiled this run; exit handlers do not run after os._exit
     if code is None:
         return 0
     if not isinstance(code, int):

@@ -32,6 +32,8 @@ SKIP_DIRS = {".git", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".m
 
 @dataclass(frozen=True)
 class ProfileRender:
+    """One profile rendered: its inputs and the objects."""
+
     loaded: LoadedStack
     target: Target
     rendered: Rendered

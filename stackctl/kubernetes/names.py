@@ -123,6 +123,8 @@ def annotation_key_ok(key: str) -> bool:
 
 @dataclass(frozen=True)
 class ImageRef:
+    """An image reference split into its parts."""
+
     registry: str | None
     repository: str  # path without the registry: `library/postgres`, `acme/api`
     tag: str | None

@@ -16,12 +16,16 @@ DEFAULT_WAIT_IMAGE = "busybox:1.37"
 
 @dataclass(frozen=True)
 class ResourceSpec:
+    """CPU and memory of one side (limits or requests)."""
+
     cpus: float | None = None  # cores
     memory: int | None = None  # bytes
 
 
 @dataclass(frozen=True)
 class Resources:
+    """A service's `resources:`: limits and requests."""
+
     limits: ResourceSpec = field(default_factory=ResourceSpec)
     requests: ResourceSpec = field(default_factory=ResourceSpec)
 
@@ -32,6 +36,8 @@ class Resources:
 
 @dataclass(frozen=True)
 class Ingress:
+    """A service's `ingress:`: the hosts and path it is served on."""
+
     hosts: tuple[str, ...]
     path: str = "/"
     port: int | None = None
@@ -49,6 +55,8 @@ class Liveness:
 
 @dataclass(frozen=True)
 class ScalingPolicy:
+    """One HPA scaling policy: at most `value` pods or percent per `period_seconds`."""
+
     type: str  # Pods | Percent
     value: int
     period_seconds: int
@@ -65,6 +73,8 @@ class ScalingRules:
 
 @dataclass(frozen=True)
 class Autoscaling:
+    """A service's `autoscaling:`: a HorizontalPodAutoscaler."""
+
     min_replicas: int
     max_replicas: int
     cpu: int | None = None  # target average utilization, percent of requests
@@ -136,6 +146,8 @@ class Placement:
 
 @dataclass(frozen=True)
 class CanaryStep:
+    """One step of a canary rollout."""
+
     weight: int  # percent of the pods (1-99) that run the new version during the step
     pause: int  # seconds the step holds, the canary staying ready
 
@@ -152,6 +164,8 @@ class Canary:
 
 @dataclass(frozen=True)
 class ServiceOverride:
+    """What the profile sets for one service (or, under `defaults:`, for every service)."""
+
     replicas: int | None = None
     resources: Resources = field(default_factory=Resources)
     strategy: str | None = None
@@ -181,6 +195,8 @@ class ServiceOverride:
 
 @dataclass(frozen=True)
 class ComposeSettings:
+    """`compose:`: which Compose files, env files and profiles make the stack."""
+
     files: tuple[Path, ...]
     env_files: tuple[Path, ...]
     profiles: tuple[str, ...] = ()
@@ -189,6 +205,8 @@ class ComposeSettings:
 
 @dataclass(frozen=True)
 class EnvSettings:
+    """`env:`: the `.env.example` template and the env file rendered from it."""
+
     template: Path
     file: Path
     template_set_in: str = ""   # "profiles/x.yaml" when env.template names it, "" for the default
@@ -197,6 +215,8 @@ class EnvSettings:
 
 @dataclass(frozen=True)
 class SecretsSettings:
+    """`secrets:`: the encrypted store and how many versions of each secret it keeps."""
+
     store: Path
     history: int = 10
 
@@ -220,6 +240,8 @@ class PreviewSettings:
 
 @dataclass(frozen=True)
 class KubernetesSettings:
+    """`kubernetes:`: the cluster side of the profile."""
+
     namespace: str
     context: str | None = None
     protected: bool = False
@@ -239,6 +261,8 @@ class KubernetesSettings:
 
 @dataclass(frozen=True)
 class Profile:
+    """One `profiles/<name>.yaml`, parsed and checked."""
+
     name: str
     root: Path  # the project root: the directory holding profiles/
     path: Path  # the profile file itself
@@ -316,6 +340,8 @@ class FluxSync:
 
 @dataclass(frozen=True)
 class GitOpsSettings:
+    """`gitops:`: how `render gitops` writes the profile's Secrets and controller objects."""
+
     secrets: SecretProvider | None = None
     argocd: ArgoCDApp | None = None
     flux: FluxSync | None = None

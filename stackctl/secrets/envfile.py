@@ -52,6 +52,8 @@ class Plan:
 
 @dataclass(frozen=True)
 class Sources:
+    """Everything `env check` and `env render` compare: the template, the env file, the store."""
+
     template: Template
     env_entries: Mapping[str, dotenv.EnvEntry]  # key -> last EnvEntry of the current env file
     env_values: Mapping[str, str]  # the current env file as Compose reads it (no environment)
@@ -295,6 +297,8 @@ def text_in_memory(profile: Profile, *, masked: bool) -> str | None:
 # ---------------------------------------------------------------------------------------------
 @dataclass
 class RenderResult:
+    """What `env render` did (or, with `--dry-run`, would do)."""
+
     path: str
     written: bool
     changed: list[str]
@@ -400,6 +404,8 @@ def git_tracked(path: Path, root: Path) -> bool | None:
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Problem:
+    """One finding of `env check`."""
+
     kind: str  # missing empty placeholder unknown undefined stale hand-edited invalid not-ignored plaintext-secret
     key: str
     where: str
@@ -411,6 +417,8 @@ class Problem:
 
 @dataclass
 class Report:
+    """`env check` for one profile: its problems and notes."""
+
     profile: str
     env_file: str
     problems: list[Problem]

@@ -50,6 +50,8 @@ SERVED_KINDS = ("Deployment", "StatefulSet", "DaemonSet")  # long-running pods a
 # ---------------------------------------------------------------------------------------------
 @dataclass
 class Port:
+    """A container port of a planned service, with the host ports Compose publishes it on."""
+
     target: int
     protocol: str  # TCP | UDP | SCTP
     name: str
@@ -59,6 +61,8 @@ class Port:
 
 @dataclass
 class Plan:
+    """One service as the renderer plans it, before any object is built."""
+
     svc: m.Service
     name: str  # the Kubernetes name (Service, workload, container)
     kind: str
@@ -77,6 +81,8 @@ class Plan:
 
 @dataclass
 class EnvEntry:
+    """One container environment variable and where it comes from (ConfigMap or Secret)."""
+
     key: str  # the container variable
     secret: bool
     data_key: str  # key in the ConfigMap or Secret

@@ -188,6 +188,8 @@ _WGET_ARG = {"-O", "--output-document", "-T", "--timeout", "-t", "--tries", "-U"
 
 @dataclass(frozen=True)
 class HttpCheck:
+    """A health check that only fetches a local URL, as the HTTP GET probe it becomes."""
+
     port: int
     path: str
     scheme: str = "HTTP"
