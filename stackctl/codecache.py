@@ -1,7 +1,6 @@
 """What Python compiles again on every run though it never changes, kept between runs: the
-generated methods of dataclasses and the module-level regular expressions (together about half of
-the time importing what `render kubernetes` needs took: ~117 -> ~66 ms; the whole small render
-~165 -> ~105 ms; the first run after a change of Python pays ~40 ms more, once).
+generated methods of stackctl's dataclasses (a third of the time importing what `render kubernetes`
+needs took: ~117 -> ~77 ms; the first run after a change of Python pays ~40 ms more, once).
 
 ## Dataclasses
 
@@ -11,7 +10,8 @@ compiles one text per class. For stackctl's ~70 dataclasses that is ~400 calls o
 (~150 µs each on a slow machine: ~55 ms of a ~110 ms import of what `render kubernetes` needs),
 every run, for text that is the same every run: it depends only on field names and class options,
 never on values (defaults, types and the class's namespace reach the generated code as arguments
-and globals, not as text).
+and globals, not as text). Only classes of stackctl's own modules (`MODULES`) are kept: a program
+that imports stackctl (a test suite) and makes dataclasses of its own does not grow the file.
 
 So `install()` gives the `dataclasses` module an `exec` of its own (its global name `exec` is
 looked up in that module's namespace before builtins; nothing else in the process sees it): for a
@@ -22,31 +22,17 @@ is the one `exec` would have made: same text, same compiler, same flags, same gl
 classes with the same field names share one code object in a process, as functions of one closure
 do.) On a Python whose dataclasses does not call `exec` like that, nothing changes.
 
-## Regular expressions
-Compiling a pattern (`re._compiler.compile`: parse, then generate the matcher's code, a list of
-ints) costs 50 µs to 9 ms (PyYAML's `Reader.NON_PRINTABLE`, a class of most of Unicode); ~25 ms
-for the ~70 patterns stackctl's and PyYAML's modules compile when imported. `install()` wraps
-`re._compiler.compile`: a pattern compiled by the body of a module (or of a class) of `stackctl`
-or `yaml` is made by `_sre.compile` from the parts stored for exactly that text and those flags;
-every other pattern (any compiled inside a function: they may come from user data) is compiled as
-before. A part is stored only when the pattern made from it is equal (`==` compares the flags,
-the text and the generated code) to the one `re` made, with the same groups, and its parsing
-warns of nothing (a cached pattern would not repeat the warning; checked by parsing it a second
-time under `warnings.catch_warnings`, once, on the run that stores it: that moment swaps the
-process's warning filters, so it is not thread-safe; stackctl's modules are imported on the main
-thread before any other starts).
-
 ## The files
-`$XDG_CACHE_HOME/stackctl/code/{dataclasses,re}-<cache tag>-<digest>.marshal` hold CODE THIS PROCESS
+`$XDG_CACHE_HOME/stackctl/code/dataclasses-<cache tag>-<digest>.marshal` hold CODE THIS PROCESS
 EXECUTES, so one is read only when it is a regular file owned by the current user and not writable
 by group or others (its directory is 0700, the file 0600), and it starts with the exact version of
-Python, the optimisation level and the path, size and mtime of `dataclasses.py` (`re/_compiler.py`)
+Python, the optimisation level and the path, size and mtime of `dataclasses.py`
 (the name's digest is of the same, so two Pythons keep two files). Anything unexpected in it
 (unreadable, truncated, another format, another Python) and it is ignored: everything is compiled
 as usual. A file is rewritten (atomically, through stackctl.fsutil) only when this process compiled
 something new, at exit (`save()`: the CLI calls it before its `os._exit`, `atexit` for everything
 else); bounded by MAX_BYTES (beyond that only what this process used is kept).
-STACKCTL_CODE_CACHE=0 turns both off.
+STACKCTL_CODE_CACHE=0 turns it off.
 """
 
 # No `from __future__ import annotations` in this module, on purpose: the builtin `exec` and
@@ -56,7 +42,6 @@ STACKCTL_CODE_CACHE=0 turns both off.
 
 import builtins
 import os
-import re
 import stat
 import sys
 import types
@@ -69,8 +54,7 @@ if TYPE_CHECKING:
 ENV = "STACKCTL_CODE_CACHE"
 MAX_BYTES = 4 * 1024 * 1024
 FORMAT = 1
-REGEX_MODULES = ("stackctl", "yaml")  # whose module-level patterns are kept
-_CO_NEWLOCALS = 0x0002  # a function's frame (module and class bodies have not)
+MODULES = ("stackctl",)  # whose dataclasses are kept
 
 _builtin_exec: "Callable[..., None]" = builtins.exec
 _state = {"installed": False, "atexit": False}
@@ -205,17 +189,14 @@ def parse(data: bytes, header: "tuple[Any, ...]") -> "dict[Any, bytes] | None":
 
 
 dataclass_code = Store("dataclasses")
-regex_parts = Store("re")
 
 
 def install() -> None:
     """Give `dataclasses` the caching `exec`, now if it is imported, else the moment it is (so a
-    command that creates no dataclass, `stackctl --help`, does not pay for importing it); wrap
-    `re._compiler.compile`."""
+    command that creates no dataclass, `stackctl --help`, does not pay for importing it)."""
     if _state["installed"] or not enabled():
         return
     _state["installed"] = True
-    _patch_re()
     module = sys.modules.get("dataclasses")
     if module is not None:
         _patch(module)
@@ -227,11 +208,10 @@ def save() -> None:
     """Write what this process compiled anew; never raises (a cache: the next run compiles again)."""
     if not enabled():
         return
-    for store in (dataclass_code, regex_parts):
-        try:
-            store.save()
-        except Exception:  # a full disk, a read-only home
-            continue
+    try:
+        dataclass_code.save()
+    except Exception:  # a full disk, a read-only home
+        return
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,8 +266,9 @@ class _AfterLoad:
 
 
 def _exec(source: "Any", /, *args: "Any", **kwargs: "Any") -> None:
-    """`exec` as dataclasses calls it: `exec(text, globals, ns)`; any other call as the builtin."""
-    if type(source) is str and len(args) == 2 and not kwargs:
+    """`exec` as dataclasses calls it for a class of MODULES: `exec(text, globals, ns)` (the globals
+    are the module's); any other call as the builtin."""
+    if type(source) is str and len(args) == 2 and not kwargs and _ours(args[0]):
         code = _codes.get(source)
         if code is None:
             code = _code(source)
@@ -297,6 +278,11 @@ def _exec(source: "Any", /, *args: "Any", **kwargs: "Any") -> None:
         frame = sys._getframe(1)
         args = (frame.f_globals,) if "locals" in kwargs else (frame.f_globals, frame.f_locals)
     _builtin_exec(source, *args, **kwargs)
+
+
+def _ours(module_globals: "Any") -> bool:
+    name = module_globals.get("__name__") if type(module_globals) is dict else None
+    return isinstance(name, str) and name.partition(".")[0] in MODULES
 
 
 def _code(source: str) -> types.CodeType:
@@ -318,80 +304,3 @@ def _code(source: str) -> types.CodeType:
     _codes[source] = code
     dataclass_code.put(source, marshal.dumps(code))
     return code
-
-
-# ---------------------------------------------------------------------------------------------
-# regular expressions
-# ---------------------------------------------------------------------------------------------
-_re_compile: "Callable[..., Any] | None" = None  # the original re._compiler.compile
-_sre_compile: "Callable[..., Any]" = getattr(getattr(re, "_compiler", None), "_sre", re).compile
-
-
-def _patch_re() -> None:
-    global _re_compile
-    compiler = getattr(re, "_compiler", None)
-    if compiler is None or _re_compile is not None or not regex_parts.locate(getattr(compiler, "__file__", None)):
-        return
-    _re_compile = compiler.compile
-    compiler.compile = _compile_re
-
-
-def _compile_re(p: "Any", flags: int = 0) -> "Any":
-    """`re._compiler.compile`, made from stored parts for the module-level patterns of REGEX_MODULES."""
-    assert _re_compile is not None
-    if type(p) not in (str, bytes) or type(flags) is not int or flags & (re.DEBUG | re.LOCALE) or not _module_level():
-        return _re_compile(p, flags)
-    import marshal
-
-    key = (flags, p)
-    blob = regex_parts.get(key)
-    if blob is not None:
-        try:
-            out_flags, code, groups, groupindex, indexgroup = marshal.loads(blob)
-            return _sre_compile(p, out_flags, code, groups, groupindex, indexgroup)
-        except Exception:  # damaged: compile it
-            regex_parts.drop(key)
-    pattern = _re_compile(p, flags)
-    blob = _parts(p, flags, pattern)
-    if blob is not None:
-        regex_parts.put(key, blob)
-    return pattern
-
-
-def _module_level() -> bool:
-    """Whether the code that asked `re` for this pattern is the body of a module or class of one of
-    REGEX_MODULES (frames: this, then re's own, then that code)."""
-    frame = sys._getframe(2)
-    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "re":
-        frame = frame.f_back  # type: ignore[assignment]  # None ends the loop
-    if frame is None or frame.f_code.co_flags & _CO_NEWLOCALS:
-        return False
-    name = frame.f_globals.get("__name__", "")
-    return isinstance(name, str) and name.partition(".")[0] in REGEX_MODULES
-
-
-def _parts(p: "str | bytes", flags: int, pattern: "Any") -> "bytes | None":
-    """What `_sre.compile` needs to make `pattern` again, marshalled; None unless that is certain
-    (see the module docstring): this repeats re._compiler.compile and checks the result against its."""
-    import marshal
-    import warnings
-
-    compiler: Any = getattr(re, "_compiler", None)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            parsed = compiler._parser.parse(p, flags)
-            code = [int(op) for op in compiler._code(parsed, flags)]  # RegexFlag is an int marshal refuses
-        if caught:
-            return None
-        groupindex = {str(k): int(v) for k, v in parsed.state.groupdict.items()}
-        indexgroup: list[Any] = [None] * parsed.state.groups
-        for k, i in groupindex.items():
-            indexgroup[i] = k
-        parts = (int(flags | parsed.state.flags), code, int(parsed.state.groups - 1), groupindex, tuple(indexgroup))
-        again = _sre_compile(p, *parts)
-        if again != pattern or again.groups != pattern.groups or dict(again.groupindex) != dict(pattern.groupindex):
-            return None
-        return marshal.dumps(parts)
-    except Exception:  # another re than the one this was written for
-        return None

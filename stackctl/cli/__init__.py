@@ -60,7 +60,8 @@ def run() -> None:
     """The `stackctl` program: `main()`, then out at once. Python's interpreter shutdown (tearing
     down every module, joining nothing: the threads still reading engine events are daemons) costs
     ~30 ms per command and does nothing for us: output is flushed here, files are written
-    atomically and closed, and stackctl registers no exit handlers. `main()` itself stays a plain
+    atomically and closed, and the one exit handler stackctl may register (codecache.save) is
+    called here. `main()` itself stays a plain
     function (the tests call it in-process).
 
     A plain `render kubernetes` whose inputs are all unchanged since the last such run is answered
@@ -79,7 +80,12 @@ def run() -> None:
                 os._exit(replayed)
             if resultcache.recordable(args):
                 code = resultcache.record(args, _run_main)
-    os._exit(_run_main() if code is None else code)
+    if code is None:
+        code = _run_main()
+    # what stackctl/codecache.py compiled this run (exit handlers do not run after os._exit); after the
+    # result cache's recording, which stores only runs that wrote nothing
+    codecache.save()
+    os._exit(code)
 
 
 def _run_main() -> int:
@@ -93,7 +99,6 @@ def _run_main() -> int:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(BrokenPipeError, OSError, ValueError):  # the reader is gone or closed it
                 stream.flush()
-    codecache.save()  # what stackctl/codecache.py compiled this run; exit handlers do not run after os._exit
     if code is None:
         return 0
     if not isinstance(code, int):

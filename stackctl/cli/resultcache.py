@@ -424,9 +424,13 @@ def _listing(name: str) -> Iterator[tuple[str, int]]:
 
 
 def _covered(name: str) -> bool:
-    """Files of the stackctl package (its data: schemas, help): the code fingerprint covers them. Not
-    the interpreter's prefix: a project may live under it (`/usr/src/app` with a system Python)."""
-    return name == _PACKAGE or name.startswith(_PACKAGE + os.sep)
+    """Files of the stackctl package (its data: schemas, help): the code fingerprint covers them; and
+    stackctl/codecache.py's compiled code, which changes how fast, never what. Not the interpreter's
+    prefix: a project may live under it (`/usr/src/app` with a system Python)."""
+    from stackctl import codecache
+
+    return (name == _PACKAGE or name.startswith(_PACKAGE + os.sep)
+            or name.startswith(codecache.cache_dir() + os.sep))
 
 
 # ---------------------------------------------------------------------------------------------

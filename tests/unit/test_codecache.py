@@ -8,7 +8,6 @@ import dataclasses
 import json
 import marshal
 import os
-import re
 import stat
 import subprocess
 import sys
@@ -27,6 +26,8 @@ import dataclasses, json, sys
 from dataclasses import dataclass, field
 import stackctl
 from stackctl import codecache
+
+codecache.MODULES = ("stackctl", "__main__")  # this script's classes are kept as stackctl's are
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv(codecache.ENV, raising=False)
     _reset_memory(monkeypatch)
     monkeypatch.setattr(dataclasses, "exec", codecache._exec, raising=False)
+    monkeypatch.setattr(codecache, "MODULES", ("stackctl", __name__.partition(".")[0]))
     return Path(codecache.dataclass_code.path)
 
 
@@ -172,8 +174,6 @@ def _reset_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     assert store.locate(dataclasses.__file__)
     monkeypatch.setattr(codecache, "dataclass_code", store)
     monkeypatch.setattr(codecache, "_codes", {})
-    regex = codecache.Store("re")  # what this test process compiled is not saved by these tests
-    monkeypatch.setattr(codecache, "regex_parts", regex)
 
 
 def _check(made: type) -> None:
@@ -276,19 +276,14 @@ def test_a_symlink_is_not_followed(fresh: Path, monkeypatch: pytest.MonkeyPatch)
 def test_the_switch_leaves_dataclasses_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(codecache.ENV, "0")
     monkeypatch.setattr(codecache, "_state", {"installed": False, "atexit": True})
-    real_compile = codecache._re_compile or re._compiler.compile
-    monkeypatch.setattr(codecache, "_re_compile", None)
-    monkeypatch.setattr(re._compiler, "compile", real_compile)
     monkeypatch.delattr(dataclasses, "exec", raising=False)
     meta = list(sys.meta_path)
     codecache.install()
     assert "exec" not in vars(dataclasses)
-    assert re._compiler.compile is real_compile
     assert sys.meta_path == meta
     monkeypatch.setenv(codecache.ENV, "1")
     codecache.install()
     assert vars(dataclasses)["exec"] is codecache._exec
-    assert re._compiler.compile is codecache._compile_re
 
 
 def test_other_calls_of_exec_behave_as_the_builtin(fresh: Path) -> None:
@@ -325,113 +320,9 @@ def test_other_calls_of_exec_behave_as_the_builtin(fresh: Path) -> None:
         dc_exec("missing_name", {}, {})
 
 
-# ---------------------------------------------------------------------------------------------
-# regular expressions
-# ---------------------------------------------------------------------------------------------
-# The body of a module: loaded as `stackctl._probe_re` (its patterns are kept) and as `elsewhere`.
-RE_BODY = r'''
-import re
-PATTERNS = [
-    re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*)://(?:(?P<user>[^:@/]+)(?::(?P<pw>[^@/]*))?@)?(?P<host>[^/:]+)"),
-    re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010ffff]"),
-    re.compile(r"(?i)passw(or)?d|secret|token"),
-    re.compile(r"\s* (\d+) \s*  # verbose", re.X | re.M),
-    re.compile(rb"(?<=x)[\x00-\x1f]+"),
-    re.compile(r"(a)(b)?(?:c)(?P<d>d)\2?", re.A),
-    re.compile("[[a]"),  # FutureWarning: possible nested set
-]
-
-
-class Holder:
-    IN_CLASS = re.compile(r"^[0-9]{4}-[0-9]{2}$")
-
-
-def later():
-    return re.compile(r"made-in-a-function-[0-9]+")
-'''
-
-RE_PROBE = r'''
-import json, re, sys, types, warnings
-import stackctl
-from stackctl import codecache
-
-BODY = open(sys.argv[1]).read()
-
-
-def load(name):
-    module = types.ModuleType(name)
-    exec(compile(BODY, name, "exec"), module.__dict__)
-    return module
-
-
-with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always")
-    ours = load("stackctl._probe_re")
-    theirs = load("elsewhere")
-    made = ours.later()
-samples = ["https://user:pw@host/x", "plain ascii", "tab\there\x7f\ud800", "Password=1", " 42 ", "abd", "2026-12",
-           "made-in-a-function-1", "[", "acd", "xx\x01\x02"]
-out = {"warnings": sorted(f"{w.category.__name__}: {w.message}" for w in caught), "patterns": []}
-for p in [*ours.PATTERNS, ours.Holder.IN_CLASS, made]:
-    fresh = codecache._re_compile(p.pattern, p.flags) if codecache._re_compile else p
-    row = {"pattern": repr(p.pattern), "flags": p.flags, "groups": p.groups, "groupindex": dict(p.groupindex),
-           "equal_to_fresh": p == fresh and repr(p) == repr(fresh),
-           "matches": [repr(m.group(0)) if (m := p.search(s.encode("utf-8", "surrogatepass")
-                                                          if isinstance(p.pattern, bytes) else s)) else None
-                       for s in samples]}
-    out["patterns"].append(row)
-out["equal_elsewhere"] = [a == b for a, b in zip(ours.PATTERNS, theirs.PATTERNS)]
-out["_cache"] = {"stored": sorted(repr(k[1]) for k in codecache.regex_parts.fresh),
-                 "from_file": len(codecache.regex_parts.used - set(codecache.regex_parts.fresh))}
-print(json.dumps(out, sort_keys=True))
-'''
-
-
-def _re_probe(tmp_path: Path, switch: str | None = None) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STACKCTL_")}
-    env.update(PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(tmp_path / "cache"))
-    if switch is not None:
-        env[codecache.ENV] = switch
-    script = tmp_path / "re_probe.py"
-    script.write_text(RE_PROBE)
-    body = tmp_path / "re_body.py"
-    body.write_text(RE_BODY)
-    proc = subprocess.run([sys.executable, str(script), str(body)], env=env, capture_output=True, text=True,
-                          check=True)
-    result: dict[str, Any] = json.loads(proc.stdout)
-    return result
-
-
-def test_module_level_patterns_come_back_equal_and_only_ours_are_stored(tmp_path: Path) -> None:
-    plain = _re_probe(tmp_path, "0")
-    assert plain.pop("_cache")["stored"] == []
-    cold = _re_probe(tmp_path)
-    stored = cold.pop("_cache")["stored"]
-    warm = _re_probe(tmp_path)
-    warm_cache = warm.pop("_cache")
-    assert cold == plain
-    assert warm == plain
-    # the module-level and class-level patterns of a `stackctl` module, not the function's, not the
-    # one that warns (it warns on every run), not those of another module
-    assert len(stored) == 7
-    assert "'[[a]'" not in stored
-    assert not any("made-in-a-function" in s for s in stored)
-    assert warm_cache == {"stored": [], "from_file": 7}
-    assert plain["warnings"] == ["FutureWarning: Possible nested set at position 1"]  # then re's own cache
-    assert all(row["equal_to_fresh"] for row in warm["patterns"])
-    assert all(plain["equal_elsewhere"])
-    assert plain["patterns"][0]["groupindex"] == {"host": 4, "pw": 3, "scheme": 1, "user": 2}
-    assert plain["patterns"][0]["matches"][0] == "'https://user:pw@host'"
-
-
-def test_a_damaged_regex_entry_is_compiled_again(tmp_path: Path) -> None:
-    plain = _re_probe(tmp_path, "0")
-    plain.pop("_cache")
-    _re_probe(tmp_path)
-    [file] = (tmp_path / "cache" / "stackctl" / "code").glob("re-*")
-    header, blobs = marshal.loads(file.read_bytes())
-    file.write_bytes(marshal.dumps((header, {k: marshal.dumps((0, [1, 2, 3], 0, {}, ())) for k in blobs})))
-    again = _re_probe(tmp_path)
-    cache = again.pop("_cache")
-    assert again == plain
-    assert len(cache["stored"]) == 7  # all refused by _sre, made as usual, stored again
+def test_only_classes_of_stackctl_are_kept(fresh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(codecache, "MODULES", ("stackctl",))
+    _check(_make())  # a class of this test module: compiled as usual, not kept
+    assert not codecache.dataclass_code.fresh
+    codecache.save()
+    assert not fresh.exists()
