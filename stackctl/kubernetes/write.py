@@ -112,19 +112,8 @@ def write_directory(objects: Sequence[dict[str, Any]], directory: Path, *, fmt: 
 
 
 def _previous_files(directory: Path, shown: str) -> set[str]:
-    if not directory.exists():
-        return set()
-    if not directory.is_dir():
-        raise InputError("exists and is not a directory", field=f"--out-dir {shown}")
-    marker = directory / MARKER
-    entries = [e for e in os.listdir(directory) if e != MARKER]
-    if not marker.is_file():
-        if entries:
-            raise InputError("is not empty and was not written by `stackctl render`; choose a new or empty "
-                             "directory", field=f"--out-dir {shown}")
-        return set()
-    try:
-        files = json.loads(marker.read_text(encoding="utf-8")).get("files", [])
-    except (OSError, ValueError):
-        files = []
-    return {f for f in files if isinstance(f, str) and "/" not in f and not f.startswith(".")}
+    """The files the last render wrote into `directory` (a flat directory: no path, no dot file)."""
+    from stackctl.fsutil import owned_marker
+
+    data = owned_marker(directory, MARKER, writer="stackctl render", field=f"--out-dir {shown}")
+    return {f for f in data.get("files", []) if "/" not in f and not f.startswith(".")}
