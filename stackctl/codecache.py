@@ -139,8 +139,9 @@ def _fnv1a(text: str) -> int:
 
 
 def cache_dir() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "stackctl", "code")
+    from stackctl import cachebox
+
+    return cachebox.cache_dir("code")
 
 
 def _read(path: str, header: "tuple[Any, ...]") -> "dict[Any, bytes]":

@@ -73,9 +73,9 @@ def enabled() -> bool:
 def replay(args: list[str]) -> int | None:
     """Write the stored output of this exact command when every input is unchanged; the exit code
     to leave with, or None (nothing was written: run the command)."""
-    path = _entry_path(_key(args))
+    key = _key(args)
     try:
-        with _open(path, "rb") as fh:
+        with _open(_entry_path(key), "rb") as fh:
             blob = fh.read()
         if not blob.startswith(MAGIC):
             return None
@@ -84,13 +84,14 @@ def replay(args: list[str]) -> int | None:
         return None
     if code_print != _code_fingerprint():
         return None
-    key_material = hashlib.sha256(b"inputs\0" + _key(args))
+    key_material = hashlib.sha256(b"inputs\0" + key)
     try:
         for kind, name, expected in questions:
-            if _ask(kind, name, salt) != expected:
+            answer, content_key = _ask(kind, name, salt)
+            if answer != expected:
                 return None
-            if kind == "read":
-                key_material.update(_content_key(name, salt))
+            if content_key is not None:
+                key_material.update(content_key)
         from stackctl import cachebox
 
         plain = cachebox.unseal(cachebox.key(key_material.digest()), sealed)
@@ -175,6 +176,13 @@ class _Trace:
         self.questions: dict[tuple[str, str], Any] = {}
         self.events: list[tuple[int, bytes]] = []
         self.tainted = ""  # why the run cannot be replayed
+        self.salt = os.urandom(16)  # of the entry's digests (taken before the trace watches os.urandom)
+        from stackctl import codecache
+
+        # files of the stackctl package (its data: schemas, help), which the code fingerprint covers,
+        # and stackctl/codecache.py's compiled code, which changes how fast, never what. Not the
+        # interpreter's prefix: a project may live under it (`/usr/src/app` with a system Python).
+        self.covered = (_PACKAGE + os.sep, codecache.cache_dir() + os.sep)
 
     def active(self) -> _Active:
         return _Active(self)
@@ -193,10 +201,10 @@ class _Trace:
         except (TypeError, ValueError):
             self.taint(f"a path that is not one: {path!r}")
             return
-        if _covered(name):
+        if name.startswith(self.covered) or name == _PACKAGE:
             return
         if (kind, name) not in self.questions:
-            self.questions[(kind, name)] = _ask(kind, name, b"")
+            self.questions[(kind, name)] = _ask(kind, name, self.salt)[0]
 
     def taint(self, why: str) -> None:
         self.tainted = self.tainted or why
@@ -323,82 +331,58 @@ def _store(args: list[str], trace: _Trace) -> str:
     entry; a cache that cannot be written is no error. Why it was not stored, or ""."""
     if sum(len(data) for _, data in trace.events) > MAX_OUTPUT:
         return f"more than {MAX_OUTPUT >> 20} MiB of output"
-    salt = os.urandom(16)
-    questions = []
-    key_material = hashlib.sha256(b"inputs\0" + _key(args))
-    for (kind, name), answer in trace.questions.items():
-        if _ask(kind, name, b"") != answer:
+    key = _key(args)
+    key_material = hashlib.sha256(b"inputs\0" + key)
+    for (kind, name), recorded in trace.questions.items():
+        answer, content_key = _ask(kind, name, trace.salt)
+        if answer != recorded:
             return f"{name} changed while the render ran"
-        questions.append((kind, name, _ask(kind, name, salt)))
-        if kind == "read":
-            key_material.update(_content_key(name, salt))
+        if content_key is not None:
+            key_material.update(content_key)
+    questions = tuple((kind, name, answer) for (kind, name), answer in trace.questions.items())
     from stackctl import cachebox
     from stackctl.fsutil import SECRET_MODE, atomic_write, private_dir
 
     sealed = cachebox.seal(cachebox.key(key_material.digest()), marshal.dumps(trace.events))
-    path = _entry_path(_key(args))
+    path = _entry_path(key)
     try:
         private_dir(os.path.dirname(path))
         from pathlib import Path
 
-        atomic_write(Path(path), MAGIC + marshal.dumps((salt, _code_fingerprint(), tuple(questions), sealed)),
+        atomic_write(Path(path), MAGIC + marshal.dumps((trace.salt, _code_fingerprint(), questions, sealed)),
                      mode=SECRET_MODE)
-        _prune(os.path.dirname(path))
+        cachebox.prune(os.path.dirname(path), max_entries=MAX_ENTRIES, max_bytes=MAX_TOTAL)
     except OSError as exc:
         return f"cannot write {path}: {exc}"
     return ""
 
 
-def _prune(directory: str) -> None:
-    """At most MAX_ENTRIES entries and MAX_TOTAL bytes, the least recently written removed first."""
-    entries = []
-    for item in os.scandir(directory):
-        if item.name.endswith(".bin"):
-            try:
-                st = item.stat()
-            except OSError:
-                continue
-            entries.append((st.st_mtime_ns, st.st_size, item.path))
-    entries.sort(reverse=True)
-    total = 0
-    for count, (_, size, path) in enumerate(entries, 1):
-        total += size
-        if count > MAX_ENTRIES or total > MAX_TOTAL:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-
-
 # ---------------------------------------------------------------------------------------------
 # Questions and their answers
 # ---------------------------------------------------------------------------------------------
-def _ask(kind: str, name: str, salt: bytes) -> Any:
-    """The answer to one question now: comparable, and without file content (a salted digest)."""
+def _ask(kind: str, name: str, salt: bytes) -> tuple[Any, bytes | None]:
+    """The answer to one question now — comparable, and without file content (a salted digest) —
+    and, for a read, a second digest of the same bytes, never stored: the entry's key is made of
+    these. Each file is read once."""
     try:
         if kind == "read":
             with _open(name, "rb") as fh:
-                return hashlib.sha256(b"check\0" + salt + fh.read()).digest()
+                data = fh.read()
+            return (hashlib.sha256(b"check\0" + salt + data).digest(),
+                    hashlib.sha256(b"key\0" + salt + data).digest())
         if kind == "stat":
-            return _stat_answer(_stat(name))
+            return _stat_answer(_stat(name)), None
         if kind == "lstat":
-            return _stat_answer(_lstat(name))
+            return _stat_answer(_lstat(name)), None
         if kind == "access":
-            return tuple(_access(name, mode) for mode in (os.R_OK, os.W_OK, os.X_OK))
+            return tuple(_access(name, mode) for mode in (os.R_OK, os.W_OK, os.X_OK)), None
         if kind == "readlink":
-            return _readlink(name)
+            return _readlink(name), None
         if kind == "list":
-            return tuple(sorted(_listing(name)))
+            return tuple(sorted(_listing(name))), None
     except OSError as exc:
-        return ("error", exc.errno)
+        return ("error", exc.errno), (f"error {exc.errno}".encode() if kind == "read" else None)
     raise ValueError(kind)
-
-
-def _content_key(name: str, salt: bytes) -> bytes:
-    """A second digest of a file read, never stored: the entry's key is made of these."""
-    try:
-        with _open(name, "rb") as fh:
-            return hashlib.sha256(b"key\0" + salt + fh.read()).digest()
-    except OSError as exc:
-        return f"error {exc.errno}".encode()
 
 
 def _stat_answer(st: os.stat_result) -> tuple[int, ...]:
@@ -421,16 +405,6 @@ def _listing(name: str) -> Iterator[tuple[str, int]]:
             except OSError:
                 kind = 0
             yield entry.name, kind
-
-
-def _covered(name: str) -> bool:
-    """Files of the stackctl package (its data: schemas, help): the code fingerprint covers them; and
-    stackctl/codecache.py's compiled code, which changes how fast, never what. Not the interpreter's
-    prefix: a project may live under it (`/usr/src/app` with a system Python)."""
-    from stackctl import codecache
-
-    return (name == _PACKAGE or name.startswith(_PACKAGE + os.sep)
-            or name.startswith(codecache.cache_dir() + os.sep))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -460,8 +434,9 @@ def _key(args: list[str]) -> bytes:
 
 
 def _entry_path(key: bytes) -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "stackctl", "render-results", hashlib.sha256(b"entry\0" + key).hexdigest() + ".bin")
+    from stackctl import cachebox
+
+    return os.path.join(cachebox.cache_dir("render-results"), hashlib.sha256(b"entry\0" + key).hexdigest() + ".bin")
 
 
 def _code_fingerprint() -> bytes:

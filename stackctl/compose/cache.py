@@ -88,7 +88,7 @@ def enabled() -> bool:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stackctl" / "compose-config"
+    return Path(cachebox.cache_dir("compose-config"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -285,21 +285,6 @@ def _write(material: bytes, entry: dict[str, str]) -> None:
     try:
         private_dir(path.parent)
         atomic_write(path, MAGIC + cachebox.seal(key, json.dumps(entry).encode("utf-8")), mode=SECRET_MODE)
-        _prune(path.parent)
+        cachebox.prune(path.parent, max_entries=MAX_ENTRIES)
     except OSError:
         return
-
-
-def _prune(directory: Path) -> None:
-    entries = []
-    for item in os.scandir(directory):
-        if item.name.endswith(".bin"):
-            try:
-                entries.append((item.stat().st_mtime_ns, item.path))
-            except OSError:
-                continue
-    for _, stale in sorted(entries)[:-MAX_ENTRIES]:
-        try:
-            os.unlink(stale)
-        except OSError:
-            continue

@@ -105,9 +105,10 @@ def _render_stamp(profile: Profile) -> Path:
     """Where `up` notes what the env file was last rendered from: outside the project (in the user's
     cache), one file per env file path. It holds a digest, no value."""
     import hashlib
-    import os
 
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stackctl" / "env-render"
+    from stackctl.cachebox import cache_dir
+
+    cache = Path(cache_dir("env-render"))
     key = hashlib.sha256(str(profile.env.file.resolve()).encode()).hexdigest()[:32]
     return cache / key
 
