@@ -4,7 +4,9 @@ options for typer, stackctl/cli/fast.py parses a plain command line itself; both
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import gc
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,6 +15,8 @@ from stackctl.cli.base import escape, info, load_profile, say, warn
 from stackctl.errors import OperationError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from stackctl.kubernetes.gather import ProfileRender
 
 
@@ -29,29 +33,27 @@ class StrictError(OperationError):
 MAX_PROBLEMS_SHOWN = 50
 
 
-def kubernetes(profile: str = "local", output: str = "yaml", out_dir: Path | None = None, fmt: Format = Format.yaml,
-               validate: bool = False, strict: bool = False, report: bool = False, include_secrets: bool = False,
-               kube_version: str | None = None) -> None:
-    """The command's body; its help and options are in stackctl/cli/render.py.
-
-    Without the cyclic garbage collector: a render builds one graph (the model, the objects, the
+@contextlib.contextmanager
+def _without_cyclic_gc() -> Iterator[None]:
+    """Without the cyclic garbage collector: a render builds one graph (the model, the objects, the
     text) that lives until the command ends and makes no cycles worth collecting, and the
     collector's full passes over it grew with the stack — 30 % of a 3,000-service render, the one
-    part that was not linear (docs/performance.md). Switched back on after (the tests call this
-    in-process)."""
-    import gc
-
+    part that was not linear (docs/performance.md). Switched back on after, also on an error (the
+    tests call the command in-process)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        _kubernetes(profile, output, out_dir, fmt, validate, strict, report, include_secrets, kube_version)
+        yield
     finally:
         if enabled:
             gc.enable()
 
 
-def _kubernetes(profile: str, output: str, out_dir: Path | None, fmt: Format, validate: bool, strict: bool,
-                report: bool, include_secrets: bool, kube_version: str | None) -> None:
+@_without_cyclic_gc()
+def kubernetes(profile: str = "local", output: str = "yaml", out_dir: Path | None = None, fmt: Format = Format.yaml,
+               validate: bool = False, strict: bool = False, report: bool = False, include_secrets: bool = False,
+               kube_version: str | None = None) -> None:
+    """The command's body; its help and options are in stackctl/cli/render.py."""
     from stackctl.errors import InputError
     from stackctl.kubernetes.gather import render_profile
 
